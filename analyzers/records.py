@@ -1,0 +1,56 @@
+"""Typed records that analyzers consume and produce.
+
+Frames arrive from adapters; analyzers never import adapters, so a frame is described here as a
+protocol that the adapters' Frame satisfies structurally.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class FrameLike(Protocol):
+    """What a scene needs of a decoded frame."""
+
+    camera_id: str
+    ts: float  # wall-clock seconds since the epoch
+    image: np.ndarray  # HxWx3 BGR uint8
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One object found in a frame, in pixel coordinates of that frame."""
+
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2
+    score: float
+    class_id: int
+    label: str
+    track_id: int | None = None
+
+    @property
+    def bottom_centre(self) -> tuple[float, float]:
+        x1, _, x2, y2 = self.box
+        return ((x1 + x2) / 2.0, y2)
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmEvent:
+    """A scene's decision that something is wrong, before the gateway stores it."""
+
+    camera_id: str
+    scene: str
+    region: str
+    occurred_at: float  # when the condition began (epoch seconds)
+    raised_at: float  # when the rule fired (epoch seconds)
+    score: float
+    message: str
+    detections: tuple[Detection, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Identity of the event for "one alarm per event": same kind, same camera, same region."""
+        return f"{self.camera_id}/{self.scene}/{self.region}"

@@ -1,0 +1,80 @@
+"""One inference thread per model, shared by every camera: N cameras do not cost N sessions.
+
+Cameras submit frames and get futures; the worker drains whatever is queued (up to the model's
+batch size) and runs it as one batch, off the event loop thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+
+import numpy as np
+
+from analyzers.records import Detection
+
+log = logging.getLogger(__name__)
+
+DetectFn = Callable[[Sequence[np.ndarray]], list[list[Detection]]]
+_STOP = object()
+
+
+class InferenceWorker:
+    def __init__(self, name: str, detect: DetectFn, max_batch: int) -> None:
+        self.name = name
+        self._detect = detect
+        self._max_batch = max(1, max_batch)
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=f"infer-{name}", daemon=True)
+        self.frames = 0
+        self.batches = 0
+        self.busy_s = 0.0
+        self._thread.start()
+
+    def submit(self, image: np.ndarray) -> Future[list[Detection]]:
+        future: Future[list[Detection]] = Future()
+        self._queue.put((image, future))
+        return future
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    def close(self) -> None:
+        self._queue.put(_STOP)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            batch = [item]
+            while len(batch) < self._max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    self._queue.put(_STOP)
+                    break
+                batch.append(more)
+            images = [b[0] for b in batch]  # type: ignore[index]
+            futures: list[Future[list[Detection]]] = [b[1] for b in batch]  # type: ignore[index]
+            start = time.perf_counter()
+            try:
+                results = self._detect(images)
+            except Exception as exc:  # a bad frame must not kill the worker for every camera
+                log.exception("inference failed on model %s", self.name)
+                for f in futures:
+                    f.set_exception(exc)
+                continue
+            self.busy_s += time.perf_counter() - start
+            self.frames += len(images)
+            self.batches += 1
+            for f, r in zip(futures, results, strict=True):
+                f.set_result(r)

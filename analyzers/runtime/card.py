@@ -1,0 +1,61 @@
+"""A model is a directory holding an ONNX file and a model card (``model.yaml``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+Family = Literal["yolox", "yolov8", "rtdetr", "classifier", "movenet", "blazepose"]
+
+
+class ModelCardError(ValueError):
+    """The model directory or its card is unusable; the message says what to fix."""
+
+
+class InputSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="ONNX input tensor name")
+    size: tuple[int, int] = Field(description="input width, height in pixels")
+    layout: Literal["NCHW", "NHWC"] = "NCHW"
+    colour: Literal["BGR", "RGB"] = "BGR"
+    dtype: Literal["float32", "int32", "uint8"] = "float32"
+    scale: float = Field(1.0, description="pixel values are multiplied by this (1/255 for 0..1 inputs)")
+    letterbox: Literal["top_left", "centre", "none"] = "top_left"
+    pad_value: int = 114
+
+
+class ModelCard(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="stable model name, for example yolox_nano")
+    version: str = Field(description="version string of these weights")
+    family: Family
+    file: str = Field(description="ONNX file name inside the model directory")
+    sha256: str | None = Field(None, description="expected SHA-256 of the ONNX file (checked on import)")
+    description: str = ""
+    licence: str
+    source: str
+    input: InputSpec
+    classes: list[str] = Field(default_factory=list)
+    classes_file: str | None = Field(
+        None, description="text file with one class name a line (read on import)"
+    )
+    strides: list[int] = Field(default_factory=lambda: [8, 16, 32], description="YOLOX grid strides")
+
+
+def load_card(model_dir: Path) -> ModelCard:
+    """Read and validate ``model.yaml`` in a model directory."""
+    card_path = model_dir / "model.yaml"
+    if not card_path.is_file():
+        raise ModelCardError(f"{model_dir}: no model.yaml model card; a model directory needs one")
+    try:
+        card = ModelCard.model_validate(yaml.safe_load(card_path.read_text(encoding="utf-8")))
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ModelCardError(f"{card_path}: invalid model card: {exc}") from exc
+    if not (model_dir / card.file).is_file():
+        raise ModelCardError(f"{model_dir}: model card names {card.file!r}, which is not there")
+    return card

@@ -1,0 +1,27 @@
+"""Zone intrusion: a person inside a configured polygon for at least the minimum duration."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from analyzers.records import Detection
+from analyzers.scenes.base import Hold, Scene
+
+
+class IntrusionParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min_people: int = Field(1, ge=1, description="people inside the region that count as an intrusion")
+
+
+class Intrusion(Scene):
+    key = "intrusion"
+    Params = IntrusionParams
+
+    def condition(self, inside: Sequence[Detection]) -> bool:
+        return len(inside) >= self.params.min_people
+
+    def describe(self, region: str, hold: Hold) -> str:
+        return f"{hold.peak} person(s) entered region {region!r}"

@@ -1,0 +1,1 @@
+"""The service that wires adapters, analyzers and uplink: config, database, alarms, API, console, CLI."""

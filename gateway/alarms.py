@@ -1,0 +1,214 @@
+"""Storing alarms: evidence files, the alarm row, its first revision and outbox rows, in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+from sqlalchemy import select
+
+from analyzers import AlarmEvent, Region
+from gateway.db import Database
+from gateway.db.schema import Alarm, AlarmRevision, Evidence, OutboxRow, UplinkTarget, utcnow
+from gateway.ids import new_ulid
+from gateway.storage import EvidenceStore
+
+log = logging.getLogger(__name__)
+
+OPEN_STATUSES = ("raised", "confirmed", "disposed")
+
+
+@dataclass(frozen=True)
+class SceneContext:
+    """What the gateway knows about the camera-scene an event came from."""
+
+    camera_scene_id: int | None
+    tags: dict[str, Any]
+    scene_tag: str | None
+    regions: Sequence[Region]
+    priority: int = 2
+
+
+def utc(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+def annotate(image: np.ndarray, event: AlarmEvent, regions: Sequence[Region]) -> np.ndarray:
+    """Draw the regions and the boxes that caused the alarm onto a copy of the frame."""
+    out = image.copy()
+    height, width = out.shape[:2]
+    for region in regions:
+        colour = (0, 0, 255) if region.name == event.region else (0, 200, 255)
+        cv2.polylines(out, [region.pixels(width, height)], True, colour, 2)
+    for det in event.detections:
+        x1, y1, x2, y2 = (int(v) for v in det.box)
+        cv2.rectangle(out, (x1, y1), (x2, y2), (0, 0, 255), 2)
+        cv2.putText(
+            out,
+            f"{det.label} {det.score:.2f}",
+            (x1, max(12, y1 - 4)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.45,
+            (0, 0, 255),
+            1,
+            cv2.LINE_AA,
+        )
+    stamp = f"{event.scene} {event.region} {utc(event.raised_at):%Y-%m-%d %H:%M:%S}Z"
+    cv2.putText(out, stamp, (8, height - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def jpeg(image: np.ndarray, quality: int = 90) -> bytes:
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return bytes(buf.tobytes())
+
+
+def canonical(alarm: Alarm) -> dict[str, Any]:
+    """The canonical alarm record targets map from (field maps arrive with the uplink issue)."""
+    return {
+        "id": alarm.id,
+        "revision": alarm.revision,
+        "camera_id": alarm.camera_id,
+        "scene": alarm.scene,
+        "region": alarm.region,
+        "status": alarm.status,
+        "priority": alarm.priority,
+        "score": alarm.score,
+        "message": alarm.message,
+        "occurred_at": alarm.occurred_at.isoformat(),
+        "raised_at": alarm.raised_at.isoformat(),
+        "cleared_at": alarm.cleared_at.isoformat() if alarm.cleared_at else None,
+        "tags": alarm.tags,
+    }
+
+
+class AlarmRecorder:
+    """Turns analyzer events into stored alarms. Thread-safe; called from camera threads."""
+
+    def __init__(self, db: Database, store: EvidenceStore, retention_days: int) -> None:
+        self.db = db
+        self.store = store
+        self.retention = dt.timedelta(days=retention_days)
+
+    def open_event_keys(self) -> set[str]:
+        with self.db.session() as s:
+            return set(s.scalars(select(Alarm.event_key).where(Alarm.status.in_(OPEN_STATUSES))))
+
+    def record(self, event: AlarmEvent, image: np.ndarray, ctx: SceneContext) -> str | None:
+        """Store one alarm; returns its id, or None when an alarm for the same event is still open."""
+        raw_jpeg = jpeg(image)
+        annotated_jpeg = jpeg(annotate(image, event, ctx.regions))
+        # Files first (atomic, content-addressed): a crash before the commit leaves only an orphan file.
+        files = [
+            ("snapshot_raw", *self.store.put(raw_jpeg, "jpg"), len(raw_jpeg)),
+            ("snapshot", *self.store.put(annotated_jpeg, "jpg"), len(annotated_jpeg)),
+        ]
+        now = utcnow()
+        with self.db.session() as s:
+            existing = s.scalar(
+                select(Alarm.id).where(Alarm.event_key == event.key, Alarm.status.in_(OPEN_STATUSES)).limit(1)
+            )
+            if existing is not None:
+                return None
+            alarm = Alarm(
+                id=new_ulid(event.raised_at),
+                camera_id=event.camera_id,
+                camera_scene_id=ctx.camera_scene_id,
+                scene=event.scene,
+                region=event.region,
+                event_key=event.key,
+                status="raised",
+                priority=ctx.priority,
+                score=event.score,
+                message=event.message,
+                details={
+                    **event.details,
+                    "boxes": [
+                        {"label": d.label, "score": round(d.score, 4), "box": [round(v, 1) for v in d.box]}
+                        for d in event.detections
+                    ],
+                },
+                tags={**ctx.tags, **({"scene_tag": ctx.scene_tag} if ctx.scene_tag else {})},
+                occurred_at=utc(event.occurred_at),
+                raised_at=utc(event.raised_at),
+                revision=1,
+            )
+            s.add(alarm)
+            s.add(
+                AlarmRevision(
+                    alarm=alarm,
+                    revision=1,
+                    action="raised",
+                    actor="analyzer",
+                    at=now,
+                    changes={"status": [None, "raised"], "score": event.score},
+                )
+            )
+            for kind, digest, rel, size in files:
+                s.add(
+                    Evidence(
+                        alarm=alarm,
+                        kind=kind,
+                        sha256=digest,
+                        path=rel,
+                        media_type="image/jpeg",
+                        size=size,
+                        created_at=now,
+                        retain_until=now + self.retention,
+                    )
+                )
+            self._enqueue(s, alarm)
+        log.info("alarm %s raised: %s on %s (%s)", alarm.id, event.scene, event.camera_id, event.message)
+        return alarm.id
+
+    def _enqueue(self, session: Any, alarm: Alarm) -> None:
+        """One outbox row per enabled target whose routing filter matches, in the caller's transaction."""
+        targets = session.scalars(select(UplinkTarget).where(UplinkTarget.enabled.is_(True)))
+        for target in targets:
+            scenes = target.settings.get("scenes") or []
+            if scenes and alarm.scene not in scenes:
+                continue
+            if alarm.priority < int(target.settings.get("min_priority", 0)):
+                continue
+            session.add(
+                OutboxRow(
+                    target_id=target.id,
+                    alarm_id=alarm.id,
+                    alarm_revision=alarm.revision,
+                    idempotency_key=f"{alarm.id}:{alarm.revision}",
+                    payload=canonical(alarm),
+                )
+            )
+
+    def clear(self, alarm_id: str, actor: str, note: str | None = None) -> Alarm:
+        """销警: a person clears the alarm; the rule for its event re-arms."""
+        with self.db.session() as s:
+            alarm = s.get(Alarm, alarm_id, with_for_update=True)
+            if alarm is None:
+                raise LookupError(f"no alarm {alarm_id}")
+            if alarm.status not in OPEN_STATUSES:
+                raise ValueError(f"alarm {alarm_id} is {alarm.status}; only open alarms can be cleared")
+            now = utcnow()
+            old = alarm.status
+            alarm.status, alarm.cleared_at, alarm.revision = "cleared", now, alarm.revision + 1
+            s.add(
+                AlarmRevision(
+                    alarm_id=alarm.id,
+                    revision=alarm.revision,
+                    action="cleared",
+                    actor=actor,
+                    at=now,
+                    changes={"status": [old, "cleared"]},
+                    note=note,
+                )
+            )
+            s.flush()
+            self._enqueue(s, alarm)
+            return alarm

@@ -1,0 +1,5 @@
+"""The HTTP API, the console's static files, and the OpenAPI document."""
+
+from gateway.api.app import create_app
+
+__all__ = ["create_app"]

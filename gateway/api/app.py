@@ -1,0 +1,138 @@
+"""The aiohttp application: JSON errors, authentication on every route but health and login,
+request size limits, and start/stop of the gateway around the server's lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.api import routes as _routes  # noqa: F401  (registers the handlers)
+from gateway.api.guard import LoginGuard
+from gateway.api.http import PUBLIC, ROUTES, ApiError, Handler, RouteSpec, error_body
+from gateway.api.openapi import build_openapi
+from gateway.auth import AuthError, resolve_token
+from gateway.keys import GATEWAY, LOGIN_GUARD, OPENAPI
+from gateway.service import Gateway
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent.parent / "static"
+HEALTH_PERSIST_S = 5.0
+
+
+def package_version() -> str:
+    try:
+        return version("vigil")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+SPECS: dict[object, RouteSpec] = {}
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error leaves as JSON with a message that says what to do."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return web.json_response(error_body(exc.status, exc.message, exc.details), status=exc.status)
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[GATEWAY].config.server.max_body_mb
+        return web.json_response(error_body(413, f"request body too large (limit {limit} MB)"), status=413)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = {
+            404: f"no such route: {request.method} {request.path}",
+            405: f"method {request.method} not allowed on {request.path}",
+        }.get(exc.status, exc.reason)
+        return web.json_response(error_body(exc.status, message), status=exc.status)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.json_response(
+            error_body(500, "internal error; the gateway log has the details"), status=500
+        )
+
+
+def bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.cookies.get("vigil_session")
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    spec = SPECS.get(getattr(request.match_info.route, "handler", None))
+    if spec is None:  # 404/405 and the console's static files
+        return await handler(request)
+    if spec.scope is PUBLIC:
+        return await handler(request)
+    token = bearer(request)
+    if token is None:
+        raise ApiError(
+            401, "authentication required: send Authorization: Bearer <token> (POST /api/auth/login)"
+        )
+    gw = request.app[GATEWAY]
+
+    def resolve() -> object:
+        with gw.db.session() as s:
+            return resolve_token(s, token)
+
+    try:
+        who = await asyncio.to_thread(resolve)
+        if spec.scope:
+            who.require(spec.scope)  # type: ignore[attr-defined]
+    except AuthError as exc:
+        raise ApiError(exc.status, exc.message) from exc
+    request["principal"] = who
+    return await handler(request)
+
+
+async def console(_request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html")
+
+
+def create_app(gateway: Gateway, start_gateway: bool = True) -> web.Application:
+    app = web.Application(
+        middlewares=[errors, authenticate],
+        client_max_size=int(gateway.config.server.max_body_mb * 1024 * 1024),
+    )
+    app[GATEWAY] = gateway
+    app[OPENAPI] = build_openapi(package_version())
+    app[LOGIN_GUARD] = LoginGuard()
+    for spec in ROUTES:
+        app.router.add_route(spec.method, spec.path, spec.handler)
+        SPECS[spec.handler] = spec
+    app.router.add_get("/", console)
+    if STATIC.is_dir():
+        app.router.add_static("/static", STATIC)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        if start_gateway:
+            await asyncio.to_thread(gateway.start)
+        saver = asyncio.create_task(_persist_health(gateway))
+        yield
+        saver.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await saver
+        # Graceful: camera threads and inference workers end, status is saved, connections close.
+        await asyncio.to_thread(gateway.stop)
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+async def _persist_health(gateway: Gateway) -> None:
+    while True:
+        await asyncio.sleep(HEALTH_PERSIST_S)
+        try:
+            await asyncio.to_thread(gateway.persist_health)
+        except Exception:
+            log.exception("could not save camera status")

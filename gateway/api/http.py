@@ -1,0 +1,107 @@
+"""Route declarations with their auth scope and body model, JSON errors and body parsing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+M = TypeVar("M", bound=BaseModel)
+
+PUBLIC = None  # no authentication
+AUTHENTICATED = ""  # any valid token
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str
+    handler: Handler
+    scope: str | None
+    summary: str
+    body: type[BaseModel] | None = None
+    query: tuple[tuple[str, str, str], ...] = ()  # (name, type, description)
+    produces: str = "application/json"
+    tag: str = "api"
+
+
+ROUTES: list[RouteSpec] = []
+
+
+def route(
+    method: str,
+    path: str,
+    *,
+    scope: str | None,
+    summary: str,
+    body: type[BaseModel] | None = None,
+    query: tuple[tuple[str, str, str], ...] = (),
+    produces: str = "application/json",
+    tag: str = "api",
+) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        ROUTES.append(RouteSpec(method, path, handler, scope, summary, body, query, produces, tag))
+        return handler
+
+    return register
+
+
+def error_body(status: int, message: str, details: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": {"status": status, "message": message}}
+    if details is not None:
+        body["error"]["details"] = details
+    return body
+
+
+def json_error(status: int, message: str, details: Any = None) -> web.Response:
+    return web.json_response(error_body(status, message, details), status=status)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.details = status, message, details
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    """Read a JSON body into a model: malformed JSON -> 400, wrong or unknown fields -> 422."""
+    if request.content_type != "application/json":
+        raise ApiError(415, "send the body as JSON with Content-Type: application/json")
+    raw = await request.read()  # aiohttp answers 413 itself past client_max_size
+    try:
+        data = json.loads(raw or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"malformed JSON: {exc}") from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = [
+            {
+                "field": ".".join(str(p) for p in e["loc"]) or "(body)",
+                "problem": "unknown field" if e["type"] == "extra_forbidden" else e["msg"],
+            }
+            for e in exc.errors(include_url=False)
+        ]
+        raise ApiError(
+            422,
+            "the request body is not valid: " + "; ".join(f"{d['field']}: {d['problem']}" for d in details),
+            details,
+        ) from exc
+
+
+def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ApiError(400, f"query parameter {name} must be an integer") from exc
+    if not low <= value <= high:
+        raise ApiError(400, f"query parameter {name} must be between {low} and {high}")
+    return value

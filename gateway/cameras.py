@@ -1,0 +1,113 @@
+"""Cameras in the database: synced from the configuration, added through the API, with live status."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from adapters import StreamHealth, redact_url
+from analyzers import SceneConfig
+from gateway.config import CameraConfig
+from gateway.db.schema import Camera, CameraScene
+
+
+def upsert_camera(session: Session, cam: CameraConfig, origin: str) -> dict[str, int]:
+    """Write a camera and its scene tasks; returns {scene key: camera_scene id}."""
+    row = session.get(Camera, cam.id)
+    if row is None:
+        row = Camera(id=cam.id, origin=origin)
+        session.add(row)
+    row.name, row.location, row.source_id = cam.name, cam.location, cam.source
+    row.stream_url, row.sub_stream_url, row.transport = cam.url, cam.sub_url, cam.transport
+    row.quality, row.enabled = cam.quality, cam.enabled
+    existing = {t.scene: t for t in row.tasks}
+    wanted = {s.scene for s in cam.scenes}
+    for scene in cam.scenes:
+        task = existing.get(scene.scene)
+        if task is None:
+            task = CameraScene(scene=scene.scene)
+            row.tasks.append(task)
+        task.enabled = scene.enabled
+        task.settings = scene.model_dump(mode="json", exclude={"tags", "scene_tag"})
+        task.tags = scene.tags.model_dump(mode="json", exclude_none=True)
+        task.scene_tag = scene.scene_tag
+    for key, task in existing.items():
+        if key not in wanted:
+            row.tasks.remove(task)
+    session.flush()
+    return {t.scene: t.id for t in row.tasks}
+
+
+def camera_config(row: Camera) -> CameraConfig:
+    """Rebuild the typed camera configuration of a camera stored in the database."""
+    scenes = [
+        SceneConfig.model_validate(
+            {**t.settings, "tags": t.tags, "scene_tag": t.scene_tag, "enabled": t.enabled}
+        )
+        for t in row.tasks
+    ]
+    return CameraConfig(
+        id=row.id,
+        name=row.name,
+        location=row.location,
+        source=row.source_id,
+        url=row.stream_url,
+        sub_url=row.sub_stream_url,
+        transport=row.transport,
+        quality=row.quality,
+        enabled=row.enabled,
+        scenes=scenes,
+    )
+
+
+def api_cameras(session: Session) -> list[Camera]:
+    return list(session.scalars(select(Camera).where(Camera.origin != "config", Camera.enabled.is_(True))))
+
+
+def apply_health(row: Camera, health: StreamHealth) -> None:
+    row.status, row.last_error = health.state, health.last_error
+    row.codec, row.width, row.height = health.codec, health.width, health.height
+    if health.last_frame_at is not None:
+        row.last_frame_at = dt.datetime.fromtimestamp(health.last_frame_at, dt.UTC)
+
+
+def camera_json(row: Camera, health: StreamHealth | None) -> dict[str, Any]:
+    """A camera as the API shows it: stream addresses without credentials, live health if running."""
+    live = health is not None
+    return {
+        "id": row.id,
+        "name": row.name,
+        "location": row.location,
+        "source": row.source_id,
+        "origin": row.origin,
+        "stream_url": redact_url(row.stream_url),
+        "sub_stream_url": redact_url(row.sub_stream_url) if row.sub_stream_url else None,
+        "transport": row.transport,
+        "quality": row.quality,
+        "enabled": row.enabled,
+        "status": health.state if live and health else row.status,
+        "last_error": health.last_error if live and health else row.last_error,
+        "codec": health.codec if live and health else row.codec,
+        "width": health.width if live and health else row.width,
+        "height": health.height if live and health else row.height,
+        "fps": health.fps if live and health else None,
+        "last_frame_at": (
+            dt.datetime.fromtimestamp(health.last_frame_at, dt.UTC).isoformat()
+            if live and health and health.last_frame_at
+            else (row.last_frame_at.isoformat() if row.last_frame_at else None)
+        ),
+        "scenes": [
+            {
+                "id": t.id,
+                "scene": t.scene,
+                "enabled": t.enabled,
+                "tags": t.tags,
+                "scene_tag": t.scene_tag,
+                "regions": t.settings.get("regions", []),
+            }
+            for t in row.tasks
+        ],
+    }

@@ -1,0 +1,275 @@
+"""The gateway's typed configuration: the single source of truth, loaded from YAML + environment.
+
+Environment overrides use ``VIGIL_<SECTION>__<FIELD>`` (double underscore between levels), for
+example ``VIGIL_DATABASE__URL=postgresql+psycopg://vigil@db/vigil``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from analyzers.scenes import SceneConfig, SceneError, scene_class
+
+ENV_PREFIX = "VIGIL_"
+CONFIG_ENV = "VIGIL_CONFIG"
+DEFAULT_CONFIG = Path("config/demo.yaml")
+
+Role = Literal["admin", "operator", "viewer"]
+Tier = Literal["park", "county", "city", "province", "enterprise", "big_screen"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SiteConfig(Strict):
+    name: str = Field("vigil demo plant", description="plant name shown in the console")
+    site_code: str = Field("000000000000", description="site code issued by the park/regulator")
+    enterprise_code: str = Field(
+        "000000000000000000", description="unified social credit code (统一社会信用代码) of the enterprise"
+    )
+    timezone: str = Field("Asia/Shanghai", description="IANA time zone for schedules and reports")
+
+
+class DatabaseConfig(Strict):
+    url: str = Field(
+        "sqlite:///vigil.db",
+        description="SQLAlchemy URL: sqlite:///PATH (embedded, WAL; relative to the config file) or postgresql+psycopg://USER@HOST/DB",
+    )
+    echo: bool = Field(False, description="log every SQL statement (debugging only)")
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, url: str) -> str:
+        if not re.match(r"^(sqlite|postgresql(\+psycopg)?)://", url):
+            raise ValueError("use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
+        return url
+
+
+class StorageConfig(Strict):
+    root: Path = Field(
+        Path("storage"), description="evidence, samples and imported models (relative to the config file)"
+    )
+    evidence_retention_days: int = Field(
+        183, ge=183, description="alarm evidence is kept at least this long (regulation: 6 months)"
+    )
+    quota_gb: float | None = Field(None, gt=0, description="disk quota for evidence; null = no quota")
+
+
+class ServerConfig(Strict):
+    host: str = Field("127.0.0.1", description="listen address")
+    port: int = Field(8080, ge=1, le=65535)
+    max_body_mb: float = Field(2.0, gt=0, description="largest JSON request body accepted")
+    max_upload_mb: float = Field(2048.0, gt=0, description="largest video upload accepted")
+    session_hours: float = Field(12.0, gt=0, description="how long a console login stays valid")
+
+
+class ModelsConfig(Strict):
+    pack_dir: Path | None = Field(
+        None, description="model pack to import on `vigil demo` (folders with ONNX files); import is offline"
+    )
+
+
+class SourceConfig(Strict):
+    id: str = Field(description="source id, referenced by cameras")
+    kind: Literal["rtsp", "onvif", "gb28181", "file"] = "rtsp"
+    name: str = ""
+    address: str | None = Field(None, description="host[:port] of the platform/NVR/device, where relevant")
+    username: str | None = None
+    password_env: str | None = Field(None, description="environment variable holding the password")
+
+
+class CameraConfig(Strict):
+    id: str = Field(description="camera id: a slug, or the 20-digit GB/T 28181 channel id")
+    name: str
+    location: str = Field("", description="where the camera is, as a safety manager names it")
+    source: str | None = Field(None, description="id of a source in `sources`; null = standalone RTSP")
+    url: str = Field(description="main stream: rtsp://..., or a video file path for offline sources")
+    sub_url: str | None = Field(None, description="sub stream, for live view")
+    transport: Literal["tcp", "udp"] = "tcp"
+    quality: str | None = Field(None, description="stream quality label, e.g. 1080p main")
+    enabled: bool = True
+    scenes: list[SceneConfig] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _id_chars(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", value):
+            raise ValueError("use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        return value
+
+    @model_validator(mode="after")
+    def _scenes_known(self) -> CameraConfig:
+        for scene in self.scenes:
+            try:
+                cls = scene_class(scene.scene)
+            except SceneError as exc:
+                raise ValueError(str(exc)) from exc
+            cls.Params.model_validate(scene.params)
+        return self
+
+
+class UplinkTargetConfig(Strict):
+    name: str
+    kind: Literal["http", "gb28181", "mqtt", "websocket"]
+    tier: Tier
+    enabled: bool = True
+    url: str | None = None
+    scenes: list[str] = Field(default_factory=list, description="scenes routed to this target; empty = all")
+    min_priority: int = Field(0, ge=0, le=4)
+    secret_env: str | None = Field(None, description="environment variable holding the signing secret")
+
+
+class UserConfig(Strict):
+    username: str
+    role: Role
+    password_env: str = Field(description="environment variable holding the initial password")
+
+
+class GatewayConfig(Strict):
+    """Everything the gateway needs; `vigil config schema` writes its JSON schema."""
+
+    site: SiteConfig = Field(default_factory=lambda: SiteConfig())
+    database: DatabaseConfig = Field(default_factory=lambda: DatabaseConfig())
+    storage: StorageConfig = Field(default_factory=lambda: StorageConfig())
+    server: ServerConfig = Field(default_factory=lambda: ServerConfig())
+    models: ModelsConfig = Field(default_factory=lambda: ModelsConfig())
+    sources: list[SourceConfig] = Field(default_factory=list)
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    uplink: list[UplinkTargetConfig] = Field(default_factory=list)
+    users: list[UserConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> GatewayConfig:
+        for label, ids in (
+            ("camera", [c.id for c in self.cameras]),
+            ("source", [s.id for s in self.sources]),
+        ):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            if dupes:
+                raise ValueError(f"duplicate {label} ids: {', '.join(dupes)}")
+        known = {s.id for s in self.sources}
+        for cam in self.cameras:
+            if cam.source is not None and cam.source not in known:
+                raise ValueError(f"camera {cam.id!r} names source {cam.source!r}, which is not in `sources`")
+        return self
+
+
+class ConfigError(Exception):
+    """A configuration file is unusable; ``problems`` lists each one with its place in the file."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: " + "; ".join(problems))
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """Follow a pydantic error location through the YAML node tree to a 1-based line number."""
+    node, line = root, None
+    for part in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        nxt = None
+        if isinstance(node, yaml.MappingNode):
+            nxt = next((v for k, v in node.value if k.value == part), None)
+            if nxt is None:  # an unknown field: point at its key
+                key = next((k for k, _ in node.value if k.value == part), None)
+                return key.start_mark.line + 1 if key is not None else line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            nxt = node.value[part]
+        node = nxt
+    return node.start_mark.line + 1 if node is not None else line
+
+
+def _loc_text(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def format_errors(exc: ValidationError, root: yaml.Node | None, path: Path) -> list[str]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        # Drop pydantic's union/validator tags from the path so it reads like the YAML.
+        loc = tuple(
+            p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "tagged")))
+        )
+        line = _line_of(root, loc)
+        where = f"{path}:{line}" if line else str(path)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = "required field is missing"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling; `vigil config schema` lists the fields)"
+        problems.append(f"{where}: {_loc_text(loc)}: {msg}")
+    return problems
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """VIGIL_SECTION__FIELD=value -> {"section": {"field": value}} with YAML scalar parsing."""
+    tree: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX) or "__" not in key:
+            continue
+        parts = [p.lower() for p in key[len(ENV_PREFIX) :].split("__")]
+        node = tree
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw) if raw else raw
+    return tree
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Load and validate a YAML config; every problem is reported with its line in the file."""
+    if not path.is_file():
+        raise ConfigError(path, ["file not found; pass --config FILE or set VIGIL_CONFIG"])
+    text = path.read_text(encoding="utf-8")
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, [f"not valid YAML: {exc}"]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(path, ["the top level must be a mapping of sections (site, database, ...)"])
+    _merge(data, env_overrides(os.environ if environ is None else environ))
+    try:
+        config = GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(path, format_errors(exc, root, path)) from exc
+    return resolve_paths(config, path.parent)
+
+
+def resolve_paths(config: GatewayConfig, base: Path) -> GatewayConfig:
+    """Relative storage, model-pack and SQLite paths are relative to the config file's folder."""
+    base = base.resolve()
+    if not config.storage.root.is_absolute():
+        config.storage.root = (base / config.storage.root).resolve()
+    url = config.database.url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and ":memory:" not in url:
+        config.database.url = f"sqlite:///{(base / url.removeprefix('sqlite:///')).resolve()}"
+    if config.models.pack_dir is not None and not config.models.pack_dir.is_absolute():
+        config.models.pack_dir = (base / config.models.pack_dir).resolve()
+    return config
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)

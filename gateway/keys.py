@@ -1,0 +1,15 @@
+"""Typed keys for what the aiohttp application holds."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from gateway.api.guard import LoginGuard
+    from gateway.service import Gateway
+
+GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
+OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
+LOGIN_GUARD: web.AppKey[LoginGuard] = web.AppKey("login_guard")

@@ -1,0 +1,186 @@
+"""Offline model-pack import (plants are often air-gapped) and loading of imported models.
+
+A pack is a folder of model folders (``yolox_nano/yolox_nano.onnx`` ...). Each is paired with a
+model card: its own ``model.yaml``, or the project's card of the same name in ``config/models/``.
+Files are checked against the card's SHA-256, copied under ``<storage>/models/<name>/<version>/``
+and registered as a model version with a unique id. Importing the same weights again is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from sqlalchemy import select
+
+from analyzers import ModelCard, ModelCardError, load_card
+from gateway.db import Database
+from gateway.db.schema import Model, ModelVersion, utcnow
+from gateway.ids import new_ulid
+
+
+class ModelPackError(Exception):
+    """The pack cannot be imported; the message says what to do."""
+
+
+@dataclass
+class ImportResult:
+    name: str
+    version: str
+    version_id: str
+    status: str  # imported | unchanged | skipped
+    detail: str = ""
+
+
+def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+            if progress:
+                progress(len(chunk))
+    return digest.hexdigest()
+
+
+def _card_for(folder: Path, cards_dir: Path | None) -> ModelCard | None:
+    own = folder / "model.yaml"
+    source = own if own.is_file() else (cards_dir / f"{folder.name}.yaml" if cards_dir else None)
+    if source is None or not source.is_file():
+        return None
+    try:
+        card = ModelCard.model_validate(yaml.safe_load(source.read_text(encoding="utf-8")))
+    except Exception as exc:
+        raise ModelPackError(f"{source}: invalid model card: {exc}") from exc
+    if card.classes_file and not card.classes:
+        classes = folder / card.classes_file
+        if not classes.is_file():
+            raise ModelPackError(
+                f"{folder}: the card names classes file {card.classes_file}, which is missing"
+            )
+        card.classes = [c.strip() for c in classes.read_text(encoding="utf-8").splitlines() if c.strip()]
+    return card
+
+
+def import_pack(
+    db: Database,
+    storage_root: Path,
+    pack_dir: Path,
+    cards_dir: Path | None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> list[ImportResult]:
+    """Import every model folder of a pack; ``progress(name, done_bytes, total_bytes)`` is called often."""
+    if not pack_dir.is_dir():
+        raise ModelPackError(
+            f"model pack folder {pack_dir} not found; pass the folder that holds yolox_nano/ "
+            "(set VIGIL_MODELS_DIR, default ../shared/models)"
+        )
+    results = []
+    for folder in sorted(p for p in pack_dir.iterdir() if p.is_dir()):
+        card = _card_for(folder, cards_dir)
+        if card is None:
+            results.append(
+                ImportResult(
+                    folder.name,
+                    "",
+                    "",
+                    "skipped",
+                    f"no model card (add {folder.name}/model.yaml or config/models/{folder.name}.yaml)",
+                )
+            )
+            continue
+        onnx = folder / card.file
+        if not onnx.is_file():
+            raise ModelPackError(f"{folder}: the card names {card.file}, which is not in the folder")
+        total = onnx.stat().st_size
+        done = 0
+
+        def tick(n: int, name: str = card.name, total: int = total) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress(name, done, total)
+
+        digest = sha256_file(onnx, tick)
+        if card.sha256 and card.sha256 != digest:
+            raise ModelPackError(
+                f"{onnx}: SHA-256 {digest} does not match the card's {card.sha256}; the file is damaged "
+                "or not the weights the card describes"
+            )
+        card.sha256 = digest
+        results.append(_register(db, storage_root, folder, card))
+    return results
+
+
+def _register(db: Database, storage_root: Path, folder: Path, card: ModelCard) -> ImportResult:
+    rel = Path("models") / card.name / card.version
+    with db.session() as s:
+        model = s.scalar(select(Model).where(Model.name == card.name))
+        if model is None:
+            model = Model(
+                name=card.name,
+                family=card.family,
+                description=card.description,
+                licence=card.licence,
+                source=card.source,
+            )
+            s.add(model)
+            s.flush()
+        existing = s.scalar(
+            select(ModelVersion).where(
+                ModelVersion.model_id == model.id, ModelVersion.version == card.version
+            )
+        )
+        if existing is not None:
+            if existing.sha256 != card.sha256:
+                raise ModelPackError(
+                    f"{card.name} version {card.version} is imported already with other weights; "
+                    "give the new weights a new version in the card"
+                )
+            return ImportResult(card.name, card.version, existing.id, "unchanged")
+        target = storage_root / rel
+        staging = target.with_name(f".{card.version}.importing")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        shutil.copy2(folder / card.file, staging / card.file)
+        (staging / "model.yaml").write_text(
+            yaml.safe_dump(card.model_dump(mode="json"), sort_keys=False, allow_unicode=True),
+            encoding="utf-8",
+        )
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+        version = ModelVersion(
+            id=new_ulid(),
+            model_id=model.id,
+            version=card.version,
+            sha256=card.sha256 or "",
+            path=rel.as_posix(),
+            card=card.model_dump(mode="json"),
+            activated_at=utcnow(),
+        )
+        s.add(version)
+        return ImportResult(card.name, card.version, version.id, "imported")
+
+
+def active_model_dir(db: Database, storage_root: Path, name: str) -> tuple[Path, ModelCard, str]:
+    """The newest active version of a model: (directory, card, version id)."""
+    with db.session() as s:
+        row = s.execute(
+            select(ModelVersion)
+            .join(Model)
+            .where(Model.name == name, ModelVersion.status == "active")
+            .order_by(ModelVersion.activated_at.desc(), ModelVersion.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if row is None:
+            raise ModelPackError(
+                f"model {name!r} is not imported; run `vigil models import DIR` with the model pack folder"
+            )
+        path, version_id = storage_root / row.path, row.id
+    try:
+        return path, load_card(path), version_id
+    except ModelCardError as exc:
+        raise ModelPackError(f"imported model {name!r} is damaged ({exc}); import the pack again") from exc

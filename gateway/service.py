@@ -1,0 +1,176 @@
+"""The running gateway: configuration, database, evidence store, analytics, and their start/stop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import select
+
+from gateway.alarms import AlarmRecorder
+from gateway.analytics import Analytics
+from gateway.auth import create_user
+from gateway.cameras import api_cameras, apply_health, camera_config, upsert_camera
+from gateway.config import CameraConfig, GatewayConfig
+from gateway.db import Database
+from gateway.db.schema import Camera, UplinkTarget, User
+from gateway.storage import EvidenceStore
+
+log = logging.getLogger(__name__)
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig, config_path: Path | None = None, analyse: bool = True) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.db = Database(config.database.url, config.database.echo)
+        self.store = EvidenceStore(config.storage.root)
+        self.recorder = AlarmRecorder(self.db, self.store, config.storage.evidence_retention_days)
+        self.analytics = Analytics(self.db, config.storage.root, self.recorder)
+        self.analyse = analyse
+        self.started_at = time.time()
+        self.metrics = CollectorRegistry()
+        self.metrics.register(GatewayCollector(self))
+        self._storage_cache: tuple[float, int] = (0.0, 0)
+
+    def start(self) -> None:
+        """Check the schema, sync configured cameras and targets, and start analysing (blocking calls)."""
+        self.db.ensure_current()
+        scene_ids: dict[str, dict[str, int]] = {}
+        with self.db.session() as s:
+            for cam in self.config.cameras:
+                scene_ids[cam.id] = upsert_camera(s, cam, origin="config")
+            for target in self.config.uplink:
+                row = s.scalar(select(UplinkTarget).where(UplinkTarget.name == target.name))
+                if row is None:
+                    row = UplinkTarget(name=target.name)
+                    s.add(row)
+                row.kind, row.tier, row.enabled = target.kind, target.tier, target.enabled
+                row.settings = target.model_dump(mode="json", exclude={"name", "kind", "tier", "enabled"})
+            self._bootstrap_users(s)
+            extra = [camera_config(row) for row in api_cameras(s)]
+            for cam in extra:
+                scene_ids[cam.id] = {t.scene: t.id for t in s.get(Camera, cam.id).tasks}  # type: ignore[union-attr]
+        if not self.analyse:
+            return
+        open_keys = self.recorder.open_event_keys()
+        for cam in [c for c in self.config.cameras if c.enabled] + extra:
+            try:
+                self.analytics.start_camera(cam, scene_ids.get(cam.id, {}), open_keys)
+            except Exception as exc:
+                # A camera whose model is missing must not stop the others; its status says why.
+                log.error("camera %s not started: %s", cam.id, exc)
+                with self.db.session() as s:
+                    cam_row = s.get(Camera, cam.id)
+                    if cam_row is not None:
+                        cam_row.status, cam_row.last_error = "error", str(exc)
+
+    def _bootstrap_users(self, session: Any) -> None:
+        """Create the configured users that do not exist yet, with passwords from the environment."""
+        for user in self.config.users:
+            if session.scalar(select(User).where(User.username == user.username)) is not None:
+                continue
+            password = os.environ.get(user.password_env)
+            if not password:
+                log.warning("user %s not created: set %s to its initial password", user.username, user.password_env)
+                continue
+            create_user(session, user.username, password, user.role)
+            log.info("user %s created with role %s", user.username, user.role)
+
+    def add_camera(self, cam: CameraConfig) -> None:
+        """Store a camera added through the API and start it (blocking)."""
+        with self.db.session() as s:
+            if s.get(Camera, cam.id) is not None:
+                raise ValueError(f"camera {cam.id!r} exists already")
+            ids = upsert_camera(s, cam, origin="api")
+        if self.analyse and cam.enabled:
+            self.analytics.start_camera(cam, ids, self.recorder.open_event_keys())
+
+    def persist_health(self) -> None:
+        """Copy live stream health into the cameras table (called periodically, off the loop)."""
+        runners = dict(self.analytics.runners)
+        if not runners:
+            return
+        with self.db.session() as s:
+            for cam_id, runner in runners.items():
+                row = s.get(Camera, cam_id)
+                if row is not None:
+                    apply_health(row, runner.health)
+
+    def storage_usage(self) -> int:
+        checked, value = self._storage_cache
+        if time.time() - checked > 60:
+            value = self.store.usage_bytes()
+            self._storage_cache = (time.time(), value)
+        return value
+
+    def stop(self) -> None:
+        self.analytics.stop()
+        try:
+            self.persist_health()
+        except Exception:
+            log.exception("could not save camera status at shutdown")
+        self.db.dispose()
+
+
+class GatewayCollector(Collector):
+    """Prometheus metrics read from live state at scrape time."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    def collect(self) -> Iterator[Any]:
+        up = GaugeMetricFamily(
+            "vigil_camera_up", "1 when the camera stream delivers frames", labels=["camera"]
+        )
+        fps = GaugeMetricFamily("vigil_camera_decode_fps", "frames decoded per second", labels=["camera"])
+        analysed = CounterMetricFamily(
+            "vigil_frames_analysed", "frames run through the scenes", labels=["camera"]
+        )
+        alarms = CounterMetricFamily("vigil_alarms_raised", "alarms raised since start", labels=["camera"])
+        reconnects = CounterMetricFamily("vigil_camera_reconnects", "stream reconnects", labels=["camera"])
+        for cam_id, runner in list(self.gw.analytics.runners.items()):
+            up.add_metric([cam_id], 1.0 if runner.health.state == "online" else 0.0)
+            fps.add_metric([cam_id], runner.health.fps or 0.0)
+            analysed.add_metric([cam_id], runner.stats.frames_analysed)
+            alarms.add_metric([cam_id], runner.stats.alarms)
+            reconnects.add_metric([cam_id], runner.health.reconnects)
+        provider = GaugeMetricFamily(
+            "vigil_model_provider",
+            "execution provider each model runs on",
+            labels=["model", "version", "provider"],
+        )
+        infer_frames = CounterMetricFamily("vigil_inference_frames", "frames inferred", labels=["model"])
+        infer_busy = CounterMetricFamily(
+            "vigil_inference_busy_seconds", "time spent in inference", labels=["model"]
+        )
+        queued = GaugeMetricFamily("vigil_inference_queue", "frames waiting for inference", labels=["model"])
+        for name, handle in list(self.gw.analytics.models.items()):
+            provider.add_metric([name, handle.version_id, handle.provider], 1.0)
+            infer_frames.add_metric([name], handle.worker.frames)
+            infer_busy.add_metric([name], handle.worker.busy_s)
+            queued.add_metric([name], handle.worker.queued)
+        storage = GaugeMetricFamily("vigil_storage_evidence_bytes", "bytes of evidence on disk")
+        storage.add_metric([], self.gw.storage_usage())
+        uptime = GaugeMetricFamily("vigil_uptime_seconds", "seconds since the gateway started")
+        uptime.add_metric([], time.time() - self.gw.started_at)
+        yield from (
+            up,
+            fps,
+            analysed,
+            alarms,
+            reconnects,
+            provider,
+            infer_frames,
+            infer_busy,
+            queued,
+            storage,
+            uptime,
+        )

@@ -1,0 +1,88 @@
+"""Shared fixtures: the model pack and sample video from ../shared, real PostgreSQL and RTSP peers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = Path(os.environ.get("VIGIL_MODELS_DIR", ROOT.parent / "shared" / "models"))
+MEDIA_DIR = Path(os.environ.get("VIGIL_MEDIA_DIR", ROOT.parent / "shared" / "media"))
+VTEST = MEDIA_DIR / "vtest.avi"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def need_models() -> Path:
+    if not (MODELS_DIR / "yolox_nano" / "yolox_nano.onnx").is_file():
+        pytest.fail(f"model pack not found at {MODELS_DIR}; set VIGIL_MODELS_DIR")
+    return MODELS_DIR
+
+
+def need_video() -> Path:
+    if not VTEST.is_file():
+        pytest.fail(f"sample video not found at {VTEST}; set VIGIL_MEDIA_DIR")
+    return VTEST
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    return need_models()
+
+
+@pytest.fixture(scope="session")
+def vtest() -> Path:
+    return need_video()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    from tests.peers.postgres import PostgresServer
+
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def rtsp(vtest: Path) -> Iterator[Any]:
+    """The sample RTSP camera serving vtest.avi (H.264, 1 s GOP) in a loop."""
+    from adapters.rtsp.sample_camera import SampleRtspServer
+
+    with SampleRtspServer({"vtest": vtest}) as server:
+        yield server
+
+
+def write_config(tmp: Path, **sections: Any) -> Path:
+    """A gateway config in a temp folder with its own SQLite database and storage."""
+    data: dict[str, Any] = {
+        "database": {"url": "sqlite:///vigil.db"},
+        "storage": {"root": "storage"},
+        "server": {"host": "127.0.0.1", "port": 0},
+    }
+    data.update(sections)
+    path = tmp / "gateway.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+DEMO_SCENES = [
+    {
+        "scene": "intrusion",
+        "regions": [{"name": "lawn-east", "polygon": [[0.62, 0.5], [1.0, 0.5], [1.0, 1.0], [0.62, 1.0]]}],
+        "min_duration_s": 3,
+    },
+    {
+        "scene": "crowd",
+        "regions": [{"name": "walkway", "polygon": [[0.15, 0.28], [1.0, 0.28], [1.0, 1.0], [0.15, 1.0]]}],
+        "params": {"min_people": 5},
+        "min_duration_s": 5,
+    },
+]
