@@ -79,7 +79,7 @@ class Gateway:
                 continue
             password = os.environ.get(user.password_env)
             if not password:
-                log.warning("user %s not created: set %s to its initial password", user.username, user.password_env)
+                log.warning("user %s not created: set %s to its password", user.username, user.password_env)
                 continue
             create_user(session, user.username, password, user.role)
             log.info("user %s created with role %s", user.username, user.role)

@@ -65,7 +65,7 @@ def write_config(tmp: Path, **sections: Any) -> Path:
     data: dict[str, Any] = {
         "database": {"url": "sqlite:///vigil.db"},
         "storage": {"root": "storage"},
-        "server": {"host": "127.0.0.1", "port": 0},
+        "server": {"host": "127.0.0.1", "port": 18080},
     }
     data.update(sections)
     path = tmp / "gateway.yaml"

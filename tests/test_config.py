@@ -42,8 +42,10 @@ def test_wrong_type(tmp_path: Path) -> None:
 
 def test_unknown_field_points_at_the_key(tmp_path: Path) -> None:
     found = problems(tmp_path, "database:\n  url: sqlite:///x.db\n  pasword: x\n")
-    assert found == [f"{tmp_path / 'bad.yaml'}:3: database.pasword: unknown field "
-                     "(check the spelling; `vigil config schema` lists the fields)"]
+    assert found == [
+        f"{tmp_path / 'bad.yaml'}:3: database.pasword: unknown field "
+        "(check the spelling; `vigil config schema` lists the fields)"
+    ]
 
 
 def test_unknown_scene(tmp_path: Path) -> None:
@@ -68,7 +70,9 @@ def test_catalogue_scene_not_yet_implemented_says_so(tmp_path: Path) -> None:
     ],
 )
 def test_bad_polygon(tmp_path: Path, polygon: str, expected: str) -> None:
-    scenes = f"      - scene: intrusion\n        regions:\n          - name: r\n            polygon: {polygon}"
+    scenes = (
+        f"      - scene: intrusion\n        regions:\n          - name: r\n            polygon: {polygon}"
+    )
     found = problems(tmp_path, CAMERA.format(scenes=scenes))
     assert len(found) == 1
     assert ":9: cameras[0].scenes[0].regions[0].polygon:" in found[0]
@@ -94,8 +98,14 @@ def test_not_yaml(tmp_path: Path) -> None:
 def test_env_overrides(tmp_path: Path) -> None:
     path = tmp_path / "g.yaml"
     path.write_text("server:\n  port: 8080\n", encoding="utf-8")
-    config = load_config(path, environ={"VIGIL_SERVER__PORT": "9090", "VIGIL_DATABASE__URL": "sqlite:///o.db",
-                                        "VIGIL_MODELS_DIR": "/ignored"})
+    config = load_config(
+        path,
+        environ={
+            "VIGIL_SERVER__PORT": "9090",
+            "VIGIL_DATABASE__URL": "sqlite:///o.db",
+            "VIGIL_MODELS_DIR": "/ignored",
+        },
+    )
     assert config.server.port == 9090
     assert config.database.url == f"sqlite:///{(tmp_path / 'o.db').resolve()}"
     assert env_overrides({"VIGIL_SITE__NAME": "Plant A"}) == {"site": {"name": "Plant A"}}
@@ -108,7 +118,9 @@ def test_example_and_demo_configs_are_valid() -> None:
 
 def test_committed_schema_is_current() -> None:
     committed = json.loads((ROOT / "config" / "gateway.schema.json").read_text(encoding="utf-8"))
-    assert committed == GatewayConfig.model_json_schema(), "run `vigil config schema --out config/gateway.schema.json`"
+    assert committed == GatewayConfig.model_json_schema(), (
+        "run `vigil config schema --out config/gateway.schema.json`"
+    )
 
 
 def test_cli_config_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

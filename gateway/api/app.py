@@ -16,8 +16,8 @@ from gateway.api import routes as _routes  # noqa: F401  (registers the handlers
 from gateway.api.guard import LoginGuard
 from gateway.api.http import PUBLIC, ROUTES, ApiError, Handler, RouteSpec, error_body
 from gateway.api.openapi import build_openapi
-from gateway.auth import AuthError, resolve_token
-from gateway.keys import GATEWAY, LOGIN_GUARD, OPENAPI
+from gateway.auth import AuthError, Principal, resolve_token
+from gateway.keys import GATEWAY, LOGIN_GUARD, OPENAPI, PRINCIPAL
 from gateway.service import Gateway
 
 log = logging.getLogger(__name__)
@@ -81,17 +81,17 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         )
     gw = request.app[GATEWAY]
 
-    def resolve() -> object:
+    def resolve() -> Principal:
         with gw.db.session() as s:
             return resolve_token(s, token)
 
     try:
         who = await asyncio.to_thread(resolve)
         if spec.scope:
-            who.require(spec.scope)  # type: ignore[attr-defined]
+            who.require(spec.scope)
     except AuthError as exc:
         raise ApiError(exc.status, exc.message) from exc
-    request["principal"] = who
+    request[PRINCIPAL] = who
     return await handler(request)
 
 

@@ -26,14 +26,13 @@ from gateway.auth import (
 from gateway.cameras import camera_json
 from gateway.config import CameraConfig
 from gateway.db.schema import Alarm, ApiToken, Camera, Evidence, Model, ModelVersion, User, utcnow
-from gateway.keys import GATEWAY, LOGIN_GUARD, OPENAPI
+from gateway.keys import GATEWAY, LOGIN_GUARD, OPENAPI, PRINCIPAL
 
 Role = Literal["admin", "operator", "viewer"]
 
 
 def principal(request: web.Request) -> Principal:
-    value: Principal = request["principal"]
-    return value
+    return request[PRINCIPAL]
 
 
 def iso(value: dt.datetime | None) -> str | None:
