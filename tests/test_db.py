@@ -162,7 +162,7 @@ def test_failure_mid_transaction_stores_nothing(
 def test_ulids_sort_by_time() -> None:
     from gateway.ids import new_ulid, ulid_time
 
-    ids = [new_ulid(1_763_700_000.0 + i / 1000) for i in range(50)] + [new_ulid(1_763_700_000.0)] * 3
+    ids = [new_ulid(1_763_700_000.0 + i / 1000) for i in range(50)] + [new_ulid(1_763_700_000.0) for _ in range(3)]
     assert ids[:50] == sorted(ids[:50])
     assert len(set(ids)) == len(ids)
     assert abs(ulid_time(ids[0]) - 1_763_700_000.0) < 0.001

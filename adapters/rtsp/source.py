@@ -112,10 +112,19 @@ class RtspSource:
             wall_start = time.time()
             first_pts: float | None = None
             window_start, window_frames = time.monotonic(), 0
+            rate = float(stream.average_rate or 25)
+            last_pts: float | None = None
             for frame in container.decode(stream):
                 if self._stop.is_set():
                     return
-                pts = float(frame.time) if frame.time is not None else time.monotonic()
+                # The first frame of an RTSP session often has no timestamp: step from the previous one.
+                if frame.time is not None:
+                    pts = float(frame.time)
+                else:
+                    pts = last_pts + 1.0 / rate if last_pts is not None else 0.0
+                if last_pts is not None and pts < last_pts - 1.0:
+                    last_sampled = None  # timestamps jumped back (camera reset): resample from here
+                last_pts = pts
                 if first_pts is None:
                     first_pts = pts
                 now = time.time()

@@ -1,0 +1,1 @@
+"""Real servers the tests talk to: PostgreSQL (and the sample RTSP camera in adapters.rtsp)."""
