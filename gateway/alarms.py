@@ -118,7 +118,7 @@ class AlarmRecorder:
             if existing is not None:
                 return None
             alarm = Alarm(
-                id=new_ulid(event.raised_at),
+                id=new_ulid(),
                 camera_id=event.camera_id,
                 camera_scene_id=ctx.camera_scene_id,
                 scene=event.scene,
