@@ -282,14 +282,22 @@ def _serve(config: GatewayConfig, path: Path, analyse: bool = True, stop_after: 
             asyncio.get_running_loop().call_later(stop_after, _stop_signal)
 
     app.on_startup.append(announce)
-    web.run_app(
-        app,
-        host=config.server.host,
-        port=config.server.port,
-        print=None,
-        shutdown_timeout=10.0,
-        handle_signals=True,
-    )
+    try:
+        web.run_app(
+            app,
+            host=config.server.host,
+            port=config.server.port,
+            print=None,
+            shutdown_timeout=10.0,
+            handle_signals=True,
+        )
+    except OSError as exc:
+        print(
+            f"cannot listen on {config.server.host}:{config.server.port}: {exc.strerror}; "
+            "stop what uses the port or set VIGIL_SERVER__PORT",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -310,7 +318,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from urllib.parse import urlsplit
 
     from adapters.rtsp.sample_camera import SampleRtspServer, SampleServerError
-
     from gateway.auth import create_user
     from gateway.db import upgrade
     from gateway.db.schema import User
