@@ -53,10 +53,10 @@ def pg_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def rtsp(vtest: Path) -> Iterator[Any]:
-    """The sample RTSP camera serving vtest.avi (H.264, 1 s GOP) in a loop."""
+    """The sample RTSP camera serving the first 30 s of vtest.avi (H.264, 1 s GOP) in a loop."""
     from adapters.rtsp.sample_camera import SampleRtspServer
 
-    with SampleRtspServer({"vtest": vtest}) as server:
+    with SampleRtspServer({"vtest": vtest}, max_seconds=30) as server:
         yield server
 
 
