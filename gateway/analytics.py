@@ -92,7 +92,8 @@ class CameraRunner:
         start = time.perf_counter()
         height, width = frame.image.shape[:2]
         # One inference per model per frame, shared by every scene that uses the model.
-        futures = {h.name: h.worker.submit(frame.image) for _, _, h in self.scenes}
+        handles = {h.name: h for _, _, h in self.scenes}
+        futures = {name: h.worker.submit(frame.image) for name, h in handles.items()}
         detections = {name: fut.result(timeout=60) for name, fut in futures.items()}
         for scene, ctx, handle in self.scenes:
             for event in scene.update(frame.ts, detections[handle.name], width, height):
