@@ -323,7 +323,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.db.schema import User
 
     config, path = _config(args)
-    video = Path(args.video)
+    media = os.environ.get("VIGIL_MEDIA_DIR")
+    if args.video is None and media is None:
+        print(
+            "no sample video given: set VIGIL_MEDIA_DIR to the folder with vtest.avi, or pass --video FILE",
+            file=sys.stderr,
+        )
+        return 2
+    video = Path(args.video) if args.video else Path(str(media)) / "vtest.avi"
     if not video.is_file():
         print(
             f"sample video not found: {video}\n  put vtest.avi there, or run "
@@ -332,8 +339,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    pack = Path(args.models) if args.models else config.models.pack_dir
-    if pack is None or not (pack / "yolox_nano").is_dir():
+    pack_env = args.models or os.environ.get("VIGIL_MODELS_DIR")
+    pack = Path(pack_env) if pack_env else config.models.pack_dir
+    if pack is None:
+        print(
+            "no model pack given: set VIGIL_MODELS_DIR to the folder with yolox_nano/, or pass --models DIR",
+            file=sys.stderr,
+        )
+        return 2
+    if not (pack / "yolox_nano").is_dir():
         print(
             f"model pack not found: {pack}\n  run VIGIL_MODELS_DIR=<folder that has yolox_nano/> make demo,\n"
             "  or `vigil models import DIR` once the pack is copied to this machine",
@@ -388,10 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="import the model pack, start the sample camera and serve")
-    p.add_argument(
-        "--video", default=os.path.join(os.environ.get("VIGIL_MEDIA_DIR", "../shared/media"), "vtest.avi")
-    )
-    p.add_argument("--models", default=os.environ.get("VIGIL_MODELS_DIR"))
+    p.add_argument("--video", help="sample video (default: $VIGIL_MEDIA_DIR/vtest.avi)")
+    p.add_argument("--models", help="model pack folder (default: $VIGIL_MODELS_DIR, then models.pack_dir)")
     p.add_argument("--stop-after", type=float, help="stop after this many seconds (for timing runs)")
     p.set_defaults(func=cmd_demo)
 

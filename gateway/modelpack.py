@@ -76,7 +76,7 @@ def import_pack(
     if not pack_dir.is_dir():
         raise ModelPackError(
             f"model pack folder {pack_dir} not found; pass the folder that holds yolox_nano/ "
-            "(set VIGIL_MODELS_DIR, default ../shared/models)"
+            "(`make demo` reads VIGIL_MODELS_DIR)"
         )
     results = []
     for folder in sorted(p for p in pack_dir.iterdir() if p.is_dir()):

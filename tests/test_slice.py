@@ -116,7 +116,8 @@ async def test_rtsp_to_alarms_with_snapshots(
     assert 'vigil_camera_up{camera="walkway"} 1.0' in metrics
     assert 'vigil_camera_up{camera="broken"} 0.0' in metrics
     assert 'provider="CPUExecutionProvider"' in metrics
-    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in metrics.splitlines() if line[:1] != "#"}
+    samples = [line.split(" ") for line in metrics.splitlines() if line and not line.startswith("#")]
+    values = {name: float(value) for name, value in samples}
     analysed = values['vigil_frames_analysed_total{camera="walkway"}']
     inferred = values['vigil_inference_frames_total{model="yolox_nano"}']
     # Both scenes share one inference per frame; one frame may be between the two counters.
