@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import ConfigError, GatewayConfig, default_config_path, load_config
+from gateway.db.engine import SchemaOutdated
 
 log = logging.getLogger("vigil")
 
@@ -480,6 +481,9 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
+    except SchemaOutdated as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -1,6 +1,14 @@
 """Database: schema, engine and migrations."""
 
-from gateway.db.engine import Database, current_revision, head_revision, make_engine, upgrade
+from gateway.db.engine import Database, SchemaOutdated, current_revision, head_revision, make_engine, upgrade
 from gateway.db.schema import Base
 
-__all__ = ["Base", "Database", "current_revision", "head_revision", "make_engine", "upgrade"]
+__all__ = [
+    "Base",
+    "Database",
+    "SchemaOutdated",
+    "current_revision",
+    "head_revision",
+    "make_engine",
+    "upgrade",
+]

@@ -15,6 +15,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+
+class SchemaOutdated(RuntimeError):
+    """The database is not at the schema revision the code expects."""
+
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -76,7 +81,7 @@ class Database:
         """Refuse to run against a database the migrations have not brought up to date."""
         current, head = current_revision(self.engine), head_revision(self.engine)
         if current != head:
-            raise RuntimeError(
+            raise SchemaOutdated(
                 f"database is at revision {current or 'empty'}, code expects {head}: run `vigil db upgrade`"
             )
 
