@@ -18,6 +18,7 @@ import yaml
 from sqlalchemy import select
 
 from analyzers import ModelCard, ModelCardError, load_card
+from analyzers.runtime import read_card
 from gateway.db import Database
 from gateway.db.schema import Model, ModelVersion, utcnow
 from gateway.ids import new_ulid
@@ -52,17 +53,9 @@ def _card_for(folder: Path, cards_dir: Path | None) -> ModelCard | None:
     if source is None or not source.is_file():
         return None
     try:
-        card = ModelCard.model_validate(yaml.safe_load(source.read_text(encoding="utf-8")))
-    except Exception as exc:
-        raise ModelPackError(f"{source}: invalid model card: {exc}") from exc
-    if card.classes_file and not card.classes:
-        classes = folder / card.classes_file
-        if not classes.is_file():
-            raise ModelPackError(
-                f"{folder}: the card names classes file {card.classes_file}, which is missing"
-            )
-        card.classes = [c.strip() for c in classes.read_text(encoding="utf-8").splitlines() if c.strip()]
-    return card
+        return read_card(source, folder)
+    except ModelCardError as exc:
+        raise ModelPackError(str(exc)) from exc
 
 
 def import_pack(
@@ -93,8 +86,6 @@ def import_pack(
             )
             continue
         onnx = folder / card.file
-        if not onnx.is_file():
-            raise ModelPackError(f"{folder}: the card names {card.file}, which is not in the folder")
         total = onnx.stat().st_size
         done = 0
 

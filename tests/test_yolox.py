@@ -6,10 +6,9 @@ from pathlib import Path
 
 import av
 import numpy as np
-import yaml
 
 from analyzers.detectors.yolox import YoloxDetector, decode, letterbox, make_grid
-from analyzers.runtime import ModelCard, choose_providers
+from analyzers.runtime import choose_providers, read_card
 from tests.conftest import ROOT
 
 LABELS = ["person", "bicycle"]
@@ -58,10 +57,8 @@ def test_providers_prefer_gpu_and_fall_back_to_cpu() -> None:
 
 
 def load_detector(models_dir: Path) -> YoloxDetector:
-    data = yaml.safe_load((ROOT / "config" / "models" / "yolox_nano.yaml").read_text(encoding="utf-8"))
-    data["classes"] = (models_dir / "yolox_nano" / "coco_classes.txt").read_text(encoding="utf-8").split()
-    data.pop("classes_file")
-    return YoloxDetector(ModelCard.model_validate(data), models_dir / "yolox_nano", threads=1)
+    card = read_card(ROOT / "config" / "models" / "yolox_nano.yaml", models_dir / "yolox_nano")
+    return YoloxDetector(card, models_dir / "yolox_nano", threads=1)
 
 
 def test_real_model_finds_pedestrians(models_dir: Path, vtest: Path) -> None:

@@ -47,15 +47,27 @@ class ModelCard(BaseModel):
     strides: list[int] = Field(default_factory=lambda: [8, 16, 32], description="YOLOX grid strides")
 
 
+def read_card(card_path: Path, model_dir: Path) -> ModelCard:
+    """Read a card for the model files in ``model_dir``; ``classes_file`` fills an empty class list."""
+    try:
+        card = ModelCard.model_validate(yaml.safe_load(card_path.read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        raise ModelCardError(f"{card_path}: invalid model card: {exc}") from exc
+    if card.classes_file and not card.classes:
+        classes = model_dir / card.classes_file
+        if not classes.is_file():
+            raise ModelCardError(
+                f"{model_dir}: the card names classes file {card.classes_file}, which is missing"
+            )
+        card.classes = [c.strip() for c in classes.read_text(encoding="utf-8").splitlines() if c.strip()]
+    if not (model_dir / card.file).is_file():
+        raise ModelCardError(f"{model_dir}: the card names {card.file!r}, which is not there")
+    return card
+
+
 def load_card(model_dir: Path) -> ModelCard:
     """Read and validate ``model.yaml`` in a model directory."""
     card_path = model_dir / "model.yaml"
     if not card_path.is_file():
         raise ModelCardError(f"{model_dir}: no model.yaml model card; a model directory needs one")
-    try:
-        card = ModelCard.model_validate(yaml.safe_load(card_path.read_text(encoding="utf-8")))
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ModelCardError(f"{card_path}: invalid model card: {exc}") from exc
-    if not (model_dir / card.file).is_file():
-        raise ModelCardError(f"{model_dir}: model card names {card.file!r}, which is not there")
-    return card
+    return read_card(card_path, model_dir)

@@ -17,22 +17,19 @@ from pathlib import Path
 import av
 import numpy as np
 import onnxruntime as ort
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from analyzers import SceneConfig, build_scene  # noqa: E402
 from analyzers.detectors.yolox import YoloxDetector  # noqa: E402
-from analyzers.runtime import ModelCard  # noqa: E402
+from analyzers.runtime import read_card  # noqa: E402
 from tests.conftest import DEMO_SCENES  # noqa: E402
 
 
 def detector(models: Path, threads: int) -> YoloxDetector:
-    data = yaml.safe_load((ROOT / "config" / "models" / "yolox_nano.yaml").read_text(encoding="utf-8"))
-    data["classes"] = (models / "yolox_nano" / "coco_classes.txt").read_text(encoding="utf-8").split()
-    data.pop("classes_file")
-    return YoloxDetector(ModelCard.model_validate(data), models / "yolox_nano", threads=threads)
+    card = read_card(ROOT / "config" / "models" / "yolox_nano.yaml", models / "yolox_nano")
+    return YoloxDetector(card, models / "yolox_nano", threads=threads)
 
 
 def cpu_time() -> float:
