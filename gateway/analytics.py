@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +42,8 @@ class CameraStats:
     frames_analysed: int = 0
     alarms: int = 0
     analyse_s: float = 0.0
+    errors: int = 0
     last_error: str | None = None
-    scene_errors: dict[str, str] = field(default_factory=dict)
 
 
 class CameraRunner:
@@ -89,6 +89,15 @@ class CameraRunner:
             self.source.health.state, self.source.health.last_error = "error", str(exc)
 
     def analyse(self, frame: Frame) -> None:
+        try:
+            self._analyse(frame)
+        except Exception as exc:  # one bad frame (or a full disk) must not stop the camera
+            if str(exc) != self.stats.last_error:
+                log.exception("camera %s: analysing a frame failed", self.camera.id)
+            self.stats.last_error = str(exc)
+            self.stats.errors += 1
+
+    def _analyse(self, frame: Frame) -> None:
         start = time.perf_counter()
         height, width = frame.image.shape[:2]
         # One inference per model per frame, shared by every scene that uses the model.
@@ -104,6 +113,7 @@ class CameraRunner:
                         self.on_alarm(alarm_id)
         self.stats.frames_analysed += 1
         self.stats.analyse_s += time.perf_counter() - start
+        self.stats.last_error = None
 
 
 class Analytics:

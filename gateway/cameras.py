@@ -76,7 +76,25 @@ def apply_health(row: Camera, health: StreamHealth) -> None:
 
 def camera_json(row: Camera, health: StreamHealth | None) -> dict[str, Any]:
     """A camera as the API shows it: stream addresses without credentials, live health if running."""
-    live = health is not None
+    if health is not None:  # running now: live values
+        status, last_error, codec, width, height = (
+            health.state,
+            health.last_error,
+            health.codec,
+            health.width,
+            health.height,
+        )
+        fps = health.fps
+        last_frame = dt.datetime.fromtimestamp(health.last_frame_at, dt.UTC) if health.last_frame_at else None
+    else:  # not running: what was saved last
+        status, last_error, codec, width, height = (
+            row.status,
+            row.last_error,
+            row.codec,
+            row.width,
+            row.height,
+        )
+        fps, last_frame = None, row.last_frame_at
     return {
         "id": row.id,
         "name": row.name,
@@ -88,17 +106,13 @@ def camera_json(row: Camera, health: StreamHealth | None) -> dict[str, Any]:
         "transport": row.transport,
         "quality": row.quality,
         "enabled": row.enabled,
-        "status": health.state if live and health else row.status,
-        "last_error": health.last_error if live and health else row.last_error,
-        "codec": health.codec if live and health else row.codec,
-        "width": health.width if live and health else row.width,
-        "height": health.height if live and health else row.height,
-        "fps": health.fps if live and health else None,
-        "last_frame_at": (
-            dt.datetime.fromtimestamp(health.last_frame_at, dt.UTC).isoformat()
-            if live and health and health.last_frame_at
-            else (row.last_frame_at.isoformat() if row.last_frame_at else None)
-        ),
+        "status": status,
+        "last_error": last_error,
+        "codec": codec,
+        "width": width,
+        "height": height,
+        "fps": fps,
+        "last_frame_at": last_frame.isoformat() if last_frame else None,
         "scenes": [
             {
                 "id": t.id,

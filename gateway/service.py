@@ -47,6 +47,10 @@ class Gateway:
         with self.db.session() as s:
             for cam in self.config.cameras:
                 scene_ids[cam.id] = upsert_camera(s, cam, origin="config")
+            configured = {c.id for c in self.config.cameras}
+            for stale in s.scalars(select(Camera).where(Camera.origin == "config")):
+                if stale.id not in configured:  # taken out of the file: kept for its alarms, not run
+                    stale.enabled, stale.status = False, "removed"
             for target in self.config.uplink:
                 row = s.scalar(select(UplinkTarget).where(UplinkTarget.name == target.name))
                 if row is None:
@@ -136,12 +140,16 @@ class GatewayCollector(Collector):
         )
         alarms = CounterMetricFamily("vigil_alarms_raised", "alarms raised since start", labels=["camera"])
         reconnects = CounterMetricFamily("vigil_camera_reconnects", "stream reconnects", labels=["camera"])
+        errors = CounterMetricFamily(
+            "vigil_analysis_errors", "frames whose analysis failed", labels=["camera"]
+        )
         for cam_id, runner in list(self.gw.analytics.runners.items()):
             up.add_metric([cam_id], 1.0 if runner.health.state == "online" else 0.0)
             fps.add_metric([cam_id], runner.health.fps or 0.0)
             analysed.add_metric([cam_id], runner.stats.frames_analysed)
             alarms.add_metric([cam_id], runner.stats.alarms)
             reconnects.add_metric([cam_id], runner.health.reconnects)
+            errors.add_metric([cam_id], runner.stats.errors)
         provider = GaugeMetricFamily(
             "vigil_model_provider",
             "execution provider each model runs on",
@@ -167,6 +175,7 @@ class GatewayCollector(Collector):
             analysed,
             alarms,
             reconnects,
+            errors,
             provider,
             infer_frames,
             infer_busy,

@@ -28,6 +28,9 @@ class LoginGuard:
             raise ApiError(429, f"too many failed logins from this address; try again in {wait} s")
 
     def failed(self, client: str) -> None:
+        if len(self._failures) > 10_000:  # many addresses guessing: forget the stale ones
+            for key in [k for k in self._failures if not self._recent(k)]:
+                del self._failures[key]
         self._recent(client).append(time.monotonic())
 
     def succeeded(self, client: str) -> None:

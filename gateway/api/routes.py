@@ -16,7 +16,6 @@ from gateway.alarms import OPEN_STATUSES
 from gateway.api.http import AUTHENTICATED, PUBLIC, ApiError, parse_body, query_int, route
 from gateway.auth import (
     ALL_SCOPES,
-    AuthError,
     Principal,
     as_utc,
     authenticate_user,
@@ -610,7 +609,3 @@ async def stats_summary(request: web.Request) -> web.Response:
             return {"by_scene": out}
 
     return web.json_response(await asyncio.to_thread(work))
-
-
-def raise_auth(exc: AuthError) -> ApiError:
-    return ApiError(exc.status, exc.message)
