@@ -54,3 +54,39 @@ class AlarmEvent:
     def key(self) -> str:
         """Identity of the event for "one alarm per event": same kind, same camera, same region."""
         return f"{self.camera_id}/{self.scene}/{self.region}"
+
+
+# COCO-17 keypoint order, used by MoveNet and by BlazePose after mapping its 33 landmarks.
+COCO_KEYPOINTS = (
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Pose:
+    """One person's body keypoints in pixel coordinates of the frame (COCO-17 order)."""
+
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 of the person
+    score: float
+    keypoints: np.ndarray  # [17, 3]: x, y, confidence
+
+    def point(self, name: str, min_conf: float = 0.3) -> tuple[float, float] | None:
+        """A named keypoint, or None where the model is not confident about it."""
+        x, y, conf = self.keypoints[COCO_KEYPOINTS.index(name)]
+        return (float(x), float(y)) if conf >= min_conf else None
