@@ -49,11 +49,17 @@ class AlarmEvent:
     message: str
     detections: tuple[Detection, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
+    target: str | None = None  # the tracked person/object, for per-target scenes
+
+    @property
+    def hold_key(self) -> str:
+        """The scene's own key for the event: the region, or region#target."""
+        return self.region if self.target is None else f"{self.region}#{self.target}"
 
     @property
     def key(self) -> str:
-        """Identity of the event for "one alarm per event": same kind, same camera, same region."""
-        return f"{self.camera_id}/{self.scene}/{self.region}"
+        """Identity for "one alarm per event": same kind, same camera, same region (and target)."""
+        return f"{self.camera_id}/{self.scene}/{self.hold_key}"
 
 
 # COCO-17 keypoint order, used by MoveNet and by BlazePose after mapping its 33 landmarks.

@@ -23,28 +23,63 @@ def to_sv(detections: Sequence[Detection]) -> sv.Detections:
 
 
 class Region:
-    """A named polygon; people count as inside when their feet (bottom-centre) are."""
+    """A named polygon in 0..1 coordinates, tested against detections' anchor points."""
 
     def __init__(self, name: str, polygon: Sequence[Point]) -> None:
         self.name = name
         self.polygon = np.asarray(polygon, dtype=np.float64)
-        self._zones: dict[tuple[int, int], sv.PolygonZone] = {}
+        self._zones: dict[tuple[int, int, sv.Position], sv.PolygonZone] = {}
 
-    def _zone(self, width: int, height: int) -> sv.PolygonZone:
-        zone = self._zones.get((width, height))
+    def _zone(self, width: int, height: int, anchor: sv.Position) -> sv.PolygonZone:
+        zone = self._zones.get((width, height, anchor))
         if zone is None:
             # supervision tests anchors against a pixel mask; clip so edge points stay inside it.
             scale = np.array([width - 1, height - 1], dtype=np.float64)
             pixels = np.round(self.polygon * scale).astype(int)
-            zone = sv.PolygonZone(pixels, triggering_anchors=(sv.Position.BOTTOM_CENTER,))
-            self._zones[(width, height)] = zone
+            zone = sv.PolygonZone(pixels, triggering_anchors=(anchor,))
+            self._zones[(width, height, anchor)] = zone
         return zone
 
-    def inside(self, detections: Sequence[Detection], width: int, height: int) -> list[Detection]:
+    def inside(
+        self,
+        detections: Sequence[Detection],
+        width: int,
+        height: int,
+        anchor: sv.Position = sv.Position.BOTTOM_CENTER,
+    ) -> list[Detection]:
+        """Detections whose anchor point (people: their feet) lies in the polygon."""
         if not detections:
             return []
-        mask = self._zone(width, height).trigger(to_sv(detections))
+        mask = self._zone(width, height, anchor).trigger(to_sv(detections))
         return [d for d, hit in zip(detections, mask, strict=True) if hit]
 
     def pixels(self, width: int, height: int) -> np.ndarray:
         return np.round(self.polygon * np.array([width - 1, height - 1])).astype(np.int32)
+
+
+class Line:
+    """A counting line in 0..1 coordinates: people crossing it, in each direction (supervision's LineZone)."""
+
+    def __init__(self, name: str, start: Point, end: Point) -> None:
+        self.name = name
+        self.start, self.end = start, end
+        self._zones: dict[tuple[int, int], sv.LineZone] = {}
+
+    def crossings(self, tracked: Sequence[Detection], width: int, height: int) -> tuple[int, int]:
+        """(in, out) crossings in this frame; needs detections with track ids."""
+        zone = self._zones.get((width, height))
+        if zone is None:
+            scale = (width - 1, height - 1)
+            zone = sv.LineZone(
+                sv.Point(self.start[0] * scale[0], self.start[1] * scale[1]),
+                sv.Point(self.end[0] * scale[0], self.end[1] * scale[1]),
+                triggering_anchors=(sv.Position.BOTTOM_CENTER,),
+            )
+            self._zones[(width, height)] = zone
+        with_ids = [d for d in tracked if d.track_id is not None]
+        if not with_ids:
+            return 0, 0
+        dets = to_sv(with_ids)
+        dets.tracker_id = np.array([d.track_id for d in with_ids], dtype=int)
+        crossed_in, crossed_out = zone.trigger(dets)
+        return int(np.sum(crossed_in)), int(np.sum(crossed_out))

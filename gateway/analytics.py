@@ -12,16 +12,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from adapters import Frame, RtspSource, StreamHealth
-from analyzers import Detection, Region, Scene, YoloxDetector, build_scene
+from analyzers import Region, Scene, build_scene
+from analyzers.detectors import load_detector
+from analyzers.pose import BlazePoseLandmarks, load_pose
 from analyzers.runtime import InferenceWorker
 from gateway.alarms import AlarmRecorder, SceneContext
 from gateway.config import CameraConfig
 from gateway.db import Database
-from gateway.modelpack import active_model_dir
+from gateway.modelpack import ModelPackError, active_model_dir
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,20 @@ class ModelHandle:
     name: str
     version_id: str
     provider: str
+    kind: str  # detector | pose
+    classes: frozenset[str]
     worker: InferenceWorker
+
+
+@dataclass
+class SceneRun:
+    """One scene on one camera, with the models it reads and why it may not be running."""
+
+    scene: Scene
+    ctx: SceneContext
+    model: ModelHandle | None
+    pose: ModelHandle | None
+    status: str  # "running", or what is missing
 
 
 @dataclass
@@ -52,15 +68,15 @@ class CameraRunner:
     def __init__(
         self,
         camera: CameraConfig,
-        scenes: list[tuple[Scene, SceneContext, ModelHandle]],
+        runs: list[SceneRun],
         recorder: AlarmRecorder,
         on_alarm: Callable[[str], None] | None = None,
     ) -> None:
         self.camera = camera
-        self.scenes = scenes
+        self.runs = runs
         self.recorder = recorder
         self.on_alarm = on_alarm
-        rate = max((s.config.sample_fps for s, _, _ in scenes), default=1.0)
+        rate = max((r.scene.config.rate for r in runs if r.model is not None), default=1.0)
         self.source = RtspSource(camera.id, camera.url, rate, transport=camera.transport)
         self.stats = CameraStats()
         self._thread = threading.Thread(target=self._run, name=f"camera-{camera.id}", daemon=True)
@@ -69,6 +85,9 @@ class CameraRunner:
     def health(self) -> StreamHealth:
         return self.source.health
 
+    def scene_status(self) -> dict[str, str]:
+        return {r.scene.key: r.status for r in self.runs}
+
     def start(self) -> None:
         self._thread.start()
 
@@ -76,10 +95,10 @@ class CameraRunner:
         self.source.stop()
         self._thread.join(timeout)
 
-    def rearm(self, scene_key: str, region: str) -> None:
-        for scene, _, _ in self.scenes:
-            if scene.key == scene_key:
-                scene.rearm(region)
+    def rearm(self, scene_key: str, hold_key: str) -> None:
+        for run in self.runs:
+            if run.scene.key == scene_key:
+                run.scene.rearm(hold_key)
 
     def _run(self) -> None:
         try:
@@ -98,15 +117,31 @@ class CameraRunner:
             self.stats.errors += 1
 
     def _analyse(self, frame: Frame) -> None:
+        due = [r for r in self.runs if r.model is not None and r.scene.due(frame.ts)]
+        if not due:
+            return
         start = time.perf_counter()
         height, width = frame.image.shape[:2]
-        # One inference per model per frame, shared by every scene that uses the model.
-        handles = {h.name: h for _, _, h in self.scenes}
-        futures = {name: h.worker.submit(frame.image) for name, h in handles.items()}
-        detections = {name: fut.result(timeout=60) for name, fut in futures.items()}
-        for scene, ctx, handle in self.scenes:
-            for event in scene.update(frame.ts, detections[handle.name], width, height):
-                alarm_id = self.recorder.record(event, frame.image, ctx)
+        # One inference per model per frame, shared by every scene on the camera that reads it.
+        detectors = {r.model.name: r.model for r in due if r.model is not None}
+        det_futures = {name: h.worker.submit(frame.image) for name, h in detectors.items()}
+        detections = {name: fut.result(timeout=60) for name, fut in det_futures.items()}
+        people = [d for dets in detections.values() for d in dets if d.label == "person"]
+        poses_by_model = {r.pose.name: r.pose for r in due if r.pose is not None}
+        pose_futures = {name: h.worker.submit((frame.image, people)) for name, h in poses_by_model.items()}
+        poses = {name: fut.result(timeout=60) for name, fut in pose_futures.items()}
+        for run in due:
+            assert run.model is not None
+            events = run.scene.update(
+                frame.ts,
+                detections[run.model.name],
+                width,
+                height,
+                image=frame.image,
+                poses=poses[run.pose.name] if run.pose is not None else (),
+            )
+            for event in events:
+                alarm_id = self.recorder.record(event, frame.image, run.ctx)
                 if alarm_id is not None:
                     self.stats.alarms += 1
                     if self.on_alarm:
@@ -114,6 +149,17 @@ class CameraRunner:
         self.stats.frames_analysed += 1
         self.stats.analyse_s += time.perf_counter() - start
         self.stats.last_error = None
+
+
+def _pose_batch(estimator: Any) -> Callable[[Sequence[Any]], list[Any]]:
+    """Pose models take (image, person detections); whole-frame ones ignore the people."""
+
+    def run(items: Sequence[tuple[np.ndarray, list[Any]]]) -> list[Any]:
+        if isinstance(estimator, BlazePoseLandmarks):
+            return [estimator.estimate(image, [d.box for d in people]) for image, people in items]
+        return [estimator.estimate(image) for image, _ in items]
+
+    return run
 
 
 class Analytics:
@@ -127,28 +173,54 @@ class Analytics:
         self.runners: dict[str, CameraRunner] = {}
         self._lock = threading.Lock()
 
-    def model(self, name: str) -> ModelHandle:
+    def model(self, name: str, kind: str) -> ModelHandle:
         """Load a model once; every scene on every camera that needs it shares the handle."""
         with self._lock:
             handle = self.models.get(name)
             if handle is None:
                 path, card, version_id = active_model_dir(self.db, self.storage_root, name)
-                if card.family != "yolox":
-                    raise ValueError(
-                        f"model {name} is a {card.family} model; the scenes here need a detector"
-                    )
-                detector = YoloxDetector(card, path)
+                if kind == "pose":
+                    estimator = load_pose(card, path)
+                    worker = InferenceWorker(name, _pose_batch(estimator), 1)
+                    provider = estimator.provider
+                else:
+                    detector = load_detector(card, path)
 
-                def detect(
-                    images: Sequence[np.ndarray], detector: YoloxDetector = detector
-                ) -> list[list[Detection]]:
-                    return detector.detect(images, conf=DETECTION_FLOOR)
+                    def detect(images: Sequence[np.ndarray], detector: Any = detector) -> list[Any]:
+                        return list(detector.detect(images, conf=DETECTION_FLOOR))
 
-                handle = ModelHandle(
-                    name, version_id, detector.provider, InferenceWorker(name, detect, detector.max_batch)
-                )
+                    worker = InferenceWorker(name, detect, detector.max_batch)
+                    provider = detector.provider
+                handle = ModelHandle(name, version_id, provider, kind, frozenset(card.classes), worker)
                 self.models[name] = handle
+            elif handle.kind != kind:
+                raise ModelPackError(f"model {name!r} is a {handle.kind} model, not a {kind} model")
             return handle
+
+    def _scene_run(self, camera: CameraConfig, scene: Scene, ctx: SceneContext) -> SceneRun:
+        if not scene.model_name:
+            return SceneRun(scene, ctx, None, None, "model missing: name the model in the scene's `model`")
+        try:
+            model = self.model(scene.model_name, "detector")
+        except (ModelPackError, ValueError) as exc:
+            log.warning("camera %s scene %s: %s", camera.id, scene.key, exc)
+            return SceneRun(scene, ctx, None, None, f"model missing: {exc}")
+        if not scene.wanted_labels() & model.classes:
+            wanted = ", ".join(sorted(scene.wanted_labels()))
+            return SceneRun(
+                scene,
+                ctx,
+                None,
+                None,
+                f"model {model.name!r} has none of the classes this scene reads ({wanted})",
+            )
+        status, pose = "running", None
+        if scene.uses_pose:
+            try:
+                pose = self.model(scene.config.pose_model, "pose")
+            except (ModelPackError, ValueError) as exc:
+                status = f"running without pose cues ({exc})"
+        return SceneRun(scene, ctx, model, pose, status)
 
     def start_camera(
         self,
@@ -158,35 +230,36 @@ class Analytics:
         on_alarm: Callable[[str], None] | None = None,
     ) -> CameraRunner:
         """Build a camera's scenes (latched where an alarm is still open) and start its thread."""
-        scenes = []
+        runs = []
         for cfg in camera.scenes:
             if not cfg.enabled:
                 continue
             scene = build_scene(camera.id, cfg)
-            for region in scene.regions:
-                if f"{camera.id}/{scene.key}/{region.name}" in open_keys:
-                    scene.latch(region.name)
+            prefix = f"{camera.id}/{scene.key}/"
+            for key in open_keys:
+                if key.startswith(prefix):
+                    scene.latch(key.removeprefix(prefix))
             ctx = SceneContext(
                 camera_scene_id=scene_ids.get(cfg.scene),
                 tags=cfg.tags.model_dump(exclude_none=True),
                 scene_tag=cfg.scene_tag,
                 regions=[Region(r.name, r.polygon) for r in cfg.regions],
             )
-            scenes.append((scene, ctx, self.model(cfg.model)))
-        runner = CameraRunner(camera, scenes, self.recorder, on_alarm)
+            runs.append(self._scene_run(camera, scene, ctx))
+        runner = CameraRunner(camera, runs, self.recorder, on_alarm)
         with self._lock:
             old = self.runners.pop(camera.id, None)
         if old is not None:
             old.stop()
         self.runners[camera.id] = runner
         runner.start()
-        log.info("camera %s started with scenes %s", camera.id, [s.key for s, _, _ in scenes])
+        log.info("camera %s started: %s", camera.id, runner.scene_status())
         return runner
 
-    def rearm(self, camera_id: str, scene: str, region: str) -> None:
+    def rearm(self, camera_id: str, scene: str, hold_key: str) -> None:
         runner = self.runners.get(camera_id)
         if runner is not None:
-            runner.rearm(scene, region)
+            runner.rearm(scene, hold_key)
 
     def stop(self) -> None:
         for runner in list(self.runners.values()):

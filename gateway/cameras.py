@@ -74,8 +74,11 @@ def apply_health(row: Camera, health: StreamHealth) -> None:
         row.last_frame_at = dt.datetime.fromtimestamp(health.last_frame_at, dt.UTC)
 
 
-def camera_json(row: Camera, health: StreamHealth | None) -> dict[str, Any]:
-    """A camera as the API shows it: stream addresses without credentials, live health if running."""
+def camera_json(
+    row: Camera, health: StreamHealth | None, scene_status: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A camera as the API shows it: stream addresses without credentials, live health if running,
+    and each scene's status ("running", or what it lacks, e.g. "model missing: ...")."""
     if health is not None:  # running now: live values
         status, last_error, codec, width, height = (
             health.state,
@@ -120,6 +123,7 @@ def camera_json(row: Camera, health: StreamHealth | None) -> dict[str, Any]:
                 "enabled": t.enabled,
                 "tags": t.tags,
                 "scene_tag": t.scene_tag,
+                "status": (scene_status or {}).get(t.scene, "not running"),
                 "regions": t.settings.get("regions", []),
             }
             for t in row.tasks

@@ -15,6 +15,7 @@ from typing import Any
 
 from gateway.config import ConfigError, GatewayConfig, default_config_path, load_config
 from gateway.db.engine import SchemaOutdated
+from gateway.evaluate import add_eval_parser
 
 log = logging.getLogger("vigil")
 
@@ -251,9 +252,12 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 def cmd_scenes(_args: argparse.Namespace) -> int:
     from analyzers.scenes import CATALOGUE, IMPLEMENTED
 
+    print(f"{'scene':20} {'fps':>6}  {'model':12} {'pose':4}  name")
     for info in CATALOGUE.values():
-        state = "available" if info.key in IMPLEMENTED else "planned"
-        print(f"{info.key:20} {state:10} {info.sample_fps:6.3f} fps  {info.name_en} / {info.name_zh}")
+        cls = IMPLEMENTED[info.key]
+        model = cls.default_model or "(configured)"
+        pose = "yes" if cls.uses_pose else ""
+        print(f"{info.key:20} {info.sample_fps:6.3f}  {model:12} {pose:4}  {info.name_en} / {info.name_zh}")
     return 0
 
 
@@ -463,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_parser("list", help="imported models and versions").set_defaults(func=cmd_models_list)
 
     sub.add_parser("scenes", help="the scene catalogue").set_defaults(func=cmd_scenes)
+    add_eval_parser(sub)
     return parser
 
 

@@ -113,6 +113,8 @@ class CameraConfig(Strict):
             except SceneError as exc:
                 raise ValueError(str(exc)) from exc
             cls.Params.model_validate(scene.params)
+            if not (scene.model or cls.default_model):
+                raise ValueError(f"scene {scene.scene!r} needs `model`: the name of the detector it reads")
         return self
 
 

@@ -143,7 +143,14 @@ class GatewayCollector(Collector):
         errors = CounterMetricFamily(
             "vigil_analysis_errors", "frames whose analysis failed", labels=["camera"]
         )
+        scenes = GaugeMetricFamily(
+            "vigil_scene_running",
+            "1 when the scene runs; 0 when a model is missing",
+            labels=["camera", "scene"],
+        )
         for cam_id, runner in list(self.gw.analytics.runners.items()):
+            for scene, status in runner.scene_status().items():
+                scenes.add_metric([cam_id, scene], 1.0 if status.startswith("running") else 0.0)
             up.add_metric([cam_id], 1.0 if runner.health.state == "online" else 0.0)
             fps.add_metric([cam_id], runner.health.fps or 0.0)
             analysed.add_metric([cam_id], runner.stats.frames_analysed)
@@ -176,6 +183,7 @@ class GatewayCollector(Collector):
             alarms,
             reconnects,
             errors,
+            scenes,
             provider,
             infer_frames,
             infer_busy,

@@ -86,3 +86,19 @@ DEMO_SCENES = [
         "min_duration_s": 5,
     },
 ]
+
+# Two more on the same stream: a duty box on the empty lawn at the left (nobody there: off post)
+# and the walkway as a lifting zone rated for one person (two or more walk there at once).
+MORE_SCENES = [
+    {
+        "scene": "off_post",
+        "regions": [{"name": "duty-box", "polygon": [[0.0, 0.75], [0.12, 0.75], [0.12, 1.0], [0.0, 1.0]]}],
+        "min_duration_s": 4,
+    },
+    {
+        "scene": "lifting_zone",
+        "regions": [{"name": "crane-area", "polygon": [[0.15, 0.28], [1.0, 0.28], [1.0, 1.0], [0.15, 1.0]]}],
+        "params": {"rated_people": 1},
+        "min_duration_s": 3,
+    },
+]

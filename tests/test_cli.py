@@ -123,5 +123,6 @@ def test_model_import_is_offline_checked_and_idempotent(
 def test_scenes_lists_the_whole_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scenes"]) == 0
     out = capsys.readouterr().out
-    assert out.count("\n") == 15
-    assert "intrusion" in out and "available" in out and "extinguisher" in out and "planned" in out
+    assert out.count("\n") == 16  # a header and every scene
+    assert "intrusion" in out and "0.017  extinguisher" in out
+    assert "sleeping" in out and "(configured)" in out

@@ -55,9 +55,15 @@ def test_unknown_scene(tmp_path: Path) -> None:
     assert "unknown scene 'helmets'" in found[0] and "intrusion" in found[0]
 
 
-def test_catalogue_scene_not_yet_implemented_says_so(tmp_path: Path) -> None:
-    found = problems(tmp_path, CAMERA.format(scenes="      - scene: sleeping"))
-    assert "scene 'sleeping' is in the catalogue but not implemented" in found[0]
+def test_every_catalogue_scene_is_accepted(tmp_path: Path) -> None:
+    from analyzers.scenes import CATALOGUE
+
+    required = {"custom": "\n        model: my_detector\n        params: {classes: {forklift: forklift}}"}
+    scenes = "\n".join(f"      - scene: {key}{required.get(key, '')}" for key in CATALOGUE)
+    path = tmp_path / "all.yaml"
+    path.write_text(CAMERA.format(scenes=scenes), encoding="utf-8")
+    config = load_config(path, environ={})
+    assert [s.scene for s in config.cameras[0].scenes] == list(CATALOGUE)
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pytest
 
 from analyzers import Detection, SceneConfig, build_scene
+from analyzers.records import COCO_KEYPOINTS, Pose
 from analyzers.scenes import SceneError
 
 W, H = 1000, 1000
@@ -135,8 +137,195 @@ def test_whole_frame_when_no_region() -> None:
     assert [(e.region) for e in scene.update(T0, [person(0.1, 0.1)], W, H)] == ["frame"]
 
 
-def test_unknown_and_unimplemented_scenes() -> None:
+def test_unknown_scene_and_registry() -> None:
     with pytest.raises(SceneError, match="unknown scene"):
         build_scene("cam", SceneConfig(scene="nope"))
-    with pytest.raises(SceneError, match="not implemented in this version"):
-        build_scene("cam", SceneConfig(scene="helmet"))
+    assert type(build_scene("cam", SceneConfig(scene="helmet"))).__name__ == "Helmet"
+
+
+# --- the other scenes, on synthetic sequences --------------------------------------------------
+
+
+def scene_of(key: str, **extra: object) -> object:
+    cfg = {"scene": key, "regions": RIGHT_HALF, "min_duration_s": 3, "gap_tolerance_s": 2, **extra}
+    return build_scene("cam", SceneConfig.model_validate(cfg))
+
+
+def test_off_post_fires_when_the_duty_area_stays_empty() -> None:
+    scene = scene_of("off_post")
+    on_duty, away = [person(0.7, 0.5)], [person(0.2, 0.5)]  # left half is outside the duty area
+    assert run(scene, [on_duty] * 5 + [away] * 3) == []  # 2 s away: not yet
+    assert run(scene_of("off_post"), [on_duty] * 2 + [away] * 6) == [(5, "right")]
+
+
+def test_lifting_zone_rated_and_forbidden() -> None:
+    two = [person(0.6, 0.5), person(0.8, 0.5)]
+    assert run(scene_of("lifting_zone", params={"rated_people": 2}), [two] * 6) == []
+    three = two + [person(0.9, 0.9)]
+    assert run(scene_of("lifting_zone", params={"rated_people": 2}), [three] * 6) == [(3, "right")]
+    assert run(scene_of("lifting_zone"), [[person(0.7, 0.7)]] * 6) == [(3, "right")]  # forbidden zone
+
+
+def coloured_person(image: np.ndarray, x: float, colour_bgr: tuple[int, int, int], part: str) -> Detection:
+    det = person(x, 0.6)
+    x1, y1, x2, y2 = (int(v) for v in det.box)
+    h = y2 - y1
+    if part == "head":
+        image[y1 : y1 + int(0.16 * h), x1:x2] = colour_bgr
+    else:  # armband on both sides
+        image[y1 + int(0.2 * h) : y1 + int(0.5 * h), x1 : x1 + 12] = colour_bgr
+        image[y1 + int(0.2 * h) : y1 + int(0.5 * h), x2 - 12 : x2] = colour_bgr
+    return det
+
+
+def test_supervisor_recognised_by_helmet_colour() -> None:
+    image = np.full((H, W, 3), 90, dtype=np.uint8)
+    worker = coloured_person(image, 0.6, (0, 220, 255), "head")  # yellow helmet
+    scene = scene_of("supervisor_present")
+    assert run_img(scene, [[worker]] * 6, image) == [(3, "right")]  # only a worker: supervisor absent
+    supervisor = coloured_person(image, 0.85, (30, 30, 220), "head")  # red helmet
+    assert run_img(scene_of("supervisor_present"), [[worker, supervisor]] * 6, image) == []
+
+
+def test_rigger_recognised_by_armband() -> None:
+    image = np.full((H, W, 3), 90, dtype=np.uint8)
+    rigger = coloured_person(image, 0.7, (30, 30, 220), "arm")
+    assert run_img(scene_of("rigger_on_post"), [[rigger]] * 6, image) == []
+    assert run_img(scene_of("rigger_on_post"), [[person(0.8, 0.6)]] * 6, image) == [(3, "right")]
+
+
+def run_img(scene: object, frames: list[list[Detection]], image: np.ndarray) -> list[tuple[int, str]]:
+    fired = []
+    for i, dets in enumerate(frames):
+        for ev in scene.update(T0 + i, dets, W, H, image=image):  # type: ignore[attr-defined]
+            fired.append((i, ev.region))
+    return fired
+
+
+def labelled(label: str, x: float, y: float, score: float = 0.8, size: float = 40) -> Detection:
+    px, py = x * W, y * H
+    return Detection((px - size / 2, py - size / 2, px + size / 2, py + size / 2), score, 0, label)
+
+
+def test_helmet_per_person_once_and_not_for_helmets() -> None:
+    scene = scene_of("helmet")
+    frames = [[labelled("head", 0.6 + 0.005 * i, 0.3), labelled("helmet", 0.85, 0.3)] for i in range(8)]
+    events = []
+    for i, dets in enumerate(frames):
+        events += scene.update(T0 + i, dets, W, H)  # type: ignore[attr-defined]
+    assert len(events) == 1
+    assert events[0].target is not None and events[0].key.startswith("cam/helmet/right#")
+    assert "without a safety helmet" in events[0].message
+
+
+def test_helmet_colour_rule() -> None:
+    image = np.full((H, W, 3), 90, dtype=np.uint8)
+    image[280:320, 780:820] = (255, 255, 255)  # a white helmet at (0.8, 0.3)
+    frames = [[labelled("helmet", 0.8, 0.3)]] * 6
+    assert run_img(scene_of("helmet", params={"allowed_colours": ["yellow"]}), frames, image) == [
+        (4, "right")
+    ]
+    assert run_img(scene_of("helmet", params={"allowed_colours": ["white"]}), frames, image) == []
+
+
+def test_flame_growth_raises_the_score_and_exclusion_hides_the_flare() -> None:
+    growing = [[labelled("fire", 0.7, 0.5, 0.6, size=20 + 10 * i)] for i in range(8)]
+    steady = [[labelled("fire", 0.7, 0.5, 0.6, size=40)] for _ in range(8)]
+    assert run(scene_of("flame", alarm_threshold=0.45), growing) == [(3, "right")]
+    assert run(scene_of("flame", alarm_threshold=0.45), steady) == []  # 0.6 * 0.6 = 0.36: a lamp, not a fire
+    flare = {"exclusions": [{"name": "flare", "polygon": [[0.6, 0.4], [0.8, 0.4], [0.8, 0.6], [0.6, 0.6]]}]}
+    assert run(scene_of("flame", alarm_threshold=0.45, **flare), growing) == []
+    assert run(scene_of("smoke", alarm_threshold=0.3), [[labelled("smoke", 0.7, 0.5, 0.6)]] * 5) == [
+        (3, "right")
+    ]
+
+
+def test_extinguisher_count() -> None:
+    one = [labelled("fire_extinguisher", 0.7, 0.8)]
+    two = one + [labelled("fire_extinguisher", 0.9, 0.8)]
+    assert run(scene_of("extinguisher", min_duration_s=120), [two] * 4, start=T0) == []
+    scene = scene_of("extinguisher", min_duration_s=120, sample_fps=1 / 60)
+    fired = []
+    for i in range(4):  # one frame a minute
+        fired += [(i, e.region) for e in scene.update(T0 + 60 * i, one, W, H)]  # type: ignore[attr-defined]
+    assert fired == [(2, "right")]
+
+
+def test_custom_class_mapping() -> None:
+    scene = scene_of(
+        "custom", model="plant_detector", params={"classes": {"forklift": "forklift in walkway"}}
+    )
+    events = []
+    for i in range(5):
+        events += scene.update(T0 + i, [labelled("forklift", 0.7, 0.5)], W, H)  # type: ignore[attr-defined]
+    assert [e.message for e in events] == ["forklift in walkway in 'right'"]
+
+
+def pose_at(det: Detection, points: dict[str, tuple[float, float]]) -> Pose:
+    kps = np.zeros((17, 3), dtype=np.float32)
+    for name, (x, y) in points.items():
+        kps[COCO_KEYPOINTS.index(name)] = (x, y, 0.9)
+    return Pose(det.box, 0.9, kps)
+
+
+def standing_pose(det: Detection, head_down: bool = False, wrist_at_ear: bool = False) -> Pose:
+    x1, y1, x2, y2 = det.box
+    cx, h = (x1 + x2) / 2, y2 - y1
+    shoulders_y = y1 + 0.25 * h
+    nose_y = shoulders_y + 0.05 * h if head_down else y1 + 0.08 * h
+    points = {
+        "nose": (cx, nose_y),
+        "left_ear": (cx - 6, nose_y),
+        "right_ear": (cx + 6, nose_y),
+        "left_shoulder": (cx - 15, shoulders_y),
+        "right_shoulder": (cx + 15, shoulders_y),
+        "left_hip": (cx - 10, y1 + 0.55 * h),
+        "right_hip": (cx + 10, y1 + 0.55 * h),
+        "left_wrist": (cx - 18, y1 + 0.55 * h),
+        "right_wrist": (cx + 7, nose_y) if wrist_at_ear else (cx + 18, y1 + 0.55 * h),
+    }
+    return pose_at(det, points)
+
+
+def run_pose(scene: object, frames: list[tuple[list[Detection], list[Pose]]]) -> list[tuple[int, str]]:
+    fired = []
+    for i, (dets, poses) in enumerate(frames):
+        for ev in scene.update(T0 + i, dets, W, H, poses=poses):  # type: ignore[attr-defined]
+            fired.append((i, ev.details.get("posture") or ev.details.get("cue")))
+    return fired
+
+
+def test_sleeping_head_down_and_still_but_not_walking() -> None:
+    still = person(0.7, 0.6)
+    frames = [([still], [standing_pose(still, head_down=True)])] * 8
+    # Tracked from frame 1, still after 1.5 s of track (frame 3), then 3 s minimum duration.
+    assert run_pose(scene_of("sleeping"), frames) == [(6, "head down")]
+    walking = [person(0.55 + 0.04 * i, 0.6) for i in range(8)]
+    moving = [([p], [standing_pose(p, head_down=True)]) for p in walking]
+    assert run_pose(scene_of("sleeping"), moving) == []
+    upright = [([still], [standing_pose(still)])] * 8
+    assert run_pose(scene_of("sleeping"), upright) == []
+    lying = Detection((650, 500, 800, 560), 0.9, 0, "person")  # wider than tall
+    assert run_pose(scene_of("sleeping"), [([lying], [])] * 8) == [(6, "lying")]
+
+
+def test_phone_by_detector_and_by_pose() -> None:
+    p = person(0.7, 0.6)
+    x1, y1, x2, y2 = p.box
+    at_ear = Detection((x2 - 12, y1 + 5, x2 - 2, y1 + 20), 0.7, 67, "cell phone")
+    assert run_pose(scene_of("phone"), [([p, at_ear], [])] * 6) == [(4, "phone at the head")]
+    assert run_pose(scene_of("phone"), [([p], [standing_pose(p, wrist_at_ear=True)])] * 6) == [
+        (4, "wrist at the ear")
+    ]
+    assert run_pose(scene_of("phone"), [([p], [standing_pose(p)])] * 6) == []
+
+
+def test_smoking_at_the_mouth_scores_higher() -> None:
+    p = person(0.7, 0.6)
+    pose = standing_pose(p)
+    nose = pose.point("nose")
+    assert nose is not None
+    cig = Detection((nose[0] - 4, nose[1] + 2, nose[0] + 4, nose[1] + 8), 0.45, 0, "cigarette")
+    assert run_pose(scene_of("smoking"), [([cig], [])] * 6) == []  # 0.45 < alarm threshold 0.5
+    fired = run_pose(scene_of("smoking"), [([cig], [pose])] * 6)
+    assert [i for i, _ in fired] == [4]

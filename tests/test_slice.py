@@ -19,7 +19,7 @@ from gateway.config import load_config
 from gateway.db import upgrade
 from gateway.modelpack import import_pack
 from gateway.service import Gateway
-from tests.conftest import ARTIFACTS, DEMO_SCENES, ROOT, write_config
+from tests.conftest import ARTIFACTS, DEMO_SCENES, MORE_SCENES, ROOT, write_config
 
 Client = TestClient  # type: ignore[type-arg]
 
@@ -34,7 +34,8 @@ def slice_config(tmp_path: Path, rtsp: Any) -> Path:
                 "name": "Walkway",
                 "location": "east path",
                 "url": rtsp.url("vtest"),
-                "scenes": DEMO_SCENES,
+                # One stream, five scenes; no helmet model is imported, so that one says so.
+                "scenes": [*DEMO_SCENES, *MORE_SCENES, {"scene": "helmet"}],
             },
             # Nothing listens on port 9 of loopback: the camera must show an error, not crash anything.
             {
@@ -79,14 +80,15 @@ async def test_rtsp_to_alarms_with_snapshots(
     client = await aiohttp_client(create_app(gateway))
     started = time.monotonic()
 
-    async def both_alarms() -> dict[str, Any] | None:
+    async def all_alarms() -> dict[str, Any] | None:
         items = (await (await client.get("/api/alarms", headers=auth)).json())["items"]
         by_scene = {a["scene"]: a for a in items}
-        return by_scene if {"intrusion", "crowd"} <= set(by_scene) else None
+        return by_scene if {"intrusion", "crowd", "off_post", "lifting_zone"} <= set(by_scene) else None
 
-    alarms = await wait_for(both_alarms, 60, "an intrusion and a crowd alarm")
-    elapsed = time.monotonic() - started
-    print(f"both alarms after {elapsed:.1f} s")
+    alarms = await wait_for(all_alarms, 60, "intrusion, crowd, off-post and lifting-zone alarms")
+    print(f"all four alarms after {time.monotonic() - started:.1f} s")
+    assert alarms["off_post"]["region"] == "duty-box" and "on duty" in alarms["off_post"]["message"]
+    assert alarms["lifting_zone"]["region"] == "crane-area"
 
     intrusion, crowd = alarms["intrusion"], alarms["crowd"]
     assert intrusion["camera_id"] == "walkway" and intrusion["region"] == "lawn-east"
@@ -108,6 +110,9 @@ async def test_rtsp_to_alarms_with_snapshots(
     walkway, broken = cameras["walkway"], cameras["broken"]
     assert walkway["status"] == "online" and walkway["codec"] == "h264"
     assert (walkway["width"], walkway["height"]) == (768, 576)
+    statuses = {s["scene"]: s["status"] for s in walkway["scenes"]}
+    assert statuses["intrusion"] == statuses["off_post"] == "running"
+    assert statuses["helmet"].startswith("model missing: model 'helmet' is not imported")
     assert broken["status"] == "error"
     assert "cannot open rtsp://***@127.0.0.1:9/none" in broken["last_error"]
     assert "pw" not in broken["stream_url"] + broken["last_error"]
@@ -115,6 +120,7 @@ async def test_rtsp_to_alarms_with_snapshots(
     metrics = await (await client.get("/metrics", headers=auth)).text()
     assert 'vigil_camera_up{camera="walkway"} 1.0' in metrics
     assert 'vigil_camera_up{camera="broken"} 0.0' in metrics
+    assert 'vigil_scene_running{camera="walkway",scene="helmet"} 0.0' in metrics
     assert 'provider="CPUExecutionProvider"' in metrics
     samples = [line.split(" ") for line in metrics.splitlines() if line and not line.startswith("#")]
     values = {name: float(value) for name, value in samples}

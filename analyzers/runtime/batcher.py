@@ -12,19 +12,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-
-import numpy as np
-
-from analyzers.records import Detection
+from typing import Any
 
 log = logging.getLogger(__name__)
 
-DetectFn = Callable[[Sequence[np.ndarray]], list[list[Detection]]]
+BatchFn = Callable[[Sequence[Any]], list[Any]]
 _STOP = object()
 
 
 class InferenceWorker:
-    def __init__(self, name: str, detect: DetectFn, max_batch: int) -> None:
+    def __init__(self, name: str, detect: BatchFn, max_batch: int) -> None:
         self.name = name
         self._detect = detect
         self._max_batch = max(1, max_batch)
@@ -35,9 +32,10 @@ class InferenceWorker:
         self.busy_s = 0.0
         self._thread.start()
 
-    def submit(self, image: np.ndarray) -> Future[list[Detection]]:
-        future: Future[list[Detection]] = Future()
-        self._queue.put((image, future))
+    def submit(self, item: Any) -> Future[Any]:
+        """Queue one input (a frame, or a frame with boxes); the future gets the model's answer."""
+        future: Future[Any] = Future()
+        self._queue.put((item, future))
         return future
 
     @property
@@ -64,7 +62,7 @@ class InferenceWorker:
                     break
                 batch.append(more)
             images = [b[0] for b in batch]  # type: ignore[index]
-            futures: list[Future[list[Detection]]] = [b[1] for b in batch]  # type: ignore[index]
+            futures: list[Future[Any]] = [b[1] for b in batch]  # type: ignore[index]
             start = time.perf_counter()
             try:
                 results = self._detect(images)

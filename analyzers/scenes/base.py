@@ -1,4 +1,12 @@
-"""Scene protocol and the region-hold rule that count-based scenes share."""
+"""Scene protocol and the rule engine every scene shares.
+
+A scene turns each analysed frame into observations: for a region (count scenes) or for a tracked
+target inside a region (per-person scenes), is the alarm condition present, and how confident is
+it. A ``Hold`` per observation key then applies the standard's rule: the condition must last the
+minimum duration (short gaps bridged), the event's score (mean confidence, weighted for flame and
+smoke by how the contour grows) must reach the alarm threshold, and the event raises one alarm
+that stays latched until a person clears it or a configured quiet period re-arms it.
+"""
 
 from __future__ import annotations
 
@@ -8,42 +16,89 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
+import supervision as sv
 from pydantic import BaseModel, ConfigDict
 
-from analyzers.records import AlarmEvent, Detection
+from analyzers.records import AlarmEvent, Detection, Pose
 from analyzers.scenes.settings import SceneConfig
+from analyzers.tracking import Tracker
 from analyzers.zones import Region
 
 WHOLE_FRAME = Region("frame", [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)])
+STALE_TARGET_S = 60.0  # a target unseen this long is forgotten
 
 
 class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+@dataclass(frozen=True)
+class Frame:
+    """What a scene sees of one analysed frame."""
+
+    ts: float
+    width: int
+    height: int
+    detections: Sequence[Detection]  # the scene's labels, thresholded, outside exclusions (tracked if asked)
+    image: np.ndarray | None = None
+    poses: Sequence[Pose] = ()
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The condition for one key (a region, or a target in a region) in one frame."""
+
+    region: str
+    active: bool
+    score: float = 1.0
+    target: str | None = None
+    detections: tuple[Detection, ...] = ()
+    size: float | None = None  # e.g. flame area: growth between frames raises the score
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.region if self.target is None else f"{self.region}#{self.target}"
+
+
 @dataclass
 class Hold:
-    """How long a region's condition has held, with gaps shorter than the tolerance bridged."""
+    """How long one key's condition has held, with gaps shorter than the tolerance bridged."""
 
     since: float | None = None
     last_true: float | None = None
-    latched: bool = False  # an alarm is open for this region: one alarm per event
+    last_seen: float = 0.0
+    latched: bool = False  # an alarm is open for this key: one alarm per event
     cleared_since: float | None = None
+    rearmed_after_quiet: float | None = None
     scores: list[float] = field(default_factory=list)
+    sizes: list[float] = field(default_factory=list)
     peak: int = 0
 
     def reset(self) -> None:
         self.since = self.last_true = None
         self.scores.clear()
+        self.sizes.clear()
         self.peak = 0
+
+    def growth(self) -> float:
+        """Share of frame-to-frame steps in which the size grew (0..1); 0 without sizes."""
+        steps = list(zip(self.sizes, self.sizes[1:], strict=False))
+        return sum(1 for a, b in steps if b > a * 1.02) / len(steps) if steps else 0.0
 
 
 class Scene(ABC):
-    """Consumes detections of one camera over time and emits alarm events."""
+    """Consumes one camera's analysed frames over time and emits alarm events."""
 
     key: ClassVar[str]
     Params: ClassVar[type[BaseModel]] = NoParams
-    labels: ClassVar[frozenset[str]] = frozenset({"person"})
+    labels: ClassVar[frozenset[str]] = frozenset({"person"})  # detector classes the scene reads
+    default_model: ClassVar[str] = "yolox_nano"
+    uses_pose: ClassVar[bool] = False
+    tracked: ClassVar[bool] = False  # per-target scenes track their detections
+    anchor: ClassVar[sv.Position] = sv.Position.BOTTOM_CENTER  # people: their feet
+    growth_weight: ClassVar[float] = 0.0  # flame/smoke: part of the score that comes from growth
 
     def __init__(self, camera_id: str, config: SceneConfig) -> None:
         self.camera_id = camera_id
@@ -51,90 +106,161 @@ class Scene(ABC):
         self.params: Any = self.Params.model_validate(config.params)
         self.regions = [Region(r.name, r.polygon) for r in config.regions] or [WHOLE_FRAME]
         self.exclusions = [Region(r.name, r.polygon) for r in config.exclusions]
-        self.holds: dict[str, Hold] = {r.name: Hold() for r in self.regions}
+        self.holds: dict[str, Hold] = {}
+        self.tracker = Tracker(fps=config.rate) if self.tracked else None
+        self.last_ts: float | None = None
+
+    @property
+    def model_name(self) -> str:
+        return self.config.model or self.default_model
+
+    def wanted_labels(self) -> frozenset[str]:
+        """Detector labels this scene reads (scenes with configurable classes override it)."""
+        return self.labels
+
+    def due(self, ts: float) -> bool:
+        """Whether this frame is the scene's to analyse at its own sampling rate."""
+        return self.last_ts is None or ts - self.last_ts >= 0.95 / self.config.rate or ts < self.last_ts
 
     def relevant(self, detections: Sequence[Detection], width: int, height: int) -> list[Detection]:
         """Detections of the scene's labels above the detection threshold, outside exclusions."""
-        kept = [
-            d for d in detections if d.label in self.labels and d.score >= self.config.detection_threshold
-        ]
+        labels = self.wanted_labels()
+        kept = [d for d in detections if d.label in labels and d.score >= self.config.detection_threshold]
         for region in self.exclusions:
-            excluded = {id(d) for d in region.inside(kept, width, height)}
+            excluded = {id(d) for d in region.inside(kept, width, height, self.anchor)}
             kept = [d for d in kept if id(d) not in excluded]
         return kept
 
-    def latch(self, region: str) -> None:
-        """Mark a region as having an open alarm (at start-up, from the database)."""
-        if region in self.holds:
-            self.holds[region].latched = True
+    def latch(self, key: str) -> None:
+        """An alarm is open for this key (at start-up, from the database)."""
+        self.holds.setdefault(key, Hold()).latched = True
 
-    def rearm(self, region: str) -> None:
-        """A person cleared the region's alarm: the next event may raise a new one."""
-        if region in self.holds:
-            self.holds[region].latched = False
-            self.holds[region].reset()
+    def rearm(self, key: str) -> None:
+        """A person cleared the key's alarm: the next event may raise a new one."""
+        hold = self.holds.get(key)
+        if hold is not None:
+            hold.latched = False
+            hold.reset()
 
-    def update(self, ts: float, detections: Sequence[Detection], width: int, height: int) -> list[AlarmEvent]:
+    def update(
+        self,
+        ts: float,
+        detections: Sequence[Detection],
+        width: int,
+        height: int,
+        image: np.ndarray | None = None,
+        poses: Sequence[Pose] = (),
+    ) -> list[AlarmEvent]:
+        self.last_ts = ts
         if not self.config.active(dt.datetime.fromtimestamp(ts)):
             for hold in self.holds.values():
                 hold.reset()
             return []
-        people = self.relevant(detections, width, height)
+        kept = self.relevant(detections, width, height)
+        if self.tracker is not None:
+            kept = self.tracker.update(kept)
+        frame = Frame(ts, width, height, kept, image, poses)
         events = []
+        seen = set()
         for region in self.regions:
-            inside = region.inside(people, width, height)
-            event = self._step(region.name, ts, inside)
-            if event is not None:
-                events.append(event)
+            inside = region.inside(kept, width, height, self.anchor)
+            for obs in self.observe(region.name, inside, frame):
+                seen.add(obs.key)
+                event = self._step(obs, ts)
+                if event is not None:
+                    events.append(event)
+        for key, hold in list(self.holds.items()):
+            if key in seen:
+                continue
+            if "#" in key and ts - hold.last_seen > STALE_TARGET_S:
+                del self.holds[key]  # the target left long ago
+                continue
+            region_name, _, target = key.partition("#")
+            self._step(Observation(region_name, active=False, target=target or None), ts)
         return events
 
     @abstractmethod
-    def condition(self, inside: Sequence[Detection]) -> bool:
-        """Whether the alarm condition holds in a region for this frame."""
+    def observe(self, region: str, inside: Sequence[Detection], frame: Frame) -> list[Observation]:
+        """The condition in one region for this frame: one observation, or one per target."""
 
     @abstractmethod
-    def describe(self, region: str, hold: Hold) -> str:
+    def describe(self, obs: Observation, hold: Hold) -> str:
         """One-line alarm message."""
 
-    def _step(self, region: str, ts: float, inside: Sequence[Detection]) -> AlarmEvent | None:
-        hold = self.holds[region]
+    def _step(self, obs: Observation, ts: float) -> AlarmEvent | None:
+        hold = self.holds.setdefault(obs.key, Hold())
         cfg = self.config
-        if self.condition(inside):
-            hold.cleared_since = None
-            if hold.since is None or (
-                hold.last_true is not None and ts - hold.last_true > cfg.gap_tolerance_s
-            ):
-                hold.reset()
-                hold.since = ts
-            hold.last_true = ts
-            hold.scores.append(sum(d.score for d in inside) / len(inside) if inside else 1.0)
-            hold.peak = max(hold.peak, len(inside))
-        else:
+        # At 1 frame/min a frame-to-frame gap is 60 s: never shorter than one and a half sample periods.
+        gap = max(cfg.gap_tolerance_s, 1.5 / cfg.rate)
+        hold.last_seen = ts if obs.active or obs.detections else hold.last_seen
+        if not obs.active:
             if hold.cleared_since is None:
                 hold.cleared_since = ts
-            if hold.last_true is not None and ts - hold.last_true > cfg.gap_tolerance_s:
+            if hold.last_true is not None and ts - hold.last_true > gap:
                 hold.reset()
             if (
                 hold.latched
                 and cfg.rearm_after_s is not None
                 and ts - hold.cleared_since >= cfg.rearm_after_s
             ):
-                hold.latched = False  # quiet period passed: re-armed (the event says so when it fires)
+                hold.latched = False  # quiet long enough: re-armed, and the next alarm says so
+                hold.rearmed_after_quiet = ts - hold.cleared_since
             return None
-        if hold.latched or hold.since is None or ts - hold.since < cfg.min_duration_s:
+        hold.cleared_since = None
+        if hold.since is None or (hold.last_true is not None and ts - hold.last_true > gap):
+            hold.reset()
+            hold.since = ts
+        hold.last_true = ts
+        hold.scores.append(obs.score)
+        if obs.size is not None:
+            hold.sizes.append(obs.size)
+        hold.peak = max(hold.peak, len(obs.detections))
+        if hold.latched or ts - hold.since < cfg.min_duration_s:
             return None
-        score = sum(hold.scores) / len(hold.scores)
+        score = self.score(hold)
         if score < cfg.alarm_threshold:
             return None
         hold.latched = True
+        details: dict[str, Any] = {
+            "duration_s": round(ts - hold.since, 2),
+            "people": len(obs.detections),
+            "peak": hold.peak,
+            **obs.details,
+        }
+        if hold.rearmed_after_quiet is not None:
+            details["rearmed_after_quiet_s"] = round(hold.rearmed_after_quiet, 1)
+            hold.rearmed_after_quiet = None
         return AlarmEvent(
             camera_id=self.camera_id,
             scene=self.key,
-            region=region,
+            region=obs.region,
+            target=obs.target,
             occurred_at=hold.since,
             raised_at=ts,
             score=round(score, 4),
-            message=self.describe(region, hold),
-            detections=tuple(inside),
-            details={"duration_s": round(ts - hold.since, 2), "people": len(inside), "peak": hold.peak},
+            message=self.describe(obs, hold),
+            detections=obs.detections,
+            details=details,
         )
+
+    def score(self, hold: Hold) -> float:
+        """Mean confidence over the event; scenes with a growth weight reward a growing contour."""
+        mean = sum(hold.scores) / len(hold.scores)
+        if not self.growth_weight:
+            return mean
+        return mean * ((1 - self.growth_weight) + self.growth_weight * hold.growth())
+
+
+class RegionScene(Scene):
+    """A scene whose condition is about what is in a region (counts, presence, absence)."""
+
+    @abstractmethod
+    def condition(self, inside: Sequence[Detection], frame: Frame) -> bool:
+        """Whether the alarm condition holds in the region for this frame."""
+
+    def observe(self, region: str, inside: Sequence[Detection], frame: Frame) -> list[Observation]:
+        active = self.condition(inside, frame)
+        score = sum(d.score for d in inside) / len(inside) if inside and self.score_by_confidence else 1.0
+        return [Observation(region, active, score, detections=tuple(inside))]
+
+    score_by_confidence: ClassVar[bool] = True  # absence scenes have no confidence to weigh

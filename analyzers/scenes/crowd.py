@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from analyzers.records import Detection
-from analyzers.scenes.base import Hold, Scene
+from analyzers.scenes.base import Frame, Hold, Observation, RegionScene
 
 
 class CrowdParams(BaseModel):
@@ -16,12 +16,14 @@ class CrowdParams(BaseModel):
     min_people: int = Field(5, ge=2, description="this many people or more in the region is a crowd")
 
 
-class Crowd(Scene):
+class Crowd(RegionScene):
     key = "crowd"
     Params = CrowdParams
 
-    def condition(self, inside: Sequence[Detection]) -> bool:
+    def condition(self, inside: Sequence[Detection], frame: Frame) -> bool:
         return len(inside) >= self.params.min_people
 
-    def describe(self, region: str, hold: Hold) -> str:
-        return f"crowd of up to {hold.peak} people in region {region!r} (threshold {self.params.min_people})"
+    def describe(self, obs: Observation, hold: Hold) -> str:
+        return (
+            f"crowd of up to {hold.peak} people in region {obs.region!r} (threshold {self.params.min_people})"
+        )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from analyzers.records import Detection
-from analyzers.scenes.base import Hold, Scene
+from analyzers.scenes.base import Frame, Hold, Observation, RegionScene
 
 
 class IntrusionParams(BaseModel):
@@ -16,12 +16,12 @@ class IntrusionParams(BaseModel):
     min_people: int = Field(1, ge=1, description="people inside the region that count as an intrusion")
 
 
-class Intrusion(Scene):
+class Intrusion(RegionScene):
     key = "intrusion"
     Params = IntrusionParams
 
-    def condition(self, inside: Sequence[Detection]) -> bool:
+    def condition(self, inside: Sequence[Detection], frame: Frame) -> bool:
         return len(inside) >= self.params.min_people
 
-    def describe(self, region: str, hold: Hold) -> str:
-        return f"{hold.peak} person(s) entered region {region!r}"
+    def describe(self, obs: Observation, hold: Hold) -> str:
+        return f"{hold.peak} person(s) entered region {obs.region!r}"

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from analyzers.scenes.catalogue import CATALOGUE
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -94,7 +96,10 @@ class SceneConfig(BaseModel):
 
     scene: str = Field(description="scene key from the catalogue (config/scenes.yaml)")
     enabled: bool = True
-    model: str = Field("yolox_nano", description="model name from the imported model pack")
+    model: str | None = Field(
+        None, description="model name from the registry; null = the scene's own (see `vigil scenes`)"
+    )
+    pose_model: str = Field("movenet_multipose", description="pose model for scenes with pose cues")
     regions: list[RegionConfig] = Field(
         default_factory=list, description="regions of interest; none means the whole frame"
     )
@@ -112,7 +117,12 @@ class SceneConfig(BaseModel):
         ge=0.0,
         description="re-arm after the condition was absent this long (recorded); null: only when cleared",
     )
-    sample_fps: float = Field(1.0, gt=0.0, le=30.0, description="frames analysed per second")
+    sample_fps: float | None = Field(
+        None,
+        gt=0.0,
+        le=30.0,
+        description="frames analysed per second; null = the scene's default (1, the extinguisher 1/60)",
+    )
     schedule: list[TimeWindow] = Field(default_factory=list, description="active windows; none = always")
     tags: FeatureTags = Field(default_factory=lambda: FeatureTags())
     scene_tag: str | None = Field(None, description="free scene tag shown with alarms")
@@ -125,6 +135,14 @@ class SceneConfig(BaseModel):
         if dupes:
             raise ValueError(f"region names must be unique within a scene: {', '.join(dupes)}")
         return self
+
+    @property
+    def rate(self) -> float:
+        """Frames per second this scene analyses."""
+        if self.sample_fps is not None:
+            return self.sample_fps
+        info = CATALOGUE.get(self.scene)
+        return info.sample_fps if info else 1.0
 
     def active(self, moment: dt.datetime) -> bool:
         return not self.schedule or any(w.contains(moment) for w in self.schedule)

@@ -342,7 +342,8 @@ async def clear_alarm(request: web.Request) -> web.Response:
         raise ApiError(404, str(exc)) from exc
     except ValueError as exc:
         raise ApiError(409, str(exc)) from exc
-    gw.analytics.rearm(alarm.camera_id, alarm.scene, alarm.region)
+    # The event key is camera/scene/hold-key; the scene re-arms that hold.
+    gw.analytics.rearm(alarm.camera_id, alarm.scene, alarm.event_key.split("/", 2)[2])
     return web.json_response(await asyncio.to_thread(_load_alarm, gw, alarm_id))
 
 
@@ -356,14 +357,15 @@ async def list_cameras(request: web.Request) -> web.Response:
     def work() -> list[dict[str, Any]]:
         with gw.db.session() as s:
             rows = s.scalars(select(Camera).options(selectinload(Camera.tasks)).order_by(Camera.id))
-            return [camera_json(r, _health(gw, r.id)) for r in rows]
+            return [camera_json(r, *_live(gw, r.id)) for r in rows]
 
     return web.json_response({"items": await asyncio.to_thread(work)})
 
 
-def _health(gw: Any, camera_id: str) -> Any:
+def _live(gw: Any, camera_id: str) -> tuple[Any, dict[str, str] | None]:
+    """The running camera's stream health and scene statuses (None when it does not run)."""
     runner = gw.analytics.runners.get(camera_id)
-    return runner.health if runner is not None else None
+    return (runner.health, runner.scene_status()) if runner is not None else (None, None)
 
 
 @route(
@@ -381,7 +383,7 @@ async def get_camera(request: web.Request) -> web.Response:
             row = s.get(Camera, camera_id)
             if row is None:
                 raise ApiError(404, f"no camera {camera_id}")
-            return camera_json(row, _health(gw, camera_id))
+            return camera_json(row, *_live(gw, camera_id))
 
     return web.json_response(await asyncio.to_thread(work))
 
@@ -408,7 +410,7 @@ def _camera_by_id(gw: Any, camera_id: str) -> dict[str, Any]:
     with gw.db.session() as s:
         row = s.get(Camera, camera_id)
         assert row is not None
-        return camera_json(row, _health(gw, camera_id))
+        return camera_json(row, *_live(gw, camera_id))
 
 
 # --- models -------------------------------------------------------------------------------------

@@ -1,0 +1,46 @@
+"""Per-target scenes: each tracked object (a head, a person, a cigarette) has its own event."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from analyzers.records import Detection, Pose
+from analyzers.scenes.base import Frame, Observation, Scene
+
+
+def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def pose_for(person: Detection, poses: Sequence[Pose], min_iou: float = 0.3) -> Pose | None:
+    """The pose whose box best overlaps the person's box."""
+    best, best_iou = None, min_iou
+    for pose in poses:
+        iou = box_iou(person.box, pose.box)
+        if iou > best_iou:
+            best, best_iou = pose, iou
+    return best
+
+
+def centre(box: tuple[float, float, float, float]) -> tuple[float, float]:
+    return ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+
+
+class TargetScene(Scene):
+    """Observations per tracked target; a detection seen for the first time waits for its track id."""
+
+    tracked = True
+
+    def targets(self, inside: Sequence[Detection]) -> list[Detection]:
+        return [d for d in inside if d.track_id is not None]
+
+    def observe(self, region: str, inside: Sequence[Detection], frame: Frame) -> list[Observation]:
+        return [self.judge(region, target, inside, frame) for target in self.targets(inside)]
+
+    def judge(self, region: str, target: Detection, inside: Sequence[Detection], frame: Frame) -> Observation:
+        """Whether this target is in violation now (override); default: every target is."""
+        return Observation(region, True, target.score, str(target.track_id), (target,))

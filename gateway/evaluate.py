@@ -1,0 +1,288 @@
+"""`vigil eval`: score a detector, or a scene's detector, on a YOLO-format labelled data set.
+
+Exit status 0 on success and 2 on bad input (data, options, model), with the reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import ValidationError
+
+from analyzers.evaluation import (
+    ClassMetrics,
+    ClassPlan,
+    EvalError,
+    evaluate_dataset,
+    load_yolo_dataset,
+    parse_class_map,
+    plan_classes,
+)
+from analyzers.runtime import ModelCard, ModelCardError, load_card, read_card
+from analyzers.scenes import SceneConfig
+
+MODELS_ENV = "VIGIL_MODELS_DIR"
+DETECTOR_FAMILIES = ("yolox", "yolov8", "rtdetr")
+
+
+@dataclass
+class ResolvedModel:
+    path: Path
+    card: ModelCard
+    source: str  # how it was found, for the report
+
+
+def _cards_dir(args: argparse.Namespace) -> Path:
+    from gateway.config import default_config_path
+
+    config_path = Path(args.config) if args.config else default_config_path()
+    return config_path.parent / "models"
+
+
+def _folder_model(folder: Path, args: argparse.Namespace) -> ResolvedModel:
+    """A model folder: its own model.yaml, or the project's card config/models/<folder>.yaml."""
+    if (folder / "model.yaml").is_file():
+        return ResolvedModel(folder, load_card(folder), str(folder))
+    card_path = _cards_dir(args) / f"{folder.resolve().name}.yaml"
+    if not card_path.is_file():
+        raise EvalError(
+            f"{folder}: no model card; add {folder / 'model.yaml'} or {card_path} (beside the config file)"
+        )
+    return ResolvedModel(folder, read_card(card_path, folder), f"{folder} (card {card_path})")
+
+
+def _imported_model(spec: str, args: argparse.Namespace, problems: list[str]) -> ResolvedModel | None:
+    """A model version id or an imported model name in the gateway's database, else in its model pack."""
+    from gateway.cli import _config
+    from gateway.config import ConfigError
+
+    try:
+        config, _ = _config(args)
+    except ConfigError as exc:
+        problems.append(f"the gateway config {exc.path} cannot be used: {'; '.join(exc.problems)}")
+        return None
+    found = _database_model(config, spec, problems)
+    if found is None and config.models.pack_dir is not None:
+        found = _pack_model(config.models.pack_dir, spec, args, problems)
+    return found
+
+
+def _database_model(config: Any, spec: str, problems: list[str]) -> ResolvedModel | None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gateway.cli import _database
+    from gateway.db import SchemaOutdated
+    from gateway.db.schema import ModelVersion
+    from gateway.modelpack import ModelPackError, active_model_dir
+
+    url: str = config.database.url
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        # Connecting would create an empty database file as a side effect of a read-only command.
+        db_file = Path(url.removeprefix("sqlite:///"))
+        if not db_file.is_file():
+            problems.append(
+                f"no database at {db_file} (run `vigil db upgrade` and `vigil models import DIR`)"
+            )
+            return None
+    db = _database(config)
+    try:
+        db.ensure_current()
+        with db.session() as s:
+            row = s.get(ModelVersion, spec)
+            rel = row.path if row is not None else None
+        if rel is not None:
+            path = config.storage.root / rel
+            return ResolvedModel(path, load_card(path), f"version {spec} ({path})")
+        path, card, version_id = active_model_dir(db, config.storage.root, spec)
+        return ResolvedModel(path, card, f"{spec} version {version_id} ({path})")
+    except (ModelPackError, SchemaOutdated) as exc:
+        problems.append(str(exc))
+    except SQLAlchemyError as exc:
+        detail = exc.args[0] if exc.args else ""
+        problems.append(f"the database cannot be read ({type(exc).__name__}: {detail})")
+    except ModelCardError as exc:
+        problems.append(f"imported model {spec!r} is damaged: {exc}")
+    finally:
+        db.dispose()
+    return None
+
+
+def _pack_model(pack: Path, name: str, args: argparse.Namespace, problems: list[str]) -> ResolvedModel | None:
+    folder = pack / name
+    if not folder.is_dir():
+        problems.append(f"no folder {name}/ in the model pack {pack}")
+        return None
+    return _folder_model(folder, args)
+
+
+def resolve_model(spec: str, args: argparse.Namespace, what: str = "--model") -> ResolvedModel:
+    """A model folder; else a version id or model name imported into the gateway's database; else the
+    folder of that name in the config's ``models.pack_dir`` or in $VIGIL_MODELS_DIR (said on stderr)."""
+    path = Path(spec)
+    if path.is_dir():
+        return _folder_model(path, args)
+    if path.exists():
+        raise EvalError(f"{what} {spec}: a file; pass the model's folder (with the ONNX file)")
+    problems: list[str] = []
+    found = _imported_model(spec, args, problems)
+    if found is None and os.environ.get(MODELS_ENV) and "/" not in spec:
+        found = _pack_model(Path(os.environ[MODELS_ENV]), spec, args, problems)
+    if found is None:
+        raise EvalError(
+            f"{what} {spec}: not a model folder, nor a model version id or name this gateway knows:\n  "
+            + "\n  ".join(problems)
+        )
+    if problems:
+        print(f"note: {problems[0]}; using {found.source}", file=sys.stderr)
+    return found
+
+
+def _format_table(metrics: dict[str, ClassMetrics], plan: ClassPlan, header: str, out: TextIO) -> None:
+    print(header, file=out)
+    width = max([5, *(len(n) for n in metrics)])
+    model_width = max([11, *(len(m) for m in plan.pairs.values())])
+    print(
+        f"{'class':<{width}}  {'model class':<{model_width}}  {'support':>7}  "
+        f"{'TP':>5}  {'FP':>5}  {'FN':>5}  {'precision':>9}  {'recall':>6}  {'F1':>6}  "
+        f"{'img P':>6}  {'img R':>6}  {'img F1':>6}",
+        file=out,
+    )
+    for name, m in metrics.items():
+        c = m.counts
+        print(
+            f"{name:<{width}}  {plan.pairs[name]:<{model_width}}  {m.support:>7}  {c.tp:>5}  {c.fp:>5}  "
+            f"{c.fn:>5}  {m.precision:>9.4f}  {m.recall:>6.4f}  {m.f1:>6.4f}  {m.image_precision:>6.4f}  "
+            f"{m.image_recall:>6.4f}  {m.image_f1:>6.4f}",
+            file=out,
+        )
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except (EvalError, ModelCardError) as exc:
+        print(f"vigil eval: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    import analyzers.detectors as detectors
+    from analyzers.scenes import SceneError, scene_class
+
+    if not 0.0 <= args.conf <= 1.0:
+        raise EvalError(f"--conf must be in 0..1, not {args.conf}")
+    if not 0.0 < args.iou <= 1.0:
+        raise EvalError(f"--iou must be in (0, 1], not {args.iou}")
+    mapping = parse_class_map(args.map)
+    # Labels first: a bad label file should fail before a model is loaded.
+    dataset = load_yolo_dataset(Path(args.data))
+    labels: frozenset[str] | None = None
+    if args.scene:
+        try:
+            scene_type = scene_class(args.scene)
+            # Built with default parameters: some scenes take their classes from parameters.
+            scene = scene_type("eval", SceneConfig(scene=args.scene))
+        except (SceneError, ValidationError) as exc:
+            raise EvalError(f"scene {args.scene!r}: {exc}") from None
+        labels = scene.wanted_labels()
+        default = scene.model_name
+        if not default:
+            raise EvalError(
+                f"scene {args.scene!r} has no default model (it is configured per camera); use --model"
+            )
+        model = resolve_model(str(default), args, f"the {args.scene} scene's model")
+    else:
+        model = resolve_model(args.model, args)
+    card = model.card
+    # load_detector (every detector family) may not exist in older trees; YOLOX always does.
+    load_detector = getattr(detectors, "load_detector", None)
+    families = DETECTOR_FAMILIES if load_detector else ("yolox",)
+    if card.family not in families:
+        raise EvalError(
+            f"{card.name} is a {card.family} model; eval scores detectors ({', '.join(families)})"
+        )
+    judged = [c for c in card.classes if labels is None or c in labels]
+    plan = plan_classes(dataset.names, judged, mapping)
+    if not plan.pairs:
+        raise EvalError(
+            f"no dataset class ({', '.join(dataset.names)}) is a class of {card.name}; "
+            "map them with --map DATASET_CLASS=MODEL_CLASS"
+        )
+    class_ids = {card.classes.index(m) for m in plan.pairs.values()}
+    detector = load_detector(card, model.path) if load_detector else detectors.YoloxDetector(card, model.path)
+
+    def detect(images: Any) -> Any:
+        return detector.detect(images, conf=args.conf, classes=class_ids)
+
+    started = time.perf_counter()
+    with tqdm(
+        total=len(dataset.images), desc="evaluating", unit="image", leave=False, file=sys.stderr
+    ) as bar:
+        metrics = evaluate_dataset(dataset, detect, plan, args.iou, detector.max_batch, bar.update)
+    elapsed = time.perf_counter() - started
+    count = len(dataset.images)
+    notes = []
+    if plan.skipped:
+        notes.append(
+            f"not evaluated (no class of {card.name} to compare with; --map DATASET_CLASS=MODEL_CLASS "
+            f"names one): {', '.join(plan.skipped)}"
+        )
+    notes.append(f"{count} images in {elapsed:.1f} s: {1000 * elapsed / count:.0f} ms per image")
+    if args.json:
+        print(json.dumps({"classes": {name: m.as_dict() for name, m in metrics.items()}}))
+        for note in notes:
+            print(note, file=sys.stderr)
+        return 0
+    scope = f", scene {args.scene}" if args.scene else ""
+    header = (
+        f"{card.name} {card.version}{scope} on {dataset.root} ({count} images, conf {args.conf:g}, "
+        f"match IoU {args.iou:g}); model: {model.source}"
+    )
+    _format_table(metrics, plan, header, sys.stdout)
+    for note in notes:
+        print(note)
+    return 0
+
+
+def add_eval_parser(subparsers: Any) -> None:
+    """Register `vigil eval` on the top-level sub-command parsers."""
+    p = subparsers.add_parser(
+        "eval",
+        help="score a detector on a YOLO labelled data set (precision, recall, F1 per class)",
+        description=(
+            "Object-level precision/recall/F1 (greedy matching by score, one prediction per object, "
+            "IoU >= --iou) and image-level ones, per dataset class. Exit status 2 on bad input."
+        ),
+    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--model",
+        metavar="DIR_OR_VERSION",
+        help="model folder (model.yaml, or a card config/models/<folder>.yaml beside the config file), "
+        "or an imported model's version id or name",
+    )
+    which.add_argument("--scene", metavar="NAME", help="the scene's default model, judged on its labels only")
+    p.add_argument(
+        "--data", required=True, metavar="DIR", help="YOLO split: DIR/images, DIR/labels, data.yaml"
+    )
+    p.add_argument(
+        "--map",
+        metavar="A=B,...",
+        help="dataset class = model class pairs, e.g. person=person,head=no_helmet "
+        "(unmapped classes are evaluated when the model has a class of the same name)",
+    )
+    p.add_argument("--json", action="store_true", help='print {"classes": {NAME: {...}}} on stdout only')
+    p.add_argument("--conf", type=float, default=0.3, help="detector confidence threshold (default 0.3)")
+    p.add_argument(
+        "--iou", type=float, default=0.5, help="IoU for a prediction to match an object (default 0.5)"
+    )
+    p.set_defaults(func=cmd_eval)
