@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from analyzers.detectors import (
-    CheckedYoloxDetector,
     Detector,
     ImageClassifier,
     RtDetrDetector,
     YoloV8Detector,
+    YoloxDetector,
     load_detector,
 )
 from analyzers.detectors.base import Placement, TensorInfo, check_input, letterbox
@@ -418,7 +418,7 @@ def test_bad_frames_give_nothing_or_a_clear_value_error(
     models_dir: Path, movenet: MoveNetMultiPose, blazepose: BlazePoseLandmarks
 ) -> None:
     yolox = load_detector(yolox_card(models_dir), models_dir / "yolox_nano", threads=2)
-    assert isinstance(yolox, CheckedYoloxDetector)
+    assert isinstance(yolox, YoloxDetector)
     detectors = [yolox, *fake_detectors()]
     for name, image in NOTHING.items():
         for detector in detectors:

@@ -7,7 +7,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from analyzers.detectors.yolox import YoloxDetector, decode, letterbox, make_grid
+from analyzers.detectors.base import letterbox
+from analyzers.detectors.yolox import YoloxDetector, decode, make_grid
 from analyzers.runtime import choose_providers, read_card
 from tests.conftest import ROOT
 
@@ -16,8 +17,8 @@ LABELS = ["person", "bicycle"]
 
 def test_letterbox_top_left_with_pad() -> None:
     image = np.full((100, 200, 3), 7, dtype=np.uint8)
-    canvas, ratio = letterbox(image, (416, 416), 114)
-    assert ratio == 416 / 200
+    canvas, placement = letterbox(image, (416, 416), "top_left", 114)
+    assert placement.scale_x == placement.scale_y == 416 / 200
     assert canvas.shape == (416, 416, 3)
     assert (canvas[:208, :, :] == 7).all()  # 100 * 2.08 = 208 rows of image at the top
     assert (canvas[208:, :, :] == 114).all()

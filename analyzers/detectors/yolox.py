@@ -8,19 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from analyzers.detectors.base import check_image, letterbox
 from analyzers.records import Detection
 from analyzers.runtime.card import ModelCard
 from analyzers.runtime.session import open_session
-
-
-def letterbox(image: np.ndarray, size: tuple[int, int], pad_value: int) -> tuple[np.ndarray, float]:
-    """Resize keeping aspect ratio into the top-left of a padded canvas; returns (canvas, ratio)."""
-    width, height = size
-    ratio = min(width / image.shape[1], height / image.shape[0])
-    new_w, new_h = int(round(image.shape[1] * ratio)), int(round(image.shape[0] * ratio))
-    canvas = np.full((height, width, 3), pad_value, dtype=np.uint8)
-    canvas[:new_h, :new_w] = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    return canvas, ratio
 
 
 def make_grid(size: tuple[int, int], strides: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -47,6 +38,11 @@ def decode(
     classes: set[int] | None = None,
 ) -> list[Detection]:
     """Turn one image's [N, 5+C] head output into detections in original-image pixels."""
+    # score = objectness x class score <= objectness: drop the (many) cells below the threshold first.
+    cells = raw[:, 4] >= conf
+    if not cells.any():
+        return []
+    raw, grid, strides = raw[cells], grid[cells], strides[cells]
     xy = (raw[:, :2] + grid) * strides
     wh = np.exp(raw[:, 2:4]) * strides
     scores = raw[:, 4:5] * raw[:, 5:]
@@ -90,11 +86,14 @@ class YoloxDetector:
         return str(self.session.get_providers()[0])
 
     def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float]:
-        canvas, ratio = letterbox(image, self.size, self.card.input.pad_value)
+        canvas, placement = letterbox(image, self.size, "top_left", self.card.input.pad_value)
         if self.card.input.colour == "RGB":
             canvas = canvas[:, :, ::-1]
-        tensor = canvas.transpose(2, 0, 1).astype(np.float32) * self.card.input.scale
-        return tensor, ratio
+        tensor = canvas.transpose(2, 0, 1).astype(np.float32)
+        if self.card.input.scale != 1.0:
+            tensor *= np.float32(self.card.input.scale)
+        # YOLOX decodes with one ratio; the axes differ only by rounding (or for 1-pixel strips).
+        return tensor, placement.scale_x
 
     def detect(
         self,
@@ -103,7 +102,19 @@ class YoloxDetector:
         nms_iou: float = 0.45,
         classes: set[int] | None = None,
     ) -> list[list[Detection]]:
-        """Detect in a batch of BGR images; the batch is split to what the model accepts."""
+        """Detect in a batch of BGR images; the batch is split to what the model accepts.
+
+        A frame that is not HxWx3 uint8 raises ValueError; an empty frame has no detections.
+        """
+        usable = [check_image(img, f"image {i}") for i, img in enumerate(images)]
+        found = iter(
+            self._detect([img for img, ok in zip(images, usable, strict=True) if ok], conf, nms_iou, classes)
+        )
+        return [next(found) if ok else [] for ok in usable]
+
+    def _detect(
+        self, images: Sequence[np.ndarray], conf: float, nms_iou: float, classes: set[int] | None
+    ) -> list[list[Detection]]:
         results: list[list[Detection]] = []
         for start in range(0, len(images), self.max_batch):
             chunk = images[start : start + self.max_batch]

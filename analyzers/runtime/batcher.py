@@ -66,13 +66,20 @@ class InferenceWorker:
             start = time.perf_counter()
             try:
                 results = self._detect(images)
-            except Exception as exc:  # a bad frame must not kill the worker for every camera
-                log.exception("inference failed on model %s", self.name)
-                for f in futures:
-                    f.set_exception(exc)
-                continue
+            except Exception:
+                # One camera's bad frame must not fail the others batched with it: run them alone.
+                self._one_by_one(images, futures)
+            else:
+                for f, r in zip(futures, results, strict=True):
+                    f.set_result(r)
             self.busy_s += time.perf_counter() - start
             self.frames += len(images)
             self.batches += 1
-            for f, r in zip(futures, results, strict=True):
-                f.set_result(r)
+
+    def _one_by_one(self, items: list[Any], futures: list[Future[Any]]) -> None:
+        for item, future in zip(items, futures, strict=True):
+            try:
+                future.set_result(self._detect([item])[0])
+            except Exception as exc:
+                log.warning("model %s could not analyse an input: %s", self.name, exc)
+                future.set_exception(exc)

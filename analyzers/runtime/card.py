@@ -26,6 +26,10 @@ class InputSpec(BaseModel):
     scale: float = Field(1.0, description="pixel values are multiplied by this (1/255 for 0..1 inputs)")
     letterbox: Literal["top_left", "centre", "none"] = "top_left"
     pad_value: int = 114
+    mean: tuple[float, float, float] | None = Field(
+        None, description="per-channel mean subtracted after `scale`, in the card's colour order"
+    )
+    std: tuple[float, float, float] | None = Field(None, description="per-channel divisor after `mean`")
 
 
 class ModelCard(BaseModel):
@@ -43,6 +47,9 @@ class ModelCard(BaseModel):
     classes: list[str] = Field(default_factory=list)
     classes_file: str | None = Field(
         None, description="text file with one class name a line (read on import)"
+    )
+    activation: Literal["softmax", "sigmoid", "none"] | None = Field(
+        None, description="how class scores become probabilities; null = the family's default"
     )
     strides: list[int] = Field(default_factory=lambda: [8, 16, 32], description="YOLOX grid strides")
 
