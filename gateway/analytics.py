@@ -7,9 +7,11 @@ on the model's worker thread, and alarm writes on the camera thread through shor
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +65,15 @@ class CameraStats:
 
 
 class CameraRunner:
-    """One camera: its source thread, its scenes, and where their events go."""
+    """One camera as a two-stage pipeline, so decoding, inference and rules overlap:
+
+    - the source thread decodes, picks the frames some scene is due to analyse and submits them to
+      the models' workers (a few frames may be in flight; a full pipeline slows the source down);
+    - the camera's rules thread takes the answers in frame order, runs the pose model where a scene
+      needs it, applies the scenes and records alarms.
+    """
+
+    IN_FLIGHT = 4
 
     def __init__(
         self,
@@ -79,7 +89,10 @@ class CameraRunner:
         rate = max((r.scene.config.rate for r in runs if r.model is not None), default=1.0)
         self.source = RtspSource(camera.id, camera.url, rate, transport=camera.transport)
         self.stats = CameraStats()
+        self._pending: queue.Queue[Pending | None] = queue.Queue(maxsize=self.IN_FLIGHT)
         self._thread = threading.Thread(target=self._run, name=f"camera-{camera.id}", daemon=True)
+        self._rules = threading.Thread(target=self._apply_rules, name=f"rules-{camera.id}", daemon=True)
+        self._rules.start()
 
     @property
     def health(self) -> StreamHealth:
@@ -93,7 +106,14 @@ class CameraRunner:
 
     def stop(self, timeout: float = 15.0) -> None:
         self.source.stop()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self._pending.put(None)
+        self._rules.join(timeout)
+
+    def drain(self) -> None:
+        """Wait until every submitted frame has been through the rules."""
+        self._pending.join()
 
     def rearm(self, scene_key: str, hold_key: str) -> None:
         for run in self.runs:
@@ -108,29 +128,45 @@ class CameraRunner:
             self.source.health.state, self.source.health.last_error = "error", str(exc)
 
     def analyse(self, frame: Frame) -> None:
-        try:
-            self._analyse(frame)
-        except Exception as exc:  # one bad frame (or a full disk) must not stop the camera
-            if str(exc) != self.stats.last_error:
-                log.exception("camera %s: analysing a frame failed", self.camera.id)
-            self.stats.last_error = str(exc)
-            self.stats.errors += 1
-
-    def _analyse(self, frame: Frame) -> None:
+        """Stage 1 (source thread): submit the frame to the models its due scenes read."""
         due = [r for r in self.runs if r.model is not None and r.scene.due(frame.ts)]
         if not due:
             return
-        start = time.perf_counter()
-        height, width = frame.image.shape[:2]
+        for run in due:
+            run.scene.last_ts = frame.ts  # claimed now, so the next frame is judged against it
         # One inference per model per frame, shared by every scene on the camera that reads it.
         detectors = {r.model.name: r.model for r in due if r.model is not None}
-        det_futures = {name: h.worker.submit(frame.image) for name, h in detectors.items()}
-        detections = {name: fut.result(timeout=60) for name, fut in det_futures.items()}
+        futures = {name: h.worker.submit(frame.image) for name, h in detectors.items()}
+        self._pending.put(Pending(frame, due, futures, time.perf_counter()))
+
+    def _apply_rules(self) -> None:
+        """Stage 2 (rules thread): answers in frame order -> pose -> scenes -> alarms."""
+        while True:
+            item = self._pending.get()
+            try:
+                if item is None:
+                    return
+                self._judge(item)
+                self.stats.frames_analysed += 1
+                self.stats.analyse_s += time.perf_counter() - item.submitted
+                self.stats.last_error = None
+            except Exception as exc:  # one bad frame (or a full disk) must not stop the camera
+                if str(exc) != self.stats.last_error:
+                    log.exception("camera %s: analysing a frame failed", self.camera.id)
+                self.stats.last_error = str(exc)
+                self.stats.errors += 1
+            finally:
+                self._pending.task_done()
+
+    def _judge(self, item: Pending) -> None:
+        frame = item.frame
+        height, width = frame.image.shape[:2]
+        detections = {name: fut.result(timeout=60) for name, fut in item.futures.items()}
         people = [d for dets in detections.values() for d in dets if d.label == "person"]
-        poses_by_model = {r.pose.name: r.pose for r in due if r.pose is not None}
-        pose_futures = {name: h.worker.submit((frame.image, people)) for name, h in poses_by_model.items()}
+        pose_models = {r.pose.name: r.pose for r in item.due if r.pose is not None}
+        pose_futures = {name: h.worker.submit((frame.image, people)) for name, h in pose_models.items()}
         poses = {name: fut.result(timeout=60) for name, fut in pose_futures.items()}
-        for run in due:
+        for run in item.due:
             assert run.model is not None
             events = run.scene.update(
                 frame.ts,
@@ -146,9 +182,16 @@ class CameraRunner:
                     self.stats.alarms += 1
                     if self.on_alarm:
                         self.on_alarm(alarm_id)
-        self.stats.frames_analysed += 1
-        self.stats.analyse_s += time.perf_counter() - start
-        self.stats.last_error = None
+
+
+@dataclass
+class Pending:
+    """A frame submitted to its models, waiting for the rules thread."""
+
+    frame: Frame
+    due: list[SceneRun]
+    futures: dict[str, Future[Any]]
+    submitted: float
 
 
 def _pose_batch(estimator: Any) -> Callable[[Sequence[Any]], list[Any]]:
@@ -180,11 +223,11 @@ class Analytics:
             if handle is None:
                 path, card, version_id = active_model_dir(self.db, self.storage_root, name)
                 if kind == "pose":
-                    estimator = load_pose(card, path)
+                    estimator = load_pose(card, path, threads=1)
                     worker = InferenceWorker(name, _pose_batch(estimator), 1)
                     provider = estimator.provider
                 else:
-                    detector = load_detector(card, path)
+                    detector = load_detector(card, path, threads=1)
 
                     def detect(images: Sequence[np.ndarray], detector: Any = detector) -> list[Any]:
                         return list(detector.detect(images, conf=DETECTION_FLOOR))

@@ -76,7 +76,9 @@ def test_camera_runner_survives_black_tiny_odd_and_corrupt_frames(gateway: Gatew
     ]
     for i, image in enumerate(frames):
         runner.analyse(Frame("c", 1_795_000_000.0 + 2 * i, image, float(i), True))
+    runner.drain()
     assert runner.stats.errors == 2  # the grayscale and the float frame, reported, not raised
     assert runner.stats.frames_analysed == 5
     assert runner.stats.last_error is None  # the real frame after them went through
+    runner.stop()
     gateway.analytics.stop()
