@@ -329,3 +329,31 @@ def test_smoking_at_the_mouth_scores_higher() -> None:
     assert run_pose(scene_of("smoking"), [([cig], [])] * 6) == []  # 0.45 < alarm threshold 0.5
     fired = run_pose(scene_of("smoking"), [([cig], [pose])] * 6)
     assert [i for i, _ in fired] == [4]
+
+
+def test_workwear_per_person_with_several_uniform_types() -> None:
+    scene = scene_of(
+        "workwear", params={"violation_labels": ["no_vest"], "uniform_labels": ["vest", "coverall"]}
+    )
+    frames = [[labelled("no_vest", 0.6, 0.5), labelled("vest", 0.8, 0.5), labelled("coverall", 0.9, 0.7)]] * 6
+    events = []
+    for i, dets in enumerate(frames):
+        events += scene.update(T0 + i, dets, W, H)  # type: ignore[attr-defined]
+    assert len(events) == 1 and "without work clothes" in events[0].message
+
+
+def test_line_crossing_counts_each_direction() -> None:
+    from analyzers.tracking import Tracker
+    from analyzers.zones import Line
+
+    line = Line("gate", (0.5, 0.0), (0.5, 1.0))  # a vertical line in the middle
+    tracker = Tracker()
+    crossings = []
+    for i in range(
+        20
+    ):  # one person walks left to right, another right to left (boxes overlap frame to frame)
+        dets = [person(0.3 + 0.02 * i, 0.5), person(0.7 - 0.02 * i, 0.8)]
+        crossings.append(line.crossings(tracker.update(dets), W, H))
+    total_in = sum(c[0] for c in crossings)
+    total_out = sum(c[1] for c in crossings)
+    assert (total_in, total_out) == (1, 1)
