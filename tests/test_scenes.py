@@ -80,8 +80,14 @@ def test_quiet_period_rearms_when_configured() -> None:
 def test_detection_and_alarm_thresholds() -> None:
     scene = build_scene("cam", intrusion(detection_threshold=0.5))
     assert run(scene, [[person(0.7, 0.5, score=0.4)]] * 6) == []
+    # Evidence accumulates: 0.45 x (D + 1 s) must reach 0.6 x (3 s + 1 s), so a weaker detection
+    # alarms at D = 5 s instead of at the 3 s minimum duration.
     scene = build_scene("cam", intrusion(detection_threshold=0.3, alarm_threshold=0.6))
-    assert run(scene, [[person(0.7, 0.5, score=0.45)]] * 6) == []
+    assert run(scene, [[person(0.7, 0.5, score=0.45)]] * 5) == []
+    scene = build_scene("cam", intrusion(detection_threshold=0.3, alarm_threshold=0.6))
+    assert run(scene, [[person(0.7, 0.5, score=0.45)]] * 8) == [(5, "right")]
+    scene = build_scene("cam", intrusion(detection_threshold=0.3, alarm_threshold=0.6))
+    assert run(scene, [[person(0.7, 0.5, score=0.9)]] * 8) == [(3, "right")]
 
 
 def test_schedule_limits_when_rules_run() -> None:
@@ -228,13 +234,15 @@ def test_helmet_colour_rule() -> None:
     assert run_img(scene_of("helmet", params={"allowed_colours": ["white"]}), frames, image) == []
 
 
-def test_flame_growth_raises_the_score_and_exclusion_hides_the_flare() -> None:
+def test_flame_growth_alarms_sooner_and_exclusion_hides_the_flare() -> None:
     growing = [[labelled("fire", 0.7, 0.5, 0.6, size=20 + 10 * i)] for i in range(8)]
     steady = [[labelled("fire", 0.7, 0.5, 0.6, size=40)] for _ in range(8)]
-    assert run(scene_of("flame", alarm_threshold=0.45), growing) == [(3, "right")]
-    assert run(scene_of("flame", alarm_threshold=0.45), steady) == []  # 0.6 * 0.6 = 0.36: a lamp, not a fire
+    # Growing: score 0.6, alarms at the 3 s minimum. Steady: 0.6 x 0.6 = 0.36, so 0.36 x (D + 1)
+    # reaches 0.5 x (3 + 1) only at D = 5 s.
+    assert run(scene_of("flame", alarm_threshold=0.5), growing) == [(3, "right")]
+    assert run(scene_of("flame", alarm_threshold=0.5), steady) == [(5, "right")]
     flare = {"exclusions": [{"name": "flare", "polygon": [[0.6, 0.4], [0.8, 0.4], [0.8, 0.6], [0.6, 0.6]]}]}
-    assert run(scene_of("flame", alarm_threshold=0.45, **flare), growing) == []
+    assert run(scene_of("flame", alarm_threshold=0.5, **flare), growing) == []
     assert run(scene_of("smoke", alarm_threshold=0.3), [[labelled("smoke", 0.7, 0.5, 0.6)]] * 5) == [
         (3, "right")
     ]
@@ -320,15 +328,16 @@ def test_phone_by_detector_and_by_pose() -> None:
     assert run_pose(scene_of("phone"), [([p], [standing_pose(p)])] * 6) == []
 
 
-def test_smoking_at_the_mouth_scores_higher() -> None:
+def test_smoking_at_the_mouth_scores_higher_and_alarms_sooner() -> None:
     p = person(0.7, 0.6)
     pose = standing_pose(p)
     nose = pose.point("nose")
     assert nose is not None
     cig = Detection((nose[0] - 4, nose[1] + 2, nose[0] + 4, nose[1] + 8), 0.45, 0, "cigarette")
-    assert run_pose(scene_of("smoking"), [([cig], [])] * 6) == []  # 0.45 < alarm threshold 0.5
-    fired = run_pose(scene_of("smoking"), [([cig], [pose])] * 6)
-    assert [i for i, _ in fired] == [4]
+    # Tracked from frame 1. Alone, 0.45 x (D + 1) reaches 0.5 x (3 + 1) at D = 4 s (frame 5); at the
+    # mouth the score is 0.65 and the 3 s minimum decides (frame 4).
+    assert [i for i, _ in run_pose(scene_of("smoking"), [([cig], [])] * 7)] == [5]
+    assert [i for i, _ in run_pose(scene_of("smoking"), [([cig], [pose])] * 7)] == [4]
 
 
 def test_workwear_per_person_with_several_uniform_types() -> None:

@@ -1,20 +1,25 @@
-"""Scenes: one file each (or one family per file); the registry maps catalogue keys to them."""
+"""Scenes: one file each (shared bases in base, targets, roles, fire); the registry maps keys to them."""
 
 from __future__ import annotations
 
 from analyzers.scenes.base import Frame, Hold, Observation, RegionScene, Scene
-from analyzers.scenes.behaviour import Phone, Sleeping, Smoking
 from analyzers.scenes.catalogue import CATALOGUE, SceneInfo
 from analyzers.scenes.crowd import Crowd
 from analyzers.scenes.custom import Custom
 from analyzers.scenes.extinguisher import Extinguisher
-from analyzers.scenes.fire import Flame, Smoke
+from analyzers.scenes.flame import Flame
+from analyzers.scenes.helmet import Helmet
 from analyzers.scenes.intrusion import Intrusion
 from analyzers.scenes.lifting_zone import LiftingZone
 from analyzers.scenes.off_post import OffPost
-from analyzers.scenes.ppe import Helmet, Workwear
-from analyzers.scenes.roles import RiggerOnPost, SupervisorPresent
+from analyzers.scenes.phone import Phone
+from analyzers.scenes.rigger_on_post import RiggerOnPost
 from analyzers.scenes.settings import FeatureTags, RegionConfig, SceneConfig, TimeWindow
+from analyzers.scenes.sleeping import Sleeping
+from analyzers.scenes.smoke import Smoke
+from analyzers.scenes.smoking import Smoking
+from analyzers.scenes.supervisor_present import SupervisorPresent
+from analyzers.scenes.workwear import Workwear
 
 IMPLEMENTED: dict[str, type[Scene]] = {
     cls.key: cls

@@ -3,9 +3,10 @@
 A scene turns each analysed frame into observations: for a region (count scenes) or for a tracked
 target inside a region (per-person scenes), is the alarm condition present, and how confident is
 it. A ``Hold`` per observation key then applies the standard's rule: the condition must last the
-minimum duration (short gaps bridged), the event's score (mean confidence, weighted for flame and
-smoke by how the contour grows) must reach the alarm threshold, and the event raises one alarm
-that stays latched until a person clears it or a configured quiet period re-arms it.
+minimum duration (short gaps bridged), and the evidence accumulated over the event (its score, the
+mean confidence weighted for flame and smoke by how the contour grows, times its duration) must
+reach the alarm threshold over the minimum duration; then the event raises one alarm that stays
+latched until a person clears it or a configured quiet period re-arms it.
 """
 
 from __future__ import annotations
@@ -217,12 +218,17 @@ class Scene(ABC):
         hold.peak = max(hold.peak, len(obs.detections))
         if hold.latched or ts - hold.since < cfg.min_duration_s:
             return None
+        # Evidence accumulates over time: score x (duration + one sample period) must reach what the
+        # alarm threshold asks over the minimum duration. A confident detection alarms at the minimum
+        # duration; a weaker one has to last proportionally longer.
+        period = 1.0 / cfg.rate
+        duration = ts - hold.since
         score = self.score(hold)
-        if score < cfg.alarm_threshold:
+        if score * (duration + period) < cfg.alarm_threshold * (cfg.min_duration_s + period):
             return None
         hold.latched = True
         details: dict[str, Any] = {
-            "duration_s": round(ts - hold.since, 2),
+            "duration_s": round(duration, 2),
             "people": len(obs.detections),
             "peak": hold.peak,
             **obs.details,

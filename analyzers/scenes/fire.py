@@ -51,17 +51,3 @@ class FireScene(RegionScene):
     def describe(self, obs: Observation, hold: Hold) -> str:
         trend = "growing" if hold.growth() >= 0.5 else "steady"
         return f"{self.key} in {obs.region!r} ({trend}, {len(hold.scores)} frames)"
-
-
-class Flame(FireScene):
-    key = "flame"
-
-    class Params(FireParams):
-        labels: list[str] = Field(default_factory=lambda: ["fire", "flame", "Fire"], min_length=1)
-
-
-class Smoke(FireScene):
-    key = "smoke"
-
-    class Params(FireParams):
-        labels: list[str] = Field(default_factory=lambda: ["smoke"], min_length=1)

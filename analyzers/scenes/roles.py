@@ -35,7 +35,7 @@ class RoleParams(BaseModel):
     min_present: int = Field(1, ge=1, description="people with the role who must be in the area")
 
 
-def _role_defaults(*rules: ColourRule) -> type[RoleParams]:
+def role_defaults(*rules: ColourRule) -> type[RoleParams]:
     class Params(RoleParams):
         role: list[ColourRule] = Field(default_factory=lambda: list(rules))
 
@@ -59,17 +59,3 @@ class RoleAbsent(RegionScene):
     def describe(self, obs: Observation, hold: Hold) -> str:
         duration = (hold.last_true or 0) - (hold.since or 0)
         return f"no {self.role_name} in {obs.region!r} for {duration:.0f} s"
-
-
-class RiggerOnPost(RoleAbsent):
-    key = "rigger_on_post"
-    role_name = "rigger/signaller"
-    # Default: a red armband marks the signaller; configure the plant's own marking.
-    Params = _role_defaults(ColourRule(part="arm", colours=["red"]))
-
-
-class SupervisorPresent(RoleAbsent):
-    key = "supervisor_present"
-    role_name = "site supervisor"
-    # Default: red or white helmets mark supervisors and managers in many Chinese plants.
-    Params = _role_defaults(ColourRule(part="head", colours=["red", "white"]))

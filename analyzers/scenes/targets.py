@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from analyzers.records import Detection, Pose
@@ -44,3 +45,16 @@ class TargetScene(Scene):
     def judge(self, region: str, target: Detection, inside: Sequence[Detection], frame: Frame) -> Observation:
         """Whether this target is in violation now (override); default: every target is."""
         return Observation(region, True, target.score, str(target.track_id), (target,))
+
+
+def distance(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return math.hypot(a[0] - b[0], a[1] - b[1])
+
+
+def wrist_near_head(pose: Pose, reach: float) -> bool:
+    """A wrist within ``reach`` (fraction of the shoulder width, or of the box) of an ear or the nose."""
+    ls, rs = pose.point("left_shoulder"), pose.point("right_shoulder")
+    scale = distance(ls, rs) if ls and rs else (pose.box[2] - pose.box[0]) * 0.5
+    heads = [p for p in (pose.point("left_ear"), pose.point("right_ear"), pose.point("nose")) if p]
+    wrists = [p for p in (pose.point("left_wrist"), pose.point("right_wrist")) if p]
+    return any(distance(w, h) <= reach * max(scale, 1.0) for w in wrists for h in heads)

@@ -1,9 +1,7 @@
-"""Personal protective equipment: no safety helmet (with helmet colour), no work clothes.
+"""No safety helmet, with the helmet colour recognised (a helmet of a colour not allowed here also alarms).
 
-Both read a detector from the model registry whose card declares the classes; the class names
-differ between models, so they are parameters. Until such a model is imported the scene reports
-"model missing" (the gateway shows it on the camera).
-"""
+Reads a detector from the model registry whose card declares head/helmet classes; until one is
+imported the scene reports "model missing"."""
 
 from __future__ import annotations
 
@@ -69,32 +67,3 @@ class Helmet(TargetScene):
         if obs.details.get("violation") == "wrong helmet colour":
             return f"helmet colour {obs.details.get('colour') or 'unknown'} not allowed in {obs.region!r}"
         return f"person without a safety helmet in {obs.region!r}"
-
-
-class WorkwearParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    violation_labels: list[str] = Field(
-        default_factory=lambda: ["no_workwear", "NO-Safety Vest"],
-        description="classes that mean a person without work clothes",
-    )
-    uniform_labels: list[str] = Field(
-        default_factory=lambda: ["workwear", "Safety Vest"],
-        description="classes of the accepted uniform types (several may be accepted)",
-    )
-
-
-class Workwear(TargetScene):
-    key = "workwear"
-    Params = WorkwearParams
-    default_model = "workwear"
-
-    def wanted_labels(self) -> frozenset[str]:
-        return frozenset(self.params.violation_labels) | frozenset(self.params.uniform_labels)
-
-    def judge(self, region: str, target: Detection, inside: Sequence[Detection], frame: Frame) -> Observation:
-        active = target.label in self.params.violation_labels
-        return Observation(region, active, target.score, str(target.track_id), (target,))
-
-    def describe(self, obs: Observation, hold: Hold) -> str:
-        return f"person without work clothes in {obs.region!r}"

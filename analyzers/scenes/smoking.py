@@ -1,0 +1,50 @@
+"""Smoking: a cigarette (detector from the registry), scored higher when a pose puts it at a mouth or hand."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from analyzers.records import Detection
+from analyzers.scenes.base import Frame, Hold, Observation
+from analyzers.scenes.targets import TargetScene, centre, distance
+
+
+class SmokingParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    labels: list[str] = Field(default_factory=lambda: ["cigarette", "smoking"], min_length=1)
+    mouth_bonus: float = Field(0.2, ge=0, le=1, description="score added when the cigarette is at a mouth")
+
+
+class Smoking(TargetScene):
+    """A cigarette (detector from the registry), scored higher when a pose puts it at a mouth or hand."""
+
+    key = "smoking"
+    Params = SmokingParams
+    default_model = "smoking"
+    uses_pose = True
+
+    def wanted_labels(self) -> frozenset[str]:
+        return frozenset(self.params.labels)
+
+    def judge(self, region: str, target: Detection, inside: Sequence[Detection], frame: Frame) -> Observation:
+        cx, cy = centre(target.box)
+        score = target.score
+        at_mouth = False
+        for pose in frame.poses:
+            points = [
+                p for p in (pose.point("nose"), pose.point("left_wrist"), pose.point("right_wrist")) if p
+            ]
+            size = max(pose.box[3] - pose.box[1], 1.0)
+            if any(distance((cx, cy), p) <= 0.12 * size for p in points):
+                at_mouth = True
+                score = min(1.0, score + self.params.mouth_bonus)
+                break
+        return Observation(
+            region, True, score, str(target.track_id), (target,), details={"at_mouth": at_mouth}
+        )
+
+    def describe(self, obs: Observation, hold: Hold) -> str:
+        return f"smoking in {obs.region!r}"

@@ -1,0 +1,12 @@
+"""Site supervisor (监护人) absent from the work area longer than the minimum time."""
+
+from __future__ import annotations
+
+from analyzers.scenes.roles import ColourRule, RoleAbsent, role_defaults
+
+
+class SupervisorPresent(RoleAbsent):
+    key = "supervisor_present"
+    role_name = "site supervisor"
+    # Default: red or white helmets mark supervisors and managers in many Chinese plants.
+    Params = role_defaults(ColourRule(part="head", colours=["red", "white"]))
