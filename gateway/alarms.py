@@ -130,6 +130,7 @@ class AlarmRecorder:
                 message=event.message,
                 details={
                     **event.details,
+                    **({"target": event.target} if event.target is not None else {}),
                     "boxes": [
                         {"label": d.label, "score": round(d.score, 4), "box": [round(v, 1) for v in d.box]}
                         for d in event.detections

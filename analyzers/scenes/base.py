@@ -152,7 +152,10 @@ class Scene(ABC):
         image: np.ndarray | None = None,
         poses: Sequence[Pose] = (),
     ) -> list[AlarmEvent]:
-        self.last_ts = ts
+        # The camera runner claims frames (sets last_ts) before their answers come back; never move
+        # the clock back to an older frame here.
+        if self.last_ts is None or ts > self.last_ts:
+            self.last_ts = ts
         if not self.config.active(dt.datetime.fromtimestamp(ts)):
             for hold in self.holds.values():
                 hold.reset()
