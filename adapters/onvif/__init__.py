@@ -1,0 +1,36 @@
+"""ONVIF cameras: WS-Discovery, device information, profiles, stream/snapshot URIs and PTZ state."""
+
+from adapters.onvif.client import (
+    DeviceInfo,
+    MediaProfile,
+    OnvifAuthError,
+    OnvifCamera,
+    OnvifClient,
+    OnvifError,
+    OnvifProtocolError,
+    OnvifUnreachable,
+    PtzStatus,
+    device_info,
+    insert_credentials,
+    probe,
+    profiles,
+)
+from adapters.onvif.discovery import DiscoveredDevice, discover
+
+__all__ = [
+    "DeviceInfo",
+    "DiscoveredDevice",
+    "MediaProfile",
+    "OnvifAuthError",
+    "OnvifCamera",
+    "OnvifClient",
+    "OnvifError",
+    "OnvifProtocolError",
+    "OnvifUnreachable",
+    "PtzStatus",
+    "device_info",
+    "discover",
+    "insert_credentials",
+    "probe",
+    "profiles",
+]

@@ -1,0 +1,423 @@
+"""An asyncio ONVIF client: device information, media profiles, stream/snapshot URIs and PTZ state.
+
+A thin wrapper over onvif-zeep-async, so the library can be swapped. It always measures the camera's
+clock first (``adjust_time=True``): cameras reject a WS-UsernameToken whose Created time is more than a
+few seconds off their own clock, and plant cameras often drift or lose their clock on reboot. Every
+library error, including those it lets escape outside ``ONVIFError`` (zeep faults, aiohttp errors, raw
+parse errors), becomes one of three errors whose message names the device (never its credentials) and
+what to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import aiohttp
+import zeep.exceptions
+from lxml import etree
+from onvif import ONVIFCamera
+from onvif.exceptions import ONVIFAuthError, ONVIFError, ONVIFTimeoutError
+from onvif.util import is_auth_error, stringify_onvif_error
+
+from adapters.redact import redact_text
+
+PTZ_NAMESPACE = "http://www.onvif.org/ver20/ptz/wsdl"
+_STREAM_SETUP = {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}
+
+
+class OnvifError(Exception):
+    """An ONVIF device could not be used; the message says which device and what to do."""
+
+
+class OnvifAuthError(OnvifError):
+    """The device refused the credentials (or the clock, beyond what clock adjustment fixes)."""
+
+
+class OnvifUnreachable(OnvifError):
+    """Nothing answered at the address, or it did not answer in time."""
+
+
+class OnvifProtocolError(OnvifError):
+    """Something answered, but not with ONVIF SOAP (a web UI page, garbage, the wrong port)."""
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    manufacturer: str
+    model: str
+    firmware: str
+    serial: str
+    hardware_id: str
+
+
+@dataclass(frozen=True)
+class MediaProfile:
+    token: str
+    name: str
+    encoding: str | None
+    width: int | None
+    height: int | None
+    fps: float | None
+    has_ptz: bool
+
+    @property
+    def pixels(self) -> int:
+        return (self.width or 0) * (self.height or 0)
+
+
+@dataclass(frozen=True)
+class PtzStatus:
+    pan: float | None
+    tilt: float | None
+    zoom: float | None
+    pan_tilt_move: str | None  # IDLE, MOVING or UNKNOWN
+    zoom_move: str | None
+
+
+@dataclass(frozen=True)
+class OnvifCamera:
+    """Everything ``probe`` learns about one device."""
+
+    host: str
+    port: int
+    info: DeviceInfo
+    profiles: list[MediaProfile]
+    main: MediaProfile
+    sub: MediaProfile | None  # None when the device has a single profile
+    main_stream_uri: str
+    sub_stream_uri: str | None
+    snapshot_uri: str | None
+    ptz: PtzStatus | None
+    clock_offset: dt.timedelta | None  # device clock minus host clock, as measured at connect
+
+
+def insert_credentials(uri: str, user: str, password: str) -> str:
+    """Put user:password into a URI's authority (replacing any there), percent-encoded."""
+    parts = urlsplit(uri)
+    host = parts.netloc.rpartition("@")[2]
+    userinfo = f"{quote(user, safe='')}:{quote(password, safe='')}@" if user else ""
+    return urlunsplit((parts.scheme, userinfo + host, parts.path, parts.query, parts.fragment))
+
+
+class OnvifClient:
+    """One connection to one ONVIF device; use as ``async with OnvifClient(...) as client``."""
+
+    def __init__(self, host: str, port: int, user: str, password: str, *, timeout_s: float = 10.0) -> None:
+        self.host = host
+        self.port = port
+        self._user = user
+        self._password = password
+        self.timeout_s = timeout_s  # per ONVIF call
+        self._camera: ONVIFCamera | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def clock_offset(self) -> dt.timedelta | None:
+        return self._camera.dt_diff if self._camera is not None else None
+
+    async def connect(self) -> None:
+        """Measure the device clock and learn its service addresses (GetSystemDateAndTime, GetServices)."""
+        if self._camera is not None:
+            return
+        camera = ONVIFCamera(
+            self.host, self.port, self._user, self._password, no_cache=True, adjust_time=True
+        )
+        self._camera = camera  # set first so an auth error can report the measured clock offset
+        try:
+            await self._call("connect", camera.update_xaddrs())
+        except BaseException:
+            self._camera = None
+            await camera.close()
+            raise
+
+    async def close(self) -> None:
+        if self._camera is not None:
+            camera, self._camera = self._camera, None
+            await camera.close()
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def device_info(self) -> DeviceInfo:
+        device = await self._service("devicemgmt")
+        info = await self._call("GetDeviceInformation", device.GetDeviceInformation())
+        return DeviceInfo(
+            manufacturer=_text(info, "Manufacturer"),
+            model=_text(info, "Model"),
+            firmware=_text(info, "FirmwareVersion"),
+            serial=_text(info, "SerialNumber"),
+            hardware_id=_text(info, "HardwareId"),
+        )
+
+    async def profiles(self) -> list[MediaProfile]:
+        media = await self._service("media")
+        return [_profile(p) for p in await self._call("GetProfiles", media.GetProfiles()) or []]
+
+    async def stream_uri(self, profile_token: str, *, with_credentials: bool = False) -> str:
+        """The RTSP URI of a profile, as the camera gave it unless ``with_credentials``."""
+        media = await self._service("media")
+        answer = await self._call(
+            "GetStreamUri", media.GetStreamUri({"StreamSetup": _STREAM_SETUP, "ProfileToken": profile_token})
+        )
+        uri = getattr(answer, "Uri", None)
+        if not uri:
+            raise OnvifProtocolError(f"the device at {self.address} answered GetStreamUri without a URI")
+        return self._credentials(str(uri), with_credentials)
+
+    async def snapshot_uri(self, profile_token: str, *, with_credentials: bool = False) -> str | None:
+        """The JPEG snapshot URI of a profile, or None when the device offers none."""
+        media = await self._service("media")
+        try:
+            answer = await self._call("GetSnapshotUri", media.GetSnapshotUri({"ProfileToken": profile_token}))
+        except OnvifError as exc:
+            # Snapshots are optional (ActionNotSupported); only a credentials problem is worth raising.
+            if isinstance(exc, OnvifAuthError | OnvifUnreachable):
+                raise
+            return None
+        uri = getattr(answer, "Uri", None)
+        return self._credentials(str(uri), with_credentials) if uri else None
+
+    async def ptz_status(self, profile_token: str) -> PtzStatus | None:
+        """Current pan/tilt/zoom of a profile, or None when the device (or the profile) has no PTZ."""
+        camera = await self._connected()
+        if PTZ_NAMESPACE not in camera.xaddrs:
+            return None
+        ptz = await self._service("ptz")
+        try:
+            status = await self._call("GetStatus", ptz.GetStatus({"ProfileToken": profile_token}))
+        except OnvifError as exc:
+            # A profile without a PTZ configuration faults (ter:NoPTZProfile): that means "no PTZ".
+            if isinstance(exc, OnvifAuthError | OnvifUnreachable):
+                raise
+            return None
+        position = getattr(status, "Position", None)
+        pan_tilt = getattr(position, "PanTilt", None)
+        zoom = getattr(position, "Zoom", None)
+        moving = getattr(status, "MoveStatus", None)
+        return PtzStatus(
+            pan=_float(getattr(pan_tilt, "x", None)),
+            tilt=_float(getattr(pan_tilt, "y", None)),
+            zoom=_float(getattr(zoom, "x", None)),
+            pan_tilt_move=_opt_text(getattr(moving, "PanTilt", None)),
+            zoom_move=_opt_text(getattr(moving, "Zoom", None)),
+        )
+
+    async def probe(self, *, with_credentials: bool = False) -> OnvifCamera:
+        """Gather device info, profiles, main (highest resolution) and sub (lowest) streams, snapshot, PTZ."""
+        info = await self.device_info()
+        profiles = await self.profiles()
+        if not profiles:
+            raise OnvifProtocolError(
+                f"the device at {self.address} reports no media profiles; configure a stream on the camera"
+            )
+        ranked = sorted(profiles, key=lambda p: p.pixels)
+        main, sub = ranked[-1], (ranked[0] if len(ranked) > 1 else None)
+        return OnvifCamera(
+            host=self.host,
+            port=self.port,
+            info=info,
+            profiles=profiles,
+            main=main,
+            sub=sub,
+            main_stream_uri=await self.stream_uri(main.token, with_credentials=with_credentials),
+            sub_stream_uri=(
+                await self.stream_uri(sub.token, with_credentials=with_credentials) if sub else None
+            ),
+            snapshot_uri=await self.snapshot_uri(main.token, with_credentials=with_credentials),
+            ptz=await self.ptz_status(main.token) if main.has_ptz else None,
+            clock_offset=self.clock_offset,
+        )
+
+    # -- internals ------------------------------------------------------------------------------------
+
+    async def _connected(self) -> ONVIFCamera:
+        await self.connect()
+        assert self._camera is not None
+        return self._camera
+
+    async def _service(self, name: str) -> Any:
+        camera = await self._connected()
+        return await self._call(f"the {name} service", camera.create_onvif_service(name))
+
+    def _credentials(self, uri: str, wanted: bool) -> str:
+        return insert_credentials(uri, self._user, self._password) if wanted else uri
+
+    async def _call(self, what: str, call: Any) -> Any:
+        """Await one library call within the timeout, turning whatever it raises into an OnvifError."""
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await call
+        except OnvifError:
+            raise
+        except Exception as exc:  # the library raises far outside ONVIFError; classify all of it
+            raise self._classify(what, exc) from exc
+
+    def _classify(self, what: str, exc: BaseException) -> OnvifError:
+        where = f"the device at {self.address}"
+        root = exc
+        # safe_func wraps synchronous failures in ONVIFError; the cause is what tells them apart.
+        while type(root) is ONVIFError and root.__cause__ is not None:
+            root = root.__cause__
+        if isinstance(root, ONVIFAuthError) or (
+            isinstance(root, zeep.exceptions.Fault) and is_auth_error(root)
+        ):
+            offset = self.clock_offset
+            if offset is not None:
+                clock = (
+                    f"if it is right, the camera clock may be jumping while we connect (it is "
+                    f"{_format_offset(offset)} ours, already compensated): set NTP on the camera and retry"
+                )
+            else:
+                # The clock could not be read before authenticating, so its offset cannot be compensated.
+                clock = (
+                    "if it is right, the camera clock may be off: it would not tell its time without "
+                    "authentication, so the offset cannot be compensated; set NTP or the clock on the camera"
+                )
+            return OnvifAuthError(
+                f"{where} rejected the user name or password ({what}): check the ONVIF user on the camera, "
+                f"which is often separate from the web UI user; {clock}"
+            )
+        if isinstance(root, TimeoutError | ONVIFTimeoutError):
+            return OnvifUnreachable(
+                f"{where} did not answer {what} within {self.timeout_s:g} s: "
+                "check that it is on and reachable"
+            )
+        if isinstance(root, aiohttp.ClientConnectionError | OSError):
+            detail = self._safe(str(root) or type(root).__name__)
+            return OnvifUnreachable(
+                f"nothing answered at {self.address} ({what}: {detail}): "
+                "check the address and the ONVIF port (often 80, 8000 or 8080), and that ONVIF is enabled"
+            )
+        if isinstance(root, zeep.exceptions.TransportError):
+            if root.status_code == 401:
+                return OnvifAuthError(
+                    f"{where} asked for HTTP authentication ({what}): check the user name and password, "
+                    "and whether the camera needs HTTP digest instead of WS-Security"
+                )
+            body = root.content if isinstance(root.content, bytes) else b""
+            return self._not_soap(what, body, root.status_code)
+        # zeep parsed well-formed (X)HTML and complains that the root element is html, not an Envelope.
+        if isinstance(root, zeep.exceptions.XMLSyntaxError) and str(root).rstrip().lower().endswith("html"):
+            return self._not_soap(what, b"<html", 200)
+        if isinstance(
+            root,
+            zeep.exceptions.XMLSyntaxError
+            | zeep.exceptions.XMLParseError
+            | zeep.exceptions.ValidationError
+            | etree.XMLSyntaxError
+            | AttributeError
+            | ValueError,
+        ):
+            # onvif-zeep-async lets empty or malformed bodies escape as AttributeError from the XML loader.
+            return OnvifProtocolError(
+                f"{where} answered {what} with something that is not valid ONVIF SOAP "
+                f"({self._safe(str(root))[:200]}): check that the port is the camera's ONVIF port"
+            )
+        if isinstance(root, zeep.exceptions.Fault) and root.code is None:
+            # zeep turns a non-200 answer that lxml could recover but holds no SOAP Fault (a web server's
+            # HTML error page) into a code-less "Unknown fault" quoting the body.
+            return self._not_soap(what, stringify_onvif_error(root).encode(), None, "XML that is not SOAP")
+        if isinstance(root, zeep.exceptions.Fault):
+            return OnvifError(f"{where} refused {what}: {self._safe(stringify_onvif_error(root))}")
+        return OnvifError(f"{where} failed {what}: {type(root).__name__}: {self._safe(str(root))[:200]}")
+
+    def _not_soap(
+        self, what: str, body: bytes, status: int | None, other: str = "bytes that are not XML"
+    ) -> OnvifProtocolError:
+        head = body[:512].lstrip().lower()
+        if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+            kind = "HTML"
+        elif not head:
+            kind = f"an empty HTTP {status} response"
+        else:
+            kind = other
+        return OnvifProtocolError(
+            f"the device at {self.address} answered with {kind}, not ONVIF SOAP ({what}): this is probably "
+            "the web UI port or another service; use the camera's ONVIF port and check that ONVIF is enabled"
+        )
+
+    def _safe(self, text: str) -> str:
+        text = redact_text(text)
+        return text.replace(self._password, "***") if self._password else text
+
+
+async def probe(
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    *,
+    timeout_s: float = 10.0,
+    with_credentials: bool = False,
+) -> OnvifCamera:
+    """Connect, gather everything about the device, disconnect."""
+    async with OnvifClient(host, port, user, password, timeout_s=timeout_s) as client:
+        return await client.probe(with_credentials=with_credentials)
+
+
+async def device_info(
+    host: str, port: int, user: str, password: str, *, timeout_s: float = 10.0
+) -> DeviceInfo:
+    async with OnvifClient(host, port, user, password, timeout_s=timeout_s) as client:
+        return await client.device_info()
+
+
+async def profiles(
+    host: str, port: int, user: str, password: str, *, timeout_s: float = 10.0
+) -> list[MediaProfile]:
+    async with OnvifClient(host, port, user, password, timeout_s=timeout_s) as client:
+        return await client.profiles()
+
+
+def _text(obj: Any, name: str) -> str:
+    value = getattr(obj, name, None)
+    return "" if value is None else str(value).strip()
+
+
+def _opt_text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _profile(raw: Any) -> MediaProfile:
+    encoder = getattr(raw, "VideoEncoderConfiguration", None)
+    resolution = getattr(encoder, "Resolution", None)
+    rate = getattr(encoder, "RateControl", None)
+    width, height = getattr(resolution, "Width", None), getattr(resolution, "Height", None)
+    fps = _float(getattr(rate, "FrameRateLimit", None))
+    return MediaProfile(
+        token=str(raw.token),
+        name=_text(raw, "Name"),
+        encoding=_opt_text(getattr(encoder, "Encoding", None)),
+        width=int(width) if width is not None else None,
+        height=int(height) if height is not None else None,
+        fps=fps or None,
+        has_ptz=getattr(raw, "PTZConfiguration", None) is not None,
+    )
+
+
+def _format_offset(offset: dt.timedelta) -> str:
+    seconds = round(offset.total_seconds())
+    sign = "ahead of" if seconds >= 0 else "behind"
+    hours, rest = divmod(abs(seconds), 3600)
+    return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s {sign}"

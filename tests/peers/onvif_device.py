@@ -1,0 +1,377 @@
+"""A small ONVIF device on loopback for the adapter tests: SOAP 1.2 on aiohttp plus a WS-Discovery responder.
+
+It answers what ``adapters.onvif`` asks (device management, Media ver10, PTZ ver20) with envelopes shaped
+like the examples in the ONVIF Core/Media/PTZ specifications, checks WS-UsernameToken PasswordDigest
+against its own clock (``clock_offset`` ahead of the host, 3 hours by default), and records every SOAP
+action it receives. ``mode`` makes it misbehave like real devices: ``"html"`` answers with a camera web UI
+page, ``"html_404"`` with a web server's error page, ``"garbage"`` with bytes that are not XML.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal, cast
+
+from aiohttp import web
+from lxml import etree
+
+SOAP_ENV = "http://www.w3.org/2003/05/soap-envelope"
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+WSA = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
+WSD = "http://schemas.xmlsoap.org/ws/2005/04/discovery"
+DIGEST_TYPE = (
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest"
+)
+NS_DECL = (
+    f'xmlns:env="{SOAP_ENV}" xmlns:tt="http://www.onvif.org/ver10/schema" '
+    'xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:trt="http://www.onvif.org/ver10/media/wsdl" '
+    'xmlns:tptz="http://www.onvif.org/ver20/ptz/wsdl" xmlns:ter="http://www.onvif.org/ver10/error"'
+)
+# ONVIF Core 5.9.4: these may be called before authentication (the clock is needed to authenticate).
+PRE_AUTH = {"GetSystemDateAndTime"}
+MAX_SKEW = dt.timedelta(seconds=5)
+DEVICE_UUID = "urn:uuid:2419d68a-2dd2-21b2-a205-ec1b2c3d4e5f"
+SCOPES = (
+    "onvif://www.onvif.org/type/video_encoder onvif://www.onvif.org/Profile/Streaming "
+    "onvif://www.onvif.org/name/Tank%20Farm%20East onvif://www.onvif.org/location/Plant-A/Tank-Farm "
+    "onvif://www.onvif.org/hardware/DS-2DE4425IW onvif://www.onvif.org/MAC/ec:1b:2c:3d:4e:5f"
+)
+HTML_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>Network Camera</title></head>"
+    b"<body><div id='login'>Please log in</div><script src='/doc/js/login.js'></script></body></html>\n"
+)
+HTML_404 = b"<html><head><title>404 Not Found</title></head><body><h1>Not Found<br></h1><hr></body></html>"
+GARBAGE = b"\x00\x17\xfe garbage \xff\x01 not xml at all \x8f\x00"
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+
+
+def _xml(text: bytes) -> etree._Element:
+    return etree.fromstring(text, _PARSER)
+
+
+def envelope(body: str, header: str = "") -> str:
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<env:Envelope {NS_DECL}>'
+        f"<env:Header>{header}</env:Header><env:Body>{body}</env:Body></env:Envelope>"
+    )
+
+
+def fault(code: str, subcode: str, reason: str) -> str:
+    return envelope(
+        "<env:Fault><env:Code>"
+        f"<env:Value>{code}</env:Value><env:Subcode><env:Value>{subcode}</env:Value></env:Subcode>"
+        f'</env:Code><env:Reason><env:Text xml:lang="en">{reason}</env:Text></env:Reason></env:Fault>'
+    )
+
+
+@dataclass(frozen=True)
+class Profile:
+    token: str
+    name: str
+    width: int
+    height: int
+    fps: int
+    bitrate_kbps: int
+
+
+PROFILES = (
+    Profile("Profile_1", "mainStream", 1920, 1080, 25, 4096),
+    Profile("Profile_2", "subStream", 640, 360, 15, 512),
+)
+
+
+@dataclass
+class OnvifDevice:
+    """The device: ``await start()``, then ``port`` / ``discovery_port``; ``await stop()``."""
+
+    user: str = "admin"
+    password: str = "Fl4re-Stack!"
+    clock_offset: dt.timedelta = dt.timedelta(hours=3)
+    mode: Literal["onvif", "html", "html_404", "garbage"] = "onvif"
+    ptz: bool = True
+    get_services: bool = True
+    clock_needs_auth: bool = False  # some firmwares demand auth even for GetSystemDateAndTime
+    actions: list[str] = field(default_factory=list)
+    port: int = 0
+    discovery_port: int = 0
+    _runner: web.AppRunner | None = None
+    _udp: asyncio.DatagramTransport | None = None
+
+    @property
+    def address(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + self.clock_offset
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/onvif/{service}", self._handle)
+        app.router.add_get("/", self._web_ui)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets
+        self.port = server.sockets[0].getsockname()[1]
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _DiscoveryResponder(self), local_addr=("127.0.0.1", 0)
+        )
+        self._udp = transport
+        self.discovery_port = transport.get_extra_info("sockname")[1]
+
+    async def stop(self) -> None:
+        if self._udp is not None:
+            self._udp.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # -- HTTP ------------------------------------------------------------------------------------------
+
+    async def _web_ui(self, request: web.Request) -> web.Response:
+        return web.Response(body=HTML_PAGE, content_type="text/html")
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if self.mode == "html":
+            # A camera web UI that answers every path with its (well-formed) login page.
+            return web.Response(body=HTML_PAGE, content_type="text/html")
+        if self.mode == "html_404":
+            # A plain web server's error page: HTML that is not even well-formed XML.
+            return web.Response(body=HTML_404, status=404, content_type="text/html")
+        if self.mode == "garbage":
+            return web.Response(body=GARBAGE, content_type="application/octet-stream")
+        try:
+            doc = _xml(await request.read())
+            body = doc.find(f"{{{SOAP_ENV}}}Body")
+            call = body[0] if body is not None and len(body) else None
+        except etree.XMLSyntaxError:
+            call = None
+        if call is None:
+            return self._soap(fault("env:Sender", "ter:WellFormed", "Malformed SOAP message"), 400)
+        action = etree.QName(call).localname
+        self.actions.append(action)
+        public = action in PRE_AUTH and not self.clock_needs_auth
+        if not public and not self._authorized(doc):
+            return self._soap(fault("env:Sender", "ter:NotAuthorized", "Sender not Authorized"), 400)
+        answer = getattr(self, f"_{action}", None)
+        if answer is None or (action == "GetServices" and not self.get_services):
+            return self._soap(
+                fault("env:Receiver", "ter:ActionNotSupported", "Optional Action Not Implemented"), 500
+            )
+        return self._soap(envelope(answer(call)))
+
+    @staticmethod
+    def _soap(text: str, status: int = 200) -> web.Response:
+        return web.Response(text=text, status=status, content_type="application/soap+xml", charset="utf-8")
+
+    def _authorized(self, doc: etree._Element) -> bool:
+        token = doc.find(f".//{{{WSSE}}}UsernameToken")
+        if token is None:
+            return False
+        user = token.findtext(f"{{{WSSE}}}Username") or ""
+        password = token.find(f"{{{WSSE}}}Password")
+        nonce = token.findtext(f"{{{WSSE}}}Nonce") or ""
+        created = token.findtext(f"{{{WSU}}}Created") or ""
+        if password is None or password.get("Type") != DIGEST_TYPE or user != self.user:
+            return False
+        try:
+            created_at = dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
+            raw_nonce = base64.b64decode(nonce, validate=True)
+        except ValueError:
+            return False
+        if created_at.tzinfo is None:
+            created_at = created_at.replace(tzinfo=dt.UTC)
+        # Replay window checked against the device's own clock, as cameras do.
+        if abs(created_at - self.now()) > MAX_SKEW:
+            return False
+        # Digest = Base64(SHA-1(nonce + created + password)), WS-Security UsernameToken Profile 1.0 §3.1.
+        digest = base64.b64encode(
+            hashlib.sha1(
+                raw_nonce + created.encode() + self.password.encode(), usedforsecurity=False
+            ).digest()
+        ).decode()
+        return hmac.compare_digest(digest, password.text or "")
+
+    # -- device management ----------------------------------------------------------------------------
+
+    def _GetSystemDateAndTime(self, call: etree._Element) -> str:
+        now = self.now()
+        return (
+            "<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime>"
+            "<tt:DateTimeType>Manual</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings>"
+            "<tt:TimeZone><tt:TZ>UTC0</tt:TZ></tt:TimeZone><tt:UTCDateTime>"
+            f"<tt:Time><tt:Hour>{now.hour}</tt:Hour><tt:Minute>{now.minute}</tt:Minute>"
+            f"<tt:Second>{now.second}</tt:Second></tt:Time>"
+            f"<tt:Date><tt:Year>{now.year}</tt:Year><tt:Month>{now.month}</tt:Month><tt:Day>{now.day}</tt:Day>"
+            "</tt:Date></tt:UTCDateTime></tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>"
+        )
+
+    def _services(self) -> list[tuple[str, str, int, int]]:
+        services = [
+            ("http://www.onvif.org/ver10/device/wsdl", "device_service", 2, 60),
+            ("http://www.onvif.org/ver10/media/wsdl", "media_service", 2, 60),
+        ]
+        if self.ptz:
+            services.append(("http://www.onvif.org/ver20/ptz/wsdl", "ptz_service", 2, 60))
+        return services
+
+    def _GetServices(self, call: etree._Element) -> str:
+        items = "".join(
+            f"<tds:Service><tds:Namespace>{ns}</tds:Namespace>"
+            f"<tds:XAddr>{self.address}/onvif/{path}</tds:XAddr>"
+            f"<tds:Version><tt:Major>{major}</tt:Major><tt:Minor>{minor}</tt:Minor></tds:Version></tds:Service>"
+            for ns, path, major, minor in self._services()
+        )
+        return f"<tds:GetServicesResponse>{items}</tds:GetServicesResponse>"
+
+    def _GetCapabilities(self, call: etree._Element) -> str:
+        ptz = f"<tt:PTZ><tt:XAddr>{self.address}/onvif/ptz_service</tt:XAddr></tt:PTZ>" if self.ptz else ""
+        return (
+            "<tds:GetCapabilitiesResponse><tds:Capabilities>"
+            f"<tt:Device><tt:XAddr>{self.address}/onvif/device_service</tt:XAddr>"
+            "<tt:Network><tt:IPFilter>false</tt:IPFilter><tt:ZeroConfiguration>false</tt:ZeroConfiguration>"
+            "<tt:IPVersion6>false</tt:IPVersion6><tt:DynDNS>false</tt:DynDNS></tt:Network>"
+            "<tt:System><tt:DiscoveryResolve>true</tt:DiscoveryResolve><tt:DiscoveryBye>true</tt:DiscoveryBye>"
+            "<tt:RemoteDiscovery>false</tt:RemoteDiscovery><tt:SystemBackup>false</tt:SystemBackup>"
+            "<tt:SystemLogging>false</tt:SystemLogging><tt:FirmwareUpgrade>true</tt:FirmwareUpgrade>"
+            "<tt:SupportedVersions><tt:Major>2</tt:Major><tt:Minor>60</tt:Minor></tt:SupportedVersions>"
+            "</tt:System></tt:Device>"
+            f"<tt:Media><tt:XAddr>{self.address}/onvif/media_service</tt:XAddr>"
+            "<tt:StreamingCapabilities><tt:RTPMulticast>false</tt:RTPMulticast><tt:RTP_TCP>true</tt:RTP_TCP>"
+            "<tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP></tt:StreamingCapabilities></tt:Media>"
+            f"{ptz}</tds:Capabilities></tds:GetCapabilitiesResponse>"
+        )
+
+    def _GetDeviceInformation(self, call: etree._Element) -> str:
+        return (
+            "<tds:GetDeviceInformationResponse><tds:Manufacturer>HIKVISION</tds:Manufacturer>"
+            "<tds:Model>DS-2DE4425IW-DE</tds:Model>"
+            "<tds:FirmwareVersion>V5.7.3 build 220112</tds:FirmwareVersion>"
+            "<tds:SerialNumber>DS-2DE4425IW-DE20220315AAWRG12345678</tds:SerialNumber>"
+            "<tds:HardwareId>88</tds:HardwareId></tds:GetDeviceInformationResponse>"
+        )
+
+    # -- media ----------------------------------------------------------------------------------------
+
+    def _profile_xml(self, p: Profile) -> str:
+        ptz = (
+            '<tt:PTZConfiguration token="PTZConfig_1"><tt:Name>PTZ</tt:Name><tt:UseCount>2</tt:UseCount>'
+            "<tt:NodeToken>PTZNode_1</tt:NodeToken>"
+            "<tt:DefaultAbsolutePantTiltPositionSpace>"
+            "http://www.onvif.org/ver10/tptz/PanTiltSpaces/PositionGenericSpace"
+            "</tt:DefaultAbsolutePantTiltPositionSpace>"
+            "<tt:DefaultPTZTimeout>PT5S</tt:DefaultPTZTimeout></tt:PTZConfiguration>"
+            if self.ptz
+            else ""
+        )
+        return (
+            f'<trt:Profiles token="{p.token}" fixed="true"><tt:Name>{p.name}</tt:Name>'
+            '<tt:VideoSourceConfiguration token="VideoSourceConfig_1"><tt:Name>VideoSourceConfig</tt:Name>'
+            "<tt:UseCount>2</tt:UseCount><tt:SourceToken>VideoSource_1</tt:SourceToken>"
+            '<tt:Bounds x="0" y="0" width="1920" height="1080"/></tt:VideoSourceConfiguration>'
+            f'<tt:VideoEncoderConfiguration token="VideoEncoder_{p.token}"><tt:Name>{p.name}</tt:Name>'
+            "<tt:UseCount>1</tt:UseCount><tt:Encoding>H264</tt:Encoding>"
+            f"<tt:Resolution><tt:Width>{p.width}</tt:Width><tt:Height>{p.height}</tt:Height></tt:Resolution>"
+            "<tt:Quality>4</tt:Quality><tt:RateControl>"
+            f"<tt:FrameRateLimit>{p.fps}</tt:FrameRateLimit><tt:EncodingInterval>1</tt:EncodingInterval>"
+            f"<tt:BitrateLimit>{p.bitrate_kbps}</tt:BitrateLimit></tt:RateControl>"
+            f"<tt:H264><tt:GovLength>{p.fps * 2}</tt:GovLength>"
+            "<tt:H264Profile>Main</tt:H264Profile></tt:H264>"
+            "<tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type><tt:IPv4Address>0.0.0.0</tt:IPv4Address>"
+            "</tt:Address><tt:Port>0</tt:Port><tt:TTL>0</tt:TTL><tt:AutoStart>false</tt:AutoStart>"
+            "</tt:Multicast><tt:SessionTimeout>PT60S</tt:SessionTimeout></tt:VideoEncoderConfiguration>"
+            f"{ptz}</trt:Profiles>"
+        )
+
+    def _GetProfiles(self, call: etree._Element) -> str:
+        profiles = "".join(self._profile_xml(p) for p in PROFILES)
+        return f"<trt:GetProfilesResponse>{profiles}</trt:GetProfilesResponse>"
+
+    @staticmethod
+    def _token(call: etree._Element) -> str:
+        return call.findtext("{http://www.onvif.org/ver10/media/wsdl}ProfileToken") or call.findtext(
+            "{http://www.onvif.org/ver20/ptz/wsdl}ProfileToken", ""
+        )
+
+    def _GetStreamUri(self, call: etree._Element) -> str:
+        channel = {"Profile_1": "101", "Profile_2": "102"}.get(self._token(call), "101")
+        return (
+            "<trt:GetStreamUriResponse><trt:MediaUri>"
+            f"<tt:Uri>rtsp://127.0.0.1:{self.port + 1}/Streaming/Channels/{channel}"
+            "?transportmode=unicast</tt:Uri>"
+            "<tt:InvalidAfterConnect>false</tt:InvalidAfterConnect>"
+            "<tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT0S</tt:Timeout>"
+            "</trt:MediaUri></trt:GetStreamUriResponse>"
+        )
+
+    def _GetSnapshotUri(self, call: etree._Element) -> str:
+        channel = {"Profile_1": "101", "Profile_2": "102"}.get(self._token(call), "101")
+        return (
+            "<trt:GetSnapshotUriResponse><trt:MediaUri>"
+            f"<tt:Uri>{self.address}/onvif-http/snapshot?Profile_{channel}</tt:Uri>"
+            "<tt:InvalidAfterConnect>false</tt:InvalidAfterConnect>"
+            "<tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT0S</tt:Timeout>"
+            "</trt:MediaUri></trt:GetSnapshotUriResponse>"
+        )
+
+    # -- PTZ ------------------------------------------------------------------------------------------
+
+    def _GetStatus(self, call: etree._Element) -> str:
+        now = self.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        return (
+            "<tptz:GetStatusResponse><tptz:PTZStatus><tt:Position>"
+            '<tt:PanTilt x="0.25" y="-0.5" '
+            'space="http://www.onvif.org/ver10/tptz/PanTiltSpaces/PositionGenericSpace"/>'
+            '<tt:Zoom x="0.1" space="http://www.onvif.org/ver10/tptz/ZoomSpaces/PositionGenericSpace"/>'
+            "</tt:Position><tt:MoveStatus><tt:PanTilt>IDLE</tt:PanTilt><tt:Zoom>IDLE</tt:Zoom></tt:MoveStatus>"
+            f"<tt:UtcTime>{now}</tt:UtcTime></tptz:PTZStatus></tptz:GetStatusResponse>"
+        )
+
+    # -- WS-Discovery ---------------------------------------------------------------------------------
+
+    def probe_match(self, relates_to: str) -> bytes:
+        header = (
+            f'<wsa:Action xmlns:wsa="{WSA}">{WSD}/ProbeMatches</wsa:Action>'
+            f'<wsa:MessageID xmlns:wsa="{WSA}">urn:uuid:{uuid.uuid4()}</wsa:MessageID>'
+            f'<wsa:RelatesTo xmlns:wsa="{WSA}">{relates_to}</wsa:RelatesTo>'
+            f'<wsa:To xmlns:wsa="{WSA}">{WSA}/role/anonymous</wsa:To>'
+        )
+        body = (
+            f'<d:ProbeMatches xmlns:d="{WSD}" xmlns:wsa="{WSA}" '
+            'xmlns:dn="http://www.onvif.org/ver10/network/wsdl"><d:ProbeMatch>'
+            f"<wsa:EndpointReference><wsa:Address>{DEVICE_UUID}</wsa:Address></wsa:EndpointReference>"
+            "<d:Types>dn:NetworkVideoTransmitter tds:Device</d:Types>"
+            f"<d:Scopes>{SCOPES}</d:Scopes><d:XAddrs>{self.address}/onvif/device_service</d:XAddrs>"
+            "<d:MetadataVersion>10</d:MetadataVersion></d:ProbeMatch></d:ProbeMatches>"
+        )
+        return envelope(body, header).encode()
+
+
+class _DiscoveryResponder(asyncio.DatagramProtocol):
+    def __init__(self, device: OnvifDevice) -> None:
+        self.device = device
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        try:
+            doc = _xml(data)
+        except etree.XMLSyntaxError:
+            return
+        if doc.find(f".//{{{WSD}}}Probe") is None or self.transport is None:
+            return
+        self.device.actions.append("Probe")
+        message_id = doc.findtext(f".//{{{WSA}}}MessageID") or ""
+        self.transport.sendto(self.device.probe_match(message_id), addr)
