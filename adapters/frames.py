@@ -29,3 +29,6 @@ class StreamHealth:
     last_error: str | None = None
     reconnects: int = 0
     frames: int = 0
+    gop_s: float | None = None  # keyframe interval measured from the stream's timestamps
+    decode_mode: str | None = None  # what the source decodes now: "all" or "keyframes"
+    stalls: int = 0  # sessions given up because no frame arrived for stall_timeout_s

@@ -87,7 +87,8 @@ class CameraRunner:
         self.recorder = recorder
         self.on_alarm = on_alarm
         rate = max((r.scene.config.rate for r in runs if r.model is not None), default=1.0)
-        self.source = RtspSource(camera.id, camera.url, rate, transport=camera.transport)
+        # "auto": keyframes only when every scene samples slowly and the camera's GOP allows it.
+        self.source = RtspSource(camera.id, camera.url, rate, transport=camera.transport, decode="auto")
         self.stats = CameraStats()
         self._pending: queue.Queue[Pending | None] = queue.Queue(maxsize=self.IN_FLIGHT)
         self._thread = threading.Thread(target=self._run, name=f"camera-{camera.id}", daemon=True)

@@ -115,6 +115,9 @@ def camera_json(
         "width": width,
         "height": height,
         "fps": fps,
+        "gop_s": health.gop_s if health is not None else None,
+        "decode_mode": health.decode_mode if health is not None else None,
+        "stalls": health.stalls if health is not None else None,
         "last_frame_at": last_frame.isoformat() if last_frame else None,
         "scenes": [
             {

@@ -140,6 +140,10 @@ class GatewayCollector(Collector):
         )
         alarms = CounterMetricFamily("vigil_alarms_raised", "alarms raised since start", labels=["camera"])
         reconnects = CounterMetricFamily("vigil_camera_reconnects", "stream reconnects", labels=["camera"])
+        stalls = CounterMetricFamily("vigil_camera_stalls", "sessions given up as stalled", labels=["camera"])
+        keyframes = GaugeMetricFamily(
+            "vigil_camera_keyframes_only", "1 when only keyframes are decoded", labels=["camera"]
+        )
         errors = CounterMetricFamily(
             "vigil_analysis_errors", "frames whose analysis failed", labels=["camera"]
         )
@@ -156,6 +160,8 @@ class GatewayCollector(Collector):
             analysed.add_metric([cam_id], runner.stats.frames_analysed)
             alarms.add_metric([cam_id], runner.stats.alarms)
             reconnects.add_metric([cam_id], runner.health.reconnects)
+            stalls.add_metric([cam_id], runner.health.stalls)
+            keyframes.add_metric([cam_id], 1.0 if runner.health.decode_mode == "keyframes" else 0.0)
             errors.add_metric([cam_id], runner.stats.errors)
         provider = GaugeMetricFamily(
             "vigil_model_provider",
@@ -182,6 +188,8 @@ class GatewayCollector(Collector):
             analysed,
             alarms,
             reconnects,
+            stalls,
+            keyframes,
             errors,
             scenes,
             provider,

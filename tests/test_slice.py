@@ -109,6 +109,8 @@ async def test_rtsp_to_alarms_with_snapshots(
     cameras = {c["id"]: c for c in (await (await client.get("/api/cameras", headers=auth)).json())["items"]}
     walkway, broken = cameras["walkway"], cameras["broken"]
     assert walkway["status"] == "online" and walkway["codec"] == "h264"
+    # Every scene samples at 1 frame/s and the sample camera's GOP is 1 s: only keyframes are decoded.
+    assert walkway["decode_mode"] == "keyframes" and abs(walkway["gop_s"] - 1.0) < 0.05
     assert (walkway["width"], walkway["height"]) == (768, 576)
     statuses = {s["scene"]: s["status"] for s in walkway["scenes"]}
     assert statuses["intrusion"] == statuses["off_post"] == "running"
