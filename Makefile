@@ -51,6 +51,7 @@ test: system-deps venv lint
 bench: system-deps venv
 	$(VENV)/bin/python tests/benchmarks/bench_slice.py
 	$(VENV)/bin/python tests/benchmarks/bench_analyzers.py
+	$(VENV)/bin/python tests/benchmarks/bench_decode.py
 
 clean:
 	rm -rf $(VENV) var test-artifacts .pytest_cache .mypy_cache .ruff_cache *.egg-info
