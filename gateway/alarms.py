@@ -24,6 +24,14 @@ OPEN_STATUSES = ("raised", "confirmed", "disposed")
 
 
 @dataclass(frozen=True)
+class VideoOrigin:
+    """Where an offline video's alarms come from: the analysis job and the video's start (epoch s)."""
+
+    job: str
+    start: float
+
+
+@dataclass(frozen=True)
 class SceneContext:
     """What the gateway knows about the camera-scene an event came from."""
 
@@ -32,6 +40,9 @@ class SceneContext:
     scene_tag: str | None
     regions: Sequence[Region]
     priority: int = 2
+    # Set for offline video: alarms get ``video_ts`` and an event key of their own job, so that they
+    # neither block nor are blocked by the live camera's open alarms (or an earlier import's).
+    video: VideoOrigin | None = None
 
 
 def utc(ts: float) -> dt.datetime:
@@ -111,9 +122,10 @@ class AlarmRecorder:
             ("snapshot", *self.store.put(annotated_jpeg, "jpg"), len(annotated_jpeg)),
         ]
         now = utcnow()
+        event_key = event.key if ctx.video is None else f"video:{ctx.video.job}/{event.key}"
         with self.db.session() as s:
             existing = s.scalar(
-                select(Alarm.id).where(Alarm.event_key == event.key, Alarm.status.in_(OPEN_STATUSES)).limit(1)
+                select(Alarm.id).where(Alarm.event_key == event_key, Alarm.status.in_(OPEN_STATUSES)).limit(1)
             )
             if existing is not None:
                 return None
@@ -123,7 +135,7 @@ class AlarmRecorder:
                 camera_scene_id=ctx.camera_scene_id,
                 scene=event.scene,
                 region=event.region,
-                event_key=event.key,
+                event_key=event_key,
                 status="raised",
                 priority=ctx.priority,
                 score=event.score,
@@ -139,6 +151,7 @@ class AlarmRecorder:
                 tags={**ctx.tags, **({"scene_tag": ctx.scene_tag} if ctx.scene_tag else {})},
                 occurred_at=utc(event.occurred_at),
                 raised_at=utc(event.raised_at),
+                video_ts=round(event.occurred_at - ctx.video.start, 3) if ctx.video is not None else None,
                 revision=1,
             )
             s.add(alarm)
@@ -165,7 +178,8 @@ class AlarmRecorder:
                         retain_until=now + self.retention,
                     )
                 )
-            self._enqueue(s, alarm)
+            if ctx.video is None:  # offline analysis and replay are not pushed upstream
+                self._enqueue(s, alarm)
         log.info("alarm %s raised: %s on %s (%s)", alarm.id, event.scene, event.camera_id, event.message)
         return alarm.id
 

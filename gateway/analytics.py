@@ -241,7 +241,7 @@ class Analytics:
                 raise ModelPackError(f"model {name!r} is a {handle.kind} model, not a {kind} model")
             return handle
 
-    def _scene_run(self, camera: CameraConfig, scene: Scene, ctx: SceneContext) -> SceneRun:
+    def scene_run(self, camera: CameraConfig, scene: Scene, ctx: SceneContext) -> SceneRun:
         if not scene.model_name:
             return SceneRun(scene, ctx, None, None, "model missing: name the model in the scene's `model`")
         try:
@@ -289,7 +289,7 @@ class Analytics:
                 scene_tag=cfg.scene_tag,
                 regions=[Region(r.name, r.polygon) for r in cfg.regions],
             )
-            runs.append(self._scene_run(camera, scene, ctx))
+            runs.append(self.scene_run(camera, scene, ctx))
         runner = CameraRunner(camera, runs, self.recorder, on_alarm)
         with self._lock:
             old = self.runners.pop(camera.id, None)

@@ -15,6 +15,7 @@ from typing import Any
 
 from gateway.config import ConfigError, GatewayConfig, default_config_path, load_config
 from gateway.db.engine import SchemaOutdated
+from gateway.discovery import add_discover_parser
 from gateway.evaluate import add_eval_parser
 
 log = logging.getLogger("vigil")
@@ -261,6 +262,108 @@ def cmd_scenes(_args: argparse.Namespace) -> int:
     return 0
 
 
+# --- offline video -------------------------------------------------------------------------------
+
+
+def _parse_start(raw: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(raw)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _video_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    minutes, secs = divmod(seconds, 60)
+    return f"{int(minutes // 60)}:{int(minutes % 60):02}:{secs:04.1f}"
+
+
+def cmd_video_import(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+    from tqdm import tqdm
+
+    from gateway.db.schema import Alarm
+    from gateway.service import Gateway
+    from gateway.video_import import VideoImportError, analyse_video, find_camera
+
+    video = Path(args.file)
+    if not video.is_file():
+        print(f"video file not found: {video}", file=sys.stderr)
+        return 2
+    try:
+        start = _parse_start(args.start)
+    except ValueError:
+        print(
+            f"--start {args.start!r} is not an ISO 8601 time; e.g. 2026-11-21T08:00:00+08:00 "
+            "(a time without zone is UTC)",
+            file=sys.stderr,
+        )
+        return 2
+    config, path = _config(args)
+    gateway = Gateway(config, path, analyse=False)
+    try:
+        gateway.db.ensure_current()
+        camera = find_camera(gateway, args.camera)
+        if camera is None:
+            print(
+                f"unknown camera {args.camera!r}: configure it in {path} or add it (POST /api/cameras)",
+                file=sys.stderr,
+            )
+            return 2
+        scenes = None
+        if args.scene:
+            by_key = {s.scene: s for s in camera.scenes}
+            missing = [k for k in args.scene if k not in by_key]
+            if missing:
+                print(
+                    f"camera {camera.id} has no scene {', '.join(missing)}; "
+                    f"it has: {', '.join(by_key) or 'none'}",
+                    file=sys.stderr,
+                )
+                return 2
+            scenes = [by_key[k].model_copy(update={"enabled": True}) for k in dict.fromkeys(args.scene)]
+        bar = tqdm(desc=video.name, unit="frame", file=sys.stderr, disable=args.no_progress)
+
+        def progress(done: int, total: int | None) -> None:
+            if total and bar.total != total:
+                bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            result = analyse_video(
+                gateway, video, camera.id, start, scenes, progress=progress, max_seconds=args.max_seconds
+            )
+        except VideoImportError as exc:
+            print(f"video import failed: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            bar.close()
+        with gateway.db.session() as s:
+            alarms = list(
+                s.scalars(select(Alarm).where(Alarm.id.in_(result.alarm_ids)).order_by(Alarm.occurred_at))
+            )
+            rows = [(a.id, a.video_ts, a.occurred_at, a.scene, a.region) for a in alarms]
+    finally:
+        gateway.stop()
+    print(
+        f"{video.name} on camera {camera.id}: {result.frames} frames ({result.duration_s:.1f} s of video) "
+        f"in {result.elapsed_s:.1f} s ({result.fps:.0f} frames/s), {len(rows)} alarm(s)"
+    )
+    if result.errors:
+        print(f"  {result.errors} frame(s) could not be analysed", file=sys.stderr)
+    for scene, status in result.scene_status.items():
+        if not status.startswith("running"):
+            print(f"  scene {scene}: {status}", file=sys.stderr)
+    if rows:
+        print(f"{'id':26}  {'video time':10}  {'occurred (UTC)':25}  {'scene':12}  region")
+        for alarm_id, video_ts, occurred, scene, region in rows:
+            when = occurred.replace(tzinfo=dt.UTC) if occurred.tzinfo is None else occurred.astimezone(dt.UTC)
+            print(
+                f"{alarm_id:26}  {_video_time(video_ts):10}  {when.isoformat(timespec='seconds'):25}  "
+                f"{scene:12}  {region}"
+            )
+    return 0
+
+
 # --- serve and demo -----------------------------------------------------------------------------
 
 
@@ -466,8 +569,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models_import)
     models.add_parser("list", help="imported models and versions").set_defaults(func=cmd_models_list)
 
+    videos = sub.add_parser("video", help="offline video").add_subparsers(dest="video_command", required=True)
+    p = videos.add_parser(
+        "import", help="analyse a video file with a camera's scenes; alarms get video times"
+    )
+    p.add_argument("file")
+    p.add_argument("--camera", required=True, help="camera whose scenes and models analyse the video")
+    p.add_argument("--start", required=True, help="ISO 8601 time of the first frame (without zone: UTC)")
+    p.add_argument(
+        "--scene", action="append", help="only this scene of the camera (repeat for several); default: all"
+    )
+    p.add_argument("--max-seconds", type=float, help="analyse only this many seconds of the video")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_video_import)
+
     sub.add_parser("scenes", help="the scene catalogue").set_defaults(func=cmd_scenes)
     add_eval_parser(sub)
+    add_discover_parser(sub)
     return parser
 
 

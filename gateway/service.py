@@ -116,6 +116,9 @@ class Gateway:
         return value
 
     def stop(self) -> None:
+        from gateway.video_import import jobs_for
+
+        jobs_for(self).stop()  # before the model workers close under a running import
         self.analytics.stop()
         try:
             self.persist_health()

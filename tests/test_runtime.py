@@ -58,7 +58,7 @@ def test_camera_runner_survives_black_tiny_odd_and_corrupt_frames(gateway: Gatew
     for cfg in camera.scenes:
         scene = build_scene("c", cfg)
         runs.append(
-            gateway.analytics._scene_run(
+            gateway.analytics.scene_run(
                 camera, scene, SceneContext(None, {}, None, [Region(r.name, r.polygon) for r in cfg.regions])
             )
         )

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import os
+import tempfile
+from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
@@ -611,3 +615,80 @@ async def stats_summary(request: web.Request) -> web.Response:
             return {"by_scene": out}
 
     return web.json_response(await asyncio.to_thread(work))
+
+
+# --- offline video ------------------------------------------------------------------------------
+
+VIDEO_TYPES = ("application/octet-stream",)
+UPLOAD_CHUNK = 1024 * 1024
+
+
+@route(
+    "POST",
+    "/api/videos",
+    scope="alarms:write",
+    tag="videos",
+    summary="Upload a video (raw body, video/* or application/octet-stream) to analyse as a job; 202",
+    query=(
+        ("camera_id", "string", "the camera whose scenes and models analyse the video"),
+        ("start", "string", "ISO 8601 time of the video's first frame (without zone: UTC)"),
+    ),
+)
+async def upload_video(request: web.Request) -> web.Response:
+    from gateway.video_import import find_camera, jobs_for
+
+    gw = request.app[GATEWAY]
+    camera_id = request.query.get("camera_id")
+    if not camera_id:
+        raise ApiError(400, "query parameter camera_id is required")
+    start = parse_time(request, "start")
+    if start is None:
+        raise ApiError(400, "query parameter start is required: the ISO 8601 time of the first frame")
+    if not (request.content_type.startswith("video/") or request.content_type in VIDEO_TYPES):
+        raise ApiError(
+            415, "send the video as the raw body with Content-Type video/* or application/octet-stream"
+        )
+    if await asyncio.to_thread(find_camera, gw, camera_id) is None:
+        raise ApiError(404, f"no camera {camera_id}: configure it or add it (POST /api/cameras) first")
+    limit_mb = gw.config.server.max_upload_mb
+    limit = int(limit_mb * 1024 * 1024)
+    too_large = f"video too large: the limit is {limit_mb:g} MB (server.max_upload_mb)"
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, too_large)
+    uploads = gw.config.storage.root / "uploads"
+    await asyncio.to_thread(uploads.mkdir, parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=uploads, prefix="video-", suffix=".upload")
+    tmp = Path(name)
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            async for chunk in request.content.iter_chunked(UPLOAD_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, too_large)
+                await asyncio.to_thread(fh.write, chunk)
+        if size == 0:
+            raise ApiError(400, "the request body is empty: send the video file as the body")
+    except BaseException:  # too large, empty, or the client went away: nothing is left behind
+        _discard(tmp)
+        raise
+    job = jobs_for(gw).submit(tmp, camera_id, start, delete_after=True)
+    body = job.as_json()
+    body["url"] = f"/api/jobs/{job.id}"
+    return web.json_response(body, status=202, headers={"Location": body["url"]})
+
+
+def _discard(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+@route("GET", "/api/jobs/{job_id}", scope="alarms:read", summary="An offline analysis job", tag="videos")
+async def get_job(request: web.Request) -> web.Response:
+    from gateway.video_import import jobs_for
+
+    job_id = request.match_info["job_id"]
+    job = jobs_for(request.app[GATEWAY]).get(job_id)
+    if job is None:
+        raise ApiError(404, f"no job {job_id} (jobs are kept in memory until the gateway restarts)")
+    return web.json_response(job.as_json())

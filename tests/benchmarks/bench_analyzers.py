@@ -106,7 +106,7 @@ def runner(analytics: PackModels, cam_id: str, scenes: list[dict[str, Any]]) -> 
     for cfg in camera.scenes:
         scene = build_scene(cam_id, cfg)
         ctx = SceneContext(None, {}, None, [Region(r.name, r.polygon) for r in cfg.regions])
-        runs.append(analytics._scene_run(camera, scene, ctx))
+        runs.append(analytics.scene_run(camera, scene, ctx))
     return CameraRunner(camera, runs, analytics.recorder)  # type: ignore[arg-type]
 
 

@@ -1,0 +1,419 @@
+"""Offline video analysis: a file through a camera's scenes and models, as fast as it decodes.
+
+The frames go through a CameraRunner built like a live camera's (same scenes, same shared model workers),
+but fed from here instead of its source thread: timestamps are ``start`` + stream time, the file is read
+once (no looping, no pacing), and the alarms carry video times (``occurred_at``/``raised_at``) and
+``video_ts`` (seconds into the video). This is also the engine of history replay.
+
+Jobs (API uploads) live in memory, one registry per Gateway object, for now: a restart forgets them
+(their alarms stay in the database).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import queue
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import av
+import av.error
+
+from adapters import Frame
+from adapters.rtsp.source import TEXT_CODECS, TEXT_FORMATS
+from analyzers import Region, SceneConfig
+from analyzers.scenes import build_scene
+from gateway.alarms import SceneContext, VideoOrigin
+from gateway.analytics import CameraRunner, SceneRun
+from gateway.cameras import camera_config, upsert_camera
+from gateway.config import CameraConfig
+from gateway.db.schema import Camera
+from gateway.ids import new_ulid
+
+if TYPE_CHECKING:
+    from gateway.service import Gateway
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int | None], None]  # (frames decoded, total frames or None)
+
+
+class VideoImportError(Exception):
+    """The video cannot be analysed (not a video, no frames, unknown camera, no runnable scene)."""
+
+
+class UnknownCameraError(VideoImportError):
+    pass
+
+
+class CancelledError(VideoImportError):
+    pass
+
+
+@dataclass
+class VideoJobResult:
+    job_id: str
+    camera_id: str
+    start: dt.datetime
+    frames: int  # decoded
+    analysed: int  # run through the scenes
+    total: int | None  # expected frames, from the container
+    duration_s: float  # video seconds covered
+    elapsed_s: float
+    alarm_ids: list[str]
+    errors: int
+    scene_status: dict[str, str]
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """A time without zone is UTC (as in the API's query parameters)."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def find_camera(gateway: Gateway, camera_id: str) -> CameraConfig | None:
+    """The camera's configuration (configured or stored), or None; writes nothing."""
+    for cam in gateway.config.cameras:
+        if cam.id == camera_id:
+            return cam
+    with gateway.db.session() as s:
+        row = s.get(Camera, camera_id)
+        return camera_config(row) if row is not None else None
+
+
+def resolve_camera(gateway: Gateway, camera_id: str) -> tuple[CameraConfig, dict[str, int]]:
+    """The camera and its scene task ids; a configured camera not yet in the database is stored."""
+    configured = next((c for c in gateway.config.cameras if c.id == camera_id), None)
+    with gateway.db.session() as s:
+        row = s.get(Camera, camera_id)
+        if configured is not None:
+            if row is None:
+                return configured, upsert_camera(s, configured, origin="config")
+            return configured, {t.scene: t.id for t in row.tasks}
+        if row is None:
+            raise UnknownCameraError(
+                f"unknown camera {camera_id!r}: configure it or add it (POST /api/cameras) first"
+            )
+        return camera_config(row), {t.scene: t.id for t in row.tasks}
+
+
+def open_video(path: Path) -> av.container.InputContainer:
+    """Open a file and check it holds a video stream FFmpeg decodes (not text, not audio only)."""
+    if not path.is_file():
+        raise VideoImportError(f"video file not found: {path}")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise VideoImportError(f"{path.name} is not a video FFmpeg can read: {exc}") from exc
+    try:
+        if not container.streams.video:
+            raise VideoImportError(f"{path.name} has no video stream")
+        stream = container.streams.video[0]
+        fmt, codec = container.format.name, stream.codec_context.name
+        if fmt in TEXT_FORMATS or codec in TEXT_CODECS:
+            raise VideoImportError(f"{path.name} is not a video: FFmpeg reads it as text ({fmt}, {codec})")
+    except BaseException:
+        container.close()
+        raise
+    return container
+
+
+def _total_frames(container: av.container.InputContainer, max_seconds: float | None) -> int | None:
+    stream = container.streams.video[0]
+    rate = float(stream.average_rate or 0)
+    total: int | None = stream.frames or None
+    if total is None and rate:
+        if stream.duration and stream.time_base:
+            total = math.ceil(float(stream.duration * stream.time_base) * rate)
+        elif container.duration:
+            total = math.ceil(container.duration / av.time_base * rate)
+    if max_seconds is not None and rate:
+        limit = math.ceil(max_seconds * rate)
+        total = min(total, limit) if total is not None else limit
+    return total
+
+
+def build_runs(
+    gateway: Gateway, camera: CameraConfig, scene_ids: dict[str, int], video: VideoOrigin
+) -> list[SceneRun]:
+    """The camera's enabled scenes as Analytics.start_camera builds them, fresh (nothing latched)."""
+    runs = []
+    for cfg in camera.scenes:
+        if not cfg.enabled:
+            continue
+        scene = build_scene(camera.id, cfg)
+        ctx = SceneContext(
+            camera_scene_id=scene_ids.get(cfg.scene),
+            tags=cfg.tags.model_dump(exclude_none=True),
+            scene_tag=cfg.scene_tag,
+            regions=[Region(r.name, r.polygon) for r in cfg.regions],
+            video=video,
+        )
+        runs.append(gateway.analytics.scene_run(camera, scene, ctx))
+    return runs
+
+
+def analyse_video(
+    gateway: Gateway,
+    path: Path,
+    camera_id: str,
+    start: dt.datetime,
+    scenes: list[SceneConfig] | None = None,
+    progress: Progress | None = None,
+    max_seconds: float | None = None,
+    job_id: str | None = None,
+    stop: threading.Event | None = None,
+) -> VideoJobResult:
+    """Analyse a video file once, as fast as it decodes; ``scenes`` replaces the camera's scenes.
+
+    Frame times are ``start`` + stream time (the first frame at ``start``); ``max_seconds`` ends the
+    analysis that far into the video. Raises VideoImportError (nothing stored) for a file that is not a
+    video, an unknown camera or when no scene can run.
+    """
+    path = Path(path)
+    job_id = job_id or new_ulid()
+    started = time.perf_counter()
+    container = open_video(path)
+    try:
+        camera, scene_ids = resolve_camera(gateway, camera_id)
+        if scenes is not None:
+            camera = camera.model_copy(update={"scenes": list(scenes)})
+        start = as_utc(start)
+        origin = VideoOrigin(job_id, start.timestamp())
+        runs = build_runs(gateway, camera, scene_ids, origin)
+        if not any(r.model is not None for r in runs):
+            why = "; ".join(f"{r.scene.key}: {r.status}" for r in runs) or "the camera has no enabled scene"
+            raise VideoImportError(f"no scene can run on camera {camera_id}: {why}")
+        alarm_ids: list[str] = []
+        runner = CameraRunner(camera, runs, gateway.recorder, on_alarm=alarm_ids.append)
+        try:
+            frames, duration = _feed(container, runner, origin, progress, max_seconds, stop, path)
+            runner.drain()
+        finally:
+            runner.stop()
+        if runner.stats.errors and not runner.stats.frames_analysed:
+            raise VideoImportError(f"analysis failed: {runner.stats.last_error}")
+        return VideoJobResult(
+            job_id=job_id,
+            camera_id=camera_id,
+            start=start,
+            frames=frames,
+            analysed=runner.stats.frames_analysed,
+            total=_total_frames(container, max_seconds),
+            duration_s=round(duration, 3),
+            elapsed_s=time.perf_counter() - started,
+            alarm_ids=alarm_ids,
+            errors=runner.stats.errors,
+            scene_status=runner.scene_status(),
+        )
+    finally:
+        container.close()
+
+
+def _feed(
+    container: av.container.InputContainer,
+    runner: CameraRunner,
+    origin: VideoOrigin,
+    progress: Progress | None,
+    max_seconds: float | None,
+    stop: threading.Event | None,
+    path: Path,
+) -> tuple[int, float]:
+    """Decode every frame; hand the ones some scene is due to analyse to the runner's first stage."""
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    codec = stream.codec_context
+    total = _total_frames(container, max_seconds)
+    rate = float(stream.average_rate or 25)
+    runs = [r for r in runner.runs if r.model is not None]
+    frames, first_pts, last_pts = 0, None, None
+    offset = 0.0
+    for packet in container.demux(stream):
+        if stop is not None and stop.is_set():
+            raise CancelledError("cancelled")
+        try:
+            decoded = codec.decode(packet)
+        except av.error.InvalidDataError:
+            continue  # one damaged packet
+        except av.error.FFmpegError as exc:
+            if frames:
+                log.warning("%s: decoding stopped after %d frames: %s", path.name, frames, exc)
+                break
+            raise VideoImportError(f"{path.name} is not a video FFmpeg can decode: {exc}") from exc
+        for frame in decoded:
+            pts = float(frame.time) if frame.time is not None else (last_pts or 0.0) + 1.0 / rate
+            if first_pts is None:
+                first_pts = pts
+            last_pts = pts
+            offset = pts - first_pts
+            if max_seconds is not None and offset >= max_seconds:
+                return frames, offset
+            frames += 1
+            ts = origin.start + offset
+            if any(r.scene.due(ts) for r in runs):  # convert only the frames a scene will look at
+                image = frame.to_ndarray(format="bgr24")
+                runner.analyse(Frame(runner.camera.id, ts, image, pts, frame.key_frame))
+            if progress is not None:
+                progress(frames, total)
+    if not frames:
+        raise VideoImportError(f"no frames could be decoded from {path.name}")
+    return frames, offset + 1.0 / rate
+
+
+# --- jobs -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class VideoJob:
+    id: str
+    camera_id: str
+    path: Path
+    start: dt.datetime
+    scenes: list[SceneConfig] | None = None
+    delete_after: bool = False  # an upload's temp file is removed once analysed
+    status: str = "queued"  # queued | running | done | failed
+    frames: int = 0
+    total: int | None = None
+    alarm_ids: list[str] = field(default_factory=list)
+    error: str | None = None
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    result: VideoJobResult | None = None
+
+    @property
+    def progress(self) -> float:
+        if self.status == "done":
+            return 1.0
+        if not self.total:
+            return 0.0
+        return round(min(1.0, self.frames / self.total), 4)
+
+    def as_json(self) -> dict[str, Any]:
+        def iso(ts: float | None) -> str | None:
+            return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat() if ts is not None else None
+
+        return {
+            "id": self.id,
+            "kind": "video_import",
+            "camera_id": self.camera_id,
+            "start": self.start.isoformat(),
+            "status": self.status,
+            "progress": self.progress,
+            "frames": self.frames,
+            "total_frames": self.total,
+            "alarms": list(self.alarm_ids),
+            "error": self.error,
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+        }
+
+
+class VideoJobs:
+    """Offline analysis jobs of one gateway, run one at a time on a worker thread.
+
+    In memory for now: a restart forgets the jobs (their alarms stay). The last KEEP jobs are kept.
+    """
+
+    KEEP = 200
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self._jobs: dict[str, VideoJob] = {}
+        self._queue: queue.Queue[VideoJob] = queue.Queue()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+
+    def submit(
+        self,
+        path: Path,
+        camera_id: str,
+        start: dt.datetime,
+        scenes: list[SceneConfig] | None = None,
+        delete_after: bool = False,
+    ) -> VideoJob:
+        job = VideoJob(new_ulid(), camera_id, path, as_utc(start), scenes, delete_after)
+        with self._lock:
+            self._jobs[job.id] = job
+            for old in list(self._jobs)[: max(0, len(self._jobs) - self.KEEP)]:
+                if self._jobs[old].status in ("done", "failed"):
+                    del self._jobs[old]
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._run, name="video-jobs", daemon=True)
+                self._worker.start()
+        self._queue.put(job)
+        return job
+
+    def get(self, job_id: str) -> VideoJob | None:
+        return self._jobs.get(job_id)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Ask the running job to end, and wait (briefly) until it has."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and any(j.status == "running" for j in self._jobs.values()):
+            time.sleep(0.05)
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                self._execute(job)
+            finally:
+                self._queue.task_done()
+
+    def _execute(self, job: VideoJob) -> None:
+        job.status, job.started_at = "running", time.time()
+
+        def progress(done: int, total: int | None) -> None:
+            job.frames, job.total = done, total
+
+        try:
+            result = analyse_video(
+                self.gateway,
+                job.path,
+                job.camera_id,
+                job.start,
+                job.scenes,
+                progress=progress,
+                job_id=job.id,
+                stop=self._stop,
+            )
+            job.result, job.frames, job.alarm_ids = result, result.frames, result.alarm_ids
+            job.total = job.total or result.frames
+            job.status = "done"
+        except VideoImportError as exc:
+            job.status, job.error = "failed", str(exc)
+        except Exception as exc:  # a job must never take the worker down
+            log.exception("video job %s failed", job.id)
+            job.status, job.error = "failed", f"internal error: {exc}"
+        finally:
+            job.finished_at = time.time()
+            if job.delete_after:
+                job.path.unlink(missing_ok=True)
+        log.info("video job %s %s: %d frames, %d alarms", job.id, job.status, job.frames, len(job.alarm_ids))
+
+
+_REGISTRY: weakref.WeakKeyDictionary[Gateway, VideoJobs] = weakref.WeakKeyDictionary()
+_REGISTRY_LOCK = threading.Lock()
+
+
+def jobs_for(gateway: Gateway) -> VideoJobs:
+    """The gateway's job registry (created on first use)."""
+    with _REGISTRY_LOCK:
+        jobs = _REGISTRY.get(gateway)
+        if jobs is None:
+            jobs = _REGISTRY[gateway] = VideoJobs(gateway)
+        return jobs
