@@ -321,6 +321,9 @@ def cmd_video_import(args: argparse.Namespace) -> int:
                 )
                 return 2
             scenes = [by_key[k].model_copy(update={"enabled": True}) for k in dict.fromkeys(args.scene)]
+        if args.model:
+            # Every chosen scene reads this model version (history replay with an older or newer one).
+            scenes = [s.model_copy(update={"model": args.model}) for s in (scenes or camera.scenes)]
         bar = tqdm(desc=video.name, unit="frame", file=sys.stderr, disable=args.no_progress)
 
         def progress(done: int, total: int | None) -> None:
@@ -578,6 +581,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", required=True, help="ISO 8601 time of the first frame (without zone: UTC)")
     p.add_argument(
         "--scene", action="append", help="only this scene of the camera (repeat for several); default: all"
+    )
+    p.add_argument(
+        "--model", help="model the scenes read instead of their own: NAME, VERSION_ID or NAME@VERSION_ID"
     )
     p.add_argument("--max-seconds", type=float, help="analyse only this many seconds of the video")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

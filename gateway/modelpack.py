@@ -156,17 +156,29 @@ def _register(db: Database, storage_root: Path, folder: Path, card: ModelCard) -
         return ImportResult(card.name, card.version, version.id, "imported")
 
 
-def active_model_dir(db: Database, storage_root: Path, name: str) -> tuple[Path, ModelCard, str]:
-    """The newest active version of a model: (directory, card, version id)."""
+def active_model_dir(db: Database, storage_root: Path, ref: str) -> tuple[Path, ModelCard, str]:
+    """The model a scene reads: (directory, card, version id).
+
+    ``ref`` is a model name (its newest active version), a version id, or ``name@version_id``. A pinned
+    version may be retired: that is how history replay and rollback run an older version.
+    """
+    name, _, version_id = ref.rpartition("@") if "@" in ref else (ref, "", "")
+    if not version_id and len(ref) == 26 and ref.isalnum() and ref.isupper():
+        name, version_id = "", ref  # a bare version id (ULID)
     with db.session() as s:
-        row = s.execute(
-            select(ModelVersion)
-            .join(Model)
-            .where(Model.name == name, ModelVersion.status == "active")
-            .order_by(ModelVersion.activated_at.desc(), ModelVersion.id.desc())
-            .limit(1)
-        ).scalar_one_or_none()
+        query = select(ModelVersion).join(Model)
+        if version_id:
+            query = query.where(ModelVersion.id == version_id)
+            if name:
+                query = query.where(Model.name == name)
+        else:
+            query = query.where(Model.name == name, ModelVersion.status == "active").order_by(
+                ModelVersion.activated_at.desc(), ModelVersion.id.desc()
+            )
+        row = s.execute(query.limit(1)).scalar_one_or_none()
         if row is None:
+            if version_id:
+                raise ModelPackError(f"no model version {ref!r}; `vigil models list` shows the versions")
             raise ModelPackError(
                 f"model {name!r} is not imported; run `vigil models import DIR` with the model pack folder"
             )
@@ -174,4 +186,4 @@ def active_model_dir(db: Database, storage_root: Path, name: str) -> tuple[Path,
     try:
         return path, load_card(path), version_id
     except ModelCardError as exc:
-        raise ModelPackError(f"imported model {name!r} is damaged ({exc}); import the pack again") from exc
+        raise ModelPackError(f"imported model {ref!r} is damaged ({exc}); import the pack again") from exc

@@ -234,3 +234,35 @@ async def test_api_upload_jobs_and_limits(
         r = await client.post(url, data=b"x", headers=headers)
         assert r.status == status, (url, await r.text())
     assert (await client.get("/api/jobs/nope", headers=viewer)).status == 404
+
+
+def test_cli_video_import_with_a_chosen_model_version(
+    config_path: Path, vtest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway.db import Database
+    from gateway.db.schema import Model, ModelVersion
+
+    cfg = ["--config", str(config_path)]
+    with Database(load_config(config_path, environ={}).database.url).session() as s:
+        version = s.scalars(select(ModelVersion.id).join(Model).where(Model.name == "yolox_nano")).first()
+    assert version is not None
+    args = [
+        *cfg,
+        "video",
+        "import",
+        str(vtest),
+        "--camera",
+        "walkway",
+        "--start",
+        "2026-11-21T08:00:00",
+        "--max-seconds",
+        "12",
+        "--no-progress",
+    ]
+    for ref in (version, f"yolox_nano@{version}"):
+        assert main([*args, "--model", ref]) == 0
+        assert "intrusion" in capsys.readouterr().out
+    assert main([*args, "--model", "01AAAAAAAAAAAAAAAAAAAAAAAA"]) == 1
+    assert "no model version '01AAAAAAAAAAAAAAAAAAAAAAAA'" in capsys.readouterr().err
+    assert main([*args, "--model", "movenet_multipose"]) == 1  # a pose model cannot drive these scenes
+    assert "is a movenet model, not a detector" in capsys.readouterr().err
