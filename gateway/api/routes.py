@@ -632,6 +632,11 @@ UPLOAD_CHUNK = 1024 * 1024
     query=(
         ("camera_id", "string", "the camera whose scenes and models analyse the video"),
         ("start", "string", "ISO 8601 time of the video's first frame (without zone: UTC)"),
+        (
+            "model",
+            "string",
+            "model the scenes read instead of their own: NAME, VERSION_ID or NAME@VERSION_ID",
+        ),
     ),
 )
 async def upload_video(request: web.Request) -> web.Response:
@@ -648,8 +653,11 @@ async def upload_video(request: web.Request) -> web.Response:
         raise ApiError(
             415, "send the video as the raw body with Content-Type video/* or application/octet-stream"
         )
-    if await asyncio.to_thread(find_camera, gw, camera_id) is None:
+    camera = await asyncio.to_thread(find_camera, gw, camera_id)
+    if camera is None:
         raise ApiError(404, f"no camera {camera_id}: configure it or add it (POST /api/cameras) first")
+    model = request.query.get("model")
+    scenes = [s.model_copy(update={"model": model}) for s in camera.scenes] if model else None
     limit_mb = gw.config.server.max_upload_mb
     limit = int(limit_mb * 1024 * 1024)
     too_large = f"video too large: the limit is {limit_mb:g} MB (server.max_upload_mb)"
@@ -672,7 +680,7 @@ async def upload_video(request: web.Request) -> web.Response:
     except BaseException:  # too large, empty, or the client went away: nothing is left behind
         _discard(tmp)
         raise
-    job = jobs_for(gw).submit(tmp, camera_id, start, delete_after=True)
+    job = jobs_for(gw).submit(tmp, camera_id, start, scenes, delete_after=True)
     body = job.as_json()
     body["url"] = f"/api/jobs/{job.id}"
     return web.json_response(body, status=202, headers={"Location": body["url"]})
