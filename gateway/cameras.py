@@ -75,7 +75,10 @@ def apply_health(row: Camera, health: StreamHealth) -> None:
 
 
 def camera_json(
-    row: Camera, health: StreamHealth | None, scene_status: dict[str, str] | None = None
+    row: Camera,
+    health: StreamHealth | None,
+    scene_status: dict[str, str] | None = None,
+    onvif: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A camera as the API shows it: stream addresses without credentials, live health if running,
     and each scene's status ("running", or what it lacks, e.g. "model missing: ...")."""
@@ -118,6 +121,7 @@ def camera_json(
         "gop_s": health.gop_s if health is not None else None,
         "decode_mode": health.decode_mode if health is not None else None,
         "stalls": health.stalls if health is not None else None,
+        "onvif": onvif,  # PTZ position and recent events, for cameras on an ONVIF source
         "last_frame_at": last_frame.isoformat() if last_frame else None,
         "scenes": [
             {

@@ -20,7 +20,8 @@ from gateway.auth import create_user
 from gateway.cameras import api_cameras, apply_health, camera_config, upsert_camera
 from gateway.config import CameraConfig, GatewayConfig
 from gateway.db import Database
-from gateway.db.schema import Camera, UplinkTarget, User
+from gateway.db.schema import Camera, Source, UplinkTarget, User
+from gateway.onvif_watch import OnvifWatcher
 from gateway.storage import EvidenceStore
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class Gateway:
         self.analyse = analyse
         self.started_at = time.time()
         self.metrics = CollectorRegistry()
+        self.onvif = OnvifWatcher(self)  # PTZ state and events of cameras on ONVIF sources
         self.metrics.register(GatewayCollector(self))
         self._storage_cache: tuple[float, int] = (0.0, 0)
 
@@ -45,6 +47,12 @@ class Gateway:
         self.db.ensure_current()
         scene_ids: dict[str, dict[str, int]] = {}
         with self.db.session() as s:
+            for src in self.config.sources:  # before the cameras that name them
+                row_src = s.get(Source, src.id) or Source(id=src.id)
+                row_src.kind, row_src.name, row_src.address = src.kind, src.name, src.address
+                row_src.settings = {"username": src.username}  # the password stays in the environment
+                s.add(row_src)
+            s.flush()
             for cam in self.config.cameras:
                 scene_ids[cam.id] = upsert_camera(s, cam, origin="config")
             configured = {c.id for c in self.config.cameras}

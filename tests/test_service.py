@@ -62,3 +62,26 @@ def test_bootstrap_users_from_environment(
     assert "user screen not created: set TEST_VIEWER_PASSWORD" in caplog.text
     assert "manager password 1" not in caplog.text
     gw.stop()
+
+
+def test_sources_synced_before_their_cameras_without_passwords(tmp_path: Path) -> None:
+    from gateway.db.schema import Source
+
+    source = {
+        "id": "nvr-1",
+        "kind": "onvif",
+        "name": "Tank NVR",
+        "address": "127.0.0.1:8899",
+        "username": "viewer",
+        "password_env": "NVR_PASSWORD",
+    }
+    gw = start(tmp_path, sources=[source], cameras=[{**CAM, "source": "nvr-1"}])
+    with gw.db.session() as s:
+        row = s.get(Source, "nvr-1")
+        assert row is not None and (row.kind, row.address, row.settings) == (
+            "onvif",
+            "127.0.0.1:8899",
+            {"username": "viewer"},
+        )
+        assert s.get(Camera, "gate").source_id == "nvr-1"  # type: ignore[union-attr]
+    gw.stop()

@@ -1,4 +1,4 @@
-"""ONVIF cameras: WS-Discovery, device information, profiles, stream/snapshot URIs and PTZ state."""
+"""ONVIF cameras: WS-Discovery, device information, profiles, stream/snapshot URIs, PTZ state, events."""
 
 from adapters.onvif.client import (
     DeviceInfo,
@@ -16,6 +16,7 @@ from adapters.onvif.client import (
     profiles,
 )
 from adapters.onvif.discovery import DiscoveredDevice, discover
+from adapters.onvif.events import OnvifEvent, PullPointSubscription
 
 __all__ = [
     "DeviceInfo",
@@ -25,9 +26,11 @@ __all__ = [
     "OnvifCamera",
     "OnvifClient",
     "OnvifError",
+    "OnvifEvent",
     "OnvifProtocolError",
     "OnvifUnreachable",
     "PtzStatus",
+    "PullPointSubscription",
     "device_info",
     "discover",
     "insert_credentials",

@@ -14,7 +14,7 @@ import asyncio
 import datetime as dt
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
@@ -26,7 +26,11 @@ from onvif.util import is_auth_error, stringify_onvif_error
 
 from adapters.redact import redact_text
 
+if TYPE_CHECKING:
+    from adapters.onvif.events import PullPointSubscription
+
 PTZ_NAMESPACE = "http://www.onvif.org/ver20/ptz/wsdl"
+EVENTS_NAMESPACE = "http://www.onvif.org/ver10/events/wsdl"
 _STREAM_SETUP = {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}
 
 
@@ -114,6 +118,7 @@ class OnvifClient:
         self._password = password
         self.timeout_s = timeout_s  # per ONVIF call
         self._camera: ONVIFCamera | None = None
+        self._subscriptions: set[PullPointSubscription] = set()
 
     @property
     def address(self) -> str:
@@ -139,6 +144,9 @@ class OnvifClient:
             raise
 
     async def close(self) -> None:
+        """Unsubscribe what is still subscribed (best effort), then close the connections."""
+        for subscription in list(self._subscriptions):
+            await subscription.close()
         if self._camera is not None:
             camera, self._camera = self._camera, None
             await camera.close()
@@ -216,6 +224,26 @@ class OnvifClient:
             zoom_move=_opt_text(getattr(moving, "Zoom", None)),
         )
 
+    async def events_supported(self) -> bool:
+        """Whether the device advertises the ONVIF Events service (GetServices or GetCapabilities)."""
+        camera = await self._connected()
+        return EVENTS_NAMESPACE in camera.xaddrs
+
+    def pullpoint(
+        self,
+        *,
+        ttl: dt.timedelta = dt.timedelta(seconds=60),
+        pull_timeout: dt.timedelta = dt.timedelta(seconds=5),
+        message_limit: int = 50,
+    ) -> PullPointSubscription:
+        """A PullPoint event subscription (not yet created): ``async with client.pullpoint() as events``.
+
+        It is renewed before it terminates and unsubscribed on close, or when this client closes.
+        """
+        from adapters.onvif.events import PullPointSubscription
+
+        return PullPointSubscription(self, ttl=ttl, pull_timeout=pull_timeout, message_limit=message_limit)
+
     async def probe(self, *, with_credentials: bool = False) -> OnvifCamera:
         """Gather device info, profiles, main (highest resolution) and sub (lowest) streams, snapshot, PTZ."""
         info = await self.device_info()
@@ -256,10 +284,10 @@ class OnvifClient:
     def _credentials(self, uri: str, wanted: bool) -> str:
         return insert_credentials(uri, self._user, self._password) if wanted else uri
 
-    async def _call(self, what: str, call: Any) -> Any:
+    async def _call(self, what: str, call: Any, timeout_s: float | None = None) -> Any:
         """Await one library call within the timeout, turning whatever it raises into an OnvifError."""
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout(timeout_s or self.timeout_s):
                 return await call
         except OnvifError:
             raise

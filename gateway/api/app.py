@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from gateway.api import live as _live  # noqa: F401  (registers the live view and snapshot routes)
 from gateway.api import routes as _routes  # noqa: F401  (registers the handlers)
 from gateway.api.guard import LoginGuard
 from gateway.api.http import PUBLIC, ROUTES, ApiError, Handler, RouteSpec, error_body
@@ -117,8 +118,10 @@ def create_app(gateway: Gateway, start_gateway: bool = True) -> web.Application:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         if start_gateway:
             await asyncio.to_thread(gateway.start)
+            await gateway.onvif.start()  # its tasks live on this loop
         saver = asyncio.create_task(_persist_health(gateway))
         yield
+        await gateway.onvif.stop()
         saver.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await saver

@@ -361,7 +361,7 @@ async def list_cameras(request: web.Request) -> web.Response:
     def work() -> list[dict[str, Any]]:
         with gw.db.session() as s:
             rows = s.scalars(select(Camera).options(selectinload(Camera.tasks)).order_by(Camera.id))
-            return [camera_json(r, *_live(gw, r.id)) for r in rows]
+            return [camera_json(r, *_live(gw, r.id), onvif=gw.onvif.state(r.id)) for r in rows]
 
     return web.json_response({"items": await asyncio.to_thread(work)})
 
@@ -387,7 +387,7 @@ async def get_camera(request: web.Request) -> web.Response:
             row = s.get(Camera, camera_id)
             if row is None:
                 raise ApiError(404, f"no camera {camera_id}")
-            return camera_json(row, *_live(gw, camera_id))
+            return camera_json(row, *_live(gw, camera_id), onvif=gw.onvif.state(camera_id))
 
     return web.json_response(await asyncio.to_thread(work))
 
@@ -414,7 +414,7 @@ def _camera_by_id(gw: Any, camera_id: str) -> dict[str, Any]:
     with gw.db.session() as s:
         row = s.get(Camera, camera_id)
         assert row is not None
-        return camera_json(row, *_live(gw, camera_id))
+        return camera_json(row, *_live(gw, camera_id), onvif=gw.onvif.state(camera_id))
 
 
 # --- models -------------------------------------------------------------------------------------

@@ -4,7 +4,9 @@ It answers what ``adapters.onvif`` asks (device management, Media ver10, PTZ ver
 like the examples in the ONVIF Core/Media/PTZ specifications, checks WS-UsernameToken PasswordDigest
 against its own clock (``clock_offset`` ahead of the host, 3 hours by default), and records every SOAP
 action it receives. ``mode`` makes it misbehave like real devices: ``"html"`` answers with a camera web UI
-page, ``"html_404"`` with a web server's error page, ``"garbage"`` with bytes that are not XML.
+page, ``"html_404"`` with a web server's error page, ``"garbage"`` with bytes that are not XML. With
+``events`` it offers the Events service (PullPoint subscriptions: Create, PullMessages, Renew,
+Unsubscribe); ``emit_motion`` queues a CellMotionDetector event and ``set_ptz`` moves the PTZ head.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Literal, cast
@@ -32,10 +35,17 @@ DIGEST_TYPE = (
 NS_DECL = (
     f'xmlns:env="{SOAP_ENV}" xmlns:tt="http://www.onvif.org/ver10/schema" '
     'xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:trt="http://www.onvif.org/ver10/media/wsdl" '
-    'xmlns:tptz="http://www.onvif.org/ver20/ptz/wsdl" xmlns:ter="http://www.onvif.org/ver10/error"'
+    'xmlns:tptz="http://www.onvif.org/ver20/ptz/wsdl" xmlns:ter="http://www.onvif.org/ver10/error" '
+    'xmlns:tev="http://www.onvif.org/ver10/events/wsdl" xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2" '
+    'xmlns:wsa5="http://www.w3.org/2005/08/addressing" xmlns:tns1="http://www.onvif.org/ver10/topics"'
 )
+WSNT = "http://docs.oasis-open.org/wsn/b-2"
+EVENTS_NS = "http://www.onvif.org/ver10/events/wsdl"
+MOTION_TOPIC = "tns1:RuleEngine/CellMotionDetector/Motion"
+MAX_PULL_WAIT = dt.timedelta(seconds=5)
 # ONVIF Core 5.9.4: these may be called before authentication (the clock is needed to authenticate).
 PRE_AUTH = {"GetSystemDateAndTime"}
+SUBSCRIPTION_CALLS = {"Renew", "Unsubscribe"}
 MAX_SKEW = dt.timedelta(seconds=5)
 DEVICE_UUID = "urn:uuid:2419d68a-2dd2-21b2-a205-ec1b2c3d4e5f"
 SCOPES = (
@@ -99,6 +109,14 @@ class OnvifDevice:
     ptz: bool = True
     get_services: bool = True
     clock_needs_auth: bool = False  # some firmwares demand auth even for GetSystemDateAndTime
+    events: bool = True
+    ptz_position: tuple[float, float, float] = (0.25, -0.5, 0.1)
+    ptz_moving: bool = False
+    # subscription id -> termination time (device clock); removed on Unsubscribe
+    subscriptions: dict[str, dt.datetime] = field(default_factory=dict)
+    _queues: dict[str, list[str]] = field(default_factory=dict)
+    _wakeup: asyncio.Event | None = None
+    _next_subscription: int = 0
     actions: list[str] = field(default_factory=list)
     port: int = 0
     discovery_port: int = 0
@@ -112,8 +130,32 @@ class OnvifDevice:
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC) + self.clock_offset
 
+    def set_ptz(self, pan: float, tilt: float, zoom: float, moving: bool = False) -> None:
+        self.ptz_position = (pan, tilt, zoom)
+        self.ptz_moving = moving
+
+    def emit_motion(self, is_motion: bool, source: str = "VideoSourceConfig_1") -> None:
+        """Queue a CellMotionDetector event (ONVIF Core, Motion detection) for every live subscription."""
+        stamp = self.now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        message = (
+            "<wsnt:NotificationMessage><wsnt:Topic "
+            'Dialect="http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet">'
+            f"{MOTION_TOPIC}</wsnt:Topic><wsnt:Message>"
+            f'<tt:Message UtcTime="{stamp}" PropertyOperation="Changed"><tt:Source>'
+            f'<tt:SimpleItem Name="VideoSourceConfigurationToken" Value="{source}"/>'
+            '<tt:SimpleItem Name="VideoAnalyticsConfigurationToken" Value="VideoAnalyticsToken"/>'
+            '<tt:SimpleItem Name="Rule" Value="MyMotionDetectorRule"/></tt:Source>'
+            f'<tt:Data><tt:SimpleItem Name="IsMotion" Value="{str(is_motion).lower()}"/></tt:Data>'
+            "</tt:Message></wsnt:Message></wsnt:NotificationMessage>"
+        )
+        for queue in self._queues.values():
+            queue.append(message)
+        if self._wakeup is not None:
+            self._wakeup.set()
+
     async def start(self) -> None:
         app = web.Application()
+        self._wakeup = asyncio.Event()
         app.router.add_post("/onvif/{service}", self._handle)
         app.router.add_get("/", self._web_ui)
         self._runner = web.AppRunner(app, access_log=None)
@@ -168,7 +210,16 @@ class OnvifDevice:
             return self._soap(
                 fault("env:Receiver", "ter:ActionNotSupported", "Optional Action Not Implemented"), 500
             )
-        return self._soap(envelope(answer(call)))
+        try:
+            if action == "PullMessages":
+                return self._soap(envelope(await self._PullMessages(request, call)))
+            if action in SUBSCRIPTION_CALLS:
+                return self._soap(answer(call, request))
+            return self._soap(envelope(answer(call)))
+        except LookupError:
+            return self._soap(
+                fault("env:Receiver", "wsrf-rw:ResourceUnknownFault", "Unknown subscription"), 400
+            )
 
     @staticmethod
     def _soap(text: str, status: int = 200) -> web.Response:
@@ -223,6 +274,8 @@ class OnvifDevice:
         ]
         if self.ptz:
             services.append(("http://www.onvif.org/ver20/ptz/wsdl", "ptz_service", 2, 60))
+        if self.events:
+            services.append((EVENTS_NS, "event_service", 2, 60))
         return services
 
     def _GetServices(self, call: etree._Element) -> str:
@@ -236,6 +289,15 @@ class OnvifDevice:
 
     def _GetCapabilities(self, call: etree._Element) -> str:
         ptz = f"<tt:PTZ><tt:XAddr>{self.address}/onvif/ptz_service</tt:XAddr></tt:PTZ>" if self.ptz else ""
+        events = (
+            f"<tt:Events><tt:XAddr>{self.address}/onvif/event_service</tt:XAddr>"
+            "<tt:WSSubscriptionPolicySupport>false</tt:WSSubscriptionPolicySupport>"
+            "<tt:WSPullPointSupport>true</tt:WSPullPointSupport>"
+            "<tt:WSPausableSubscriptionManagerInterfaceSupport>false"
+            "</tt:WSPausableSubscriptionManagerInterfaceSupport></tt:Events>"
+            if self.events
+            else ""
+        )
         return (
             "<tds:GetCapabilitiesResponse><tds:Capabilities>"
             f"<tt:Device><tt:XAddr>{self.address}/onvif/device_service</tt:XAddr>"
@@ -246,6 +308,7 @@ class OnvifDevice:
             "<tt:SystemLogging>false</tt:SystemLogging><tt:FirmwareUpgrade>true</tt:FirmwareUpgrade>"
             "<tt:SupportedVersions><tt:Major>2</tt:Major><tt:Minor>60</tt:Minor></tt:SupportedVersions>"
             "</tt:System></tt:Device>"
+            f"{events}"
             f"<tt:Media><tt:XAddr>{self.address}/onvif/media_service</tt:XAddr>"
             "<tt:StreamingCapabilities><tt:RTPMulticast>false</tt:RTPMulticast><tt:RTP_TCP>true</tt:RTP_TCP>"
             "<tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP></tt:StreamingCapabilities></tt:Media>"
@@ -328,14 +391,113 @@ class OnvifDevice:
 
     def _GetStatus(self, call: etree._Element) -> str:
         now = self.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        pan, tilt, zoom = self.ptz_position
+        move = "MOVING" if self.ptz_moving else "IDLE"
         return (
             "<tptz:GetStatusResponse><tptz:PTZStatus><tt:Position>"
-            '<tt:PanTilt x="0.25" y="-0.5" '
+            f'<tt:PanTilt x="{pan}" y="{tilt}" '
             'space="http://www.onvif.org/ver10/tptz/PanTiltSpaces/PositionGenericSpace"/>'
-            '<tt:Zoom x="0.1" space="http://www.onvif.org/ver10/tptz/ZoomSpaces/PositionGenericSpace"/>'
-            "</tt:Position><tt:MoveStatus><tt:PanTilt>IDLE</tt:PanTilt><tt:Zoom>IDLE</tt:Zoom></tt:MoveStatus>"
-            f"<tt:UtcTime>{now}</tt:UtcTime></tptz:PTZStatus></tptz:GetStatusResponse>"
+            f'<tt:Zoom x="{zoom}" space="http://www.onvif.org/ver10/tptz/ZoomSpaces/PositionGenericSpace"/>'
+            f"</tt:Position><tt:MoveStatus><tt:PanTilt>{move}</tt:PanTilt><tt:Zoom>{move}</tt:Zoom>"
+            f"</tt:MoveStatus><tt:UtcTime>{now}</tt:UtcTime></tptz:PTZStatus></tptz:GetStatusResponse>"
         )
+
+    # -- events (ONVIF Core, Event handling: real-time pull point notification interface) ---------------
+
+    @staticmethod
+    def _stamp(at: dt.datetime) -> str:
+        return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _termination(self, text: str | None, default: dt.timedelta) -> dt.datetime:
+        """Relative (PT60S) or absolute xsd:dateTime termination time, on the device clock."""
+        text = (text or "").strip()
+        now = self.now()
+        if not text:
+            return now + default
+        if text.startswith("P"):
+            return now + _duration(text, default)
+        at = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+
+    def _GetEventProperties(self, call: etree._Element) -> str:
+        return (
+            "<tev:GetEventPropertiesResponse>"
+            "<tev:TopicNamespaceLocation>http://www.onvif.org/onvif/ver10/topics/topicns.xml"
+            "</tev:TopicNamespaceLocation><wsnt:FixedTopicSet>true</wsnt:FixedTopicSet>"
+            '<wstop:TopicSet xmlns:wstop="http://docs.oasis-open.org/wsn/t-1"><tns1:RuleEngine>'
+            '<CellMotionDetector><Motion wstop:topic="true"><tt:MessageDescription IsProperty="true">'
+            '<tt:Source><tt:SimpleItemDescription Name="VideoSourceConfigurationToken" '
+            'Type="tt:ReferenceToken"/></tt:Source><tt:Data><tt:SimpleItemDescription Name="IsMotion" '
+            'Type="xs:boolean"/></tt:Data></tt:MessageDescription></Motion></CellMotionDetector>'
+            "</tns1:RuleEngine></wstop:TopicSet>"
+            "<wsnt:TopicExpressionDialect>http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet"
+            "</wsnt:TopicExpressionDialect>"
+            "<tev:MessageContentFilterDialect>http://www.onvif.org/ver10/tev/messageContentFilter/ItemFilter"
+            "</tev:MessageContentFilterDialect>"
+            "<tev:MessageContentSchemaLocation>http://www.onvif.org/onvif/ver10/schema/onvif.xsd"
+            "</tev:MessageContentSchemaLocation></tev:GetEventPropertiesResponse>"
+        )
+
+    def _CreatePullPointSubscription(self, call: etree._Element) -> str:
+        self._next_subscription += 1
+        sid = str(self._next_subscription)
+        until = self._termination(
+            call.findtext(f"{{{EVENTS_NS}}}InitialTerminationTime"), dt.timedelta(seconds=60)
+        )
+        self.subscriptions[sid] = until
+        self._queues[sid] = []
+        return (
+            "<tev:CreatePullPointSubscriptionResponse><tev:SubscriptionReference>"
+            f"<wsa5:Address>{self.address}/onvif/subscription_{sid}</wsa5:Address>"
+            "</tev:SubscriptionReference>"
+            f"<wsnt:CurrentTime>{self._stamp(self.now())}</wsnt:CurrentTime>"
+            f"<wsnt:TerminationTime>{self._stamp(until)}</wsnt:TerminationTime>"
+            "</tev:CreatePullPointSubscriptionResponse>"
+        )
+
+    def _subscription(self, request: web.Request) -> str:
+        sid = request.match_info["service"].removeprefix("subscription_")
+        until = self.subscriptions.get(sid)
+        if until is None or until < self.now():
+            self.subscriptions.pop(sid, None)
+            self._queues.pop(sid, None)
+            raise LookupError(sid)
+        return sid
+
+    async def _PullMessages(self, request: web.Request, call: etree._Element) -> str:
+        sid = self._subscription(request)
+        wait = min(_duration(call.findtext(f"{{{EVENTS_NS}}}Timeout") or "", MAX_PULL_WAIT), MAX_PULL_WAIT)
+        limit = int(call.findtext(f"{{{EVENTS_NS}}}MessageLimit") or "100")
+        if not self._queues[sid] and self._wakeup is not None:
+            self._wakeup.clear()
+            try:
+                async with asyncio.timeout(wait.total_seconds()):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                pass
+        queue = self._queues.get(sid, [])
+        messages, queue[:] = queue[:limit], queue[limit:]
+        until = self.subscriptions.get(sid, self.now())
+        return (
+            f"<tev:PullMessagesResponse><tev:CurrentTime>{self._stamp(self.now())}</tev:CurrentTime>"
+            f"<tev:TerminationTime>{self._stamp(until)}</tev:TerminationTime>"
+            f"{''.join(messages)}</tev:PullMessagesResponse>"
+        )
+
+    def _Renew(self, call: etree._Element, request: web.Request) -> str:
+        sid = self._subscription(request)
+        until = self._termination(call.findtext(f"{{{WSNT}}}TerminationTime"), dt.timedelta(seconds=60))
+        self.subscriptions[sid] = until
+        return envelope(
+            f"<wsnt:RenewResponse><wsnt:TerminationTime>{self._stamp(until)}</wsnt:TerminationTime>"
+            f"<wsnt:CurrentTime>{self._stamp(self.now())}</wsnt:CurrentTime></wsnt:RenewResponse>"
+        )
+
+    def _Unsubscribe(self, call: etree._Element, request: web.Request) -> str:
+        sid = self._subscription(request)
+        del self.subscriptions[sid]
+        self._queues.pop(sid, None)
+        return envelope("<wsnt:UnsubscribeResponse/>")
 
     # -- WS-Discovery ---------------------------------------------------------------------------------
 
@@ -355,6 +517,15 @@ class OnvifDevice:
             "<d:MetadataVersion>10</d:MetadataVersion></d:ProbeMatch></d:ProbeMatches>"
         )
         return envelope(body, header).encode()
+
+
+def _duration(text: str, default: dt.timedelta) -> dt.timedelta:
+    """The xsd:duration forms cameras are sent (PT5S, PT1M, PT1M30S, PT0.5S); ``default`` otherwise."""
+    match = re.fullmatch(r"PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?", text.strip())
+    if not match or not any(match.groups()):
+        return default
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return dt.timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
 class _DiscoveryResponder(asyncio.DatagramProtocol):
