@@ -24,6 +24,7 @@ from analyzers.detectors import load_detector
 from analyzers.pose import BlazePoseLandmarks, load_pose
 from analyzers.runtime import InferenceWorker
 from gateway.alarms import AlarmRecorder, SceneContext
+from gateway.capture import FrameCapture
 from gateway.config import CameraConfig
 from gateway.db import Database
 from gateway.modelpack import ModelPackError, active_model_dir
@@ -81,12 +82,16 @@ class CameraRunner:
         runs: list[SceneRun],
         recorder: AlarmRecorder,
         on_alarm: Callable[[str], None] | None = None,
+        capture: FrameCapture | None = None,
     ) -> None:
         self.camera = camera
         self.runs = runs
         self.recorder = recorder
         self.on_alarm = on_alarm
+        self.capture = capture
         rate = max((r.scene.config.rate for r in runs if r.model is not None), default=1.0)
+        if capture is not None:  # the source must sample at least as often as frames are captured
+            rate = max(rate, 1.0 / capture.interval_s)
         # "auto": keyframes only when every scene samples slowly and the camera's GOP allows it.
         self.source = RtspSource(camera.id, camera.url, rate, transport=camera.transport, decode="auto")
         self.stats = CameraStats()
@@ -111,6 +116,8 @@ class CameraRunner:
             self._thread.join(timeout)
         self._pending.put(None)
         self._rules.join(timeout)
+        if self.capture is not None:
+            self.capture.close()
 
     def drain(self) -> None:
         """Wait until every submitted frame has been through the rules."""
@@ -130,6 +137,8 @@ class CameraRunner:
 
     def analyse(self, frame: Frame) -> None:
         """Stage 1 (source thread): submit the frame to the models its due scenes read."""
+        if self.capture is not None:
+            self.capture.offer(frame)
         due = [r for r in self.runs if r.model is not None and r.scene.due(frame.ts)]
         if not due:
             return
@@ -290,7 +299,11 @@ class Analytics:
                 regions=[Region(r.name, r.polygon) for r in cfg.regions],
             )
             runs.append(self.scene_run(camera, scene, ctx))
-        runner = CameraRunner(camera, runs, self.recorder, on_alarm)
+        capture = None
+        if camera.capture_interval_s is not None:
+            tags = camera.scenes[0].tags.model_dump(exclude_none=True) if camera.scenes else {}
+            capture = FrameCapture(self.db, self.storage_root, camera.id, camera.capture_interval_s, tags)
+        runner = CameraRunner(camera, runs, self.recorder, on_alarm, capture)
         with self._lock:
             old = self.runners.pop(camera.id, None)
         if old is not None:

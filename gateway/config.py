@@ -97,6 +97,9 @@ class CameraConfig(Strict):
     quality: str | None = Field(None, description="stream quality label, e.g. 1080p main")
     enabled: bool = True
     scenes: list[SceneConfig] = Field(default_factory=list)
+    capture_interval_s: float | None = Field(
+        None, gt=0, description="save a frame every N seconds to the sample library; null = off"
+    )
 
     @field_validator("id")
     @classmethod

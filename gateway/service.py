@@ -155,6 +155,12 @@ class GatewayCollector(Collector):
         keyframes = GaugeMetricFamily(
             "vigil_camera_keyframes_only", "1 when only keyframes are decoded", labels=["camera"]
         )
+        captured = CounterMetricFamily(
+            "vigil_samples_captured", "frames saved to the sample library", labels=["camera"]
+        )
+        dropped = CounterMetricFamily(
+            "vigil_capture_dropped", "frames not captured because storage was slow", labels=["camera"]
+        )
         errors = CounterMetricFamily(
             "vigil_analysis_errors", "frames whose analysis failed", labels=["camera"]
         )
@@ -174,6 +180,9 @@ class GatewayCollector(Collector):
             stalls.add_metric([cam_id], runner.health.stalls)
             keyframes.add_metric([cam_id], 1.0 if runner.health.decode_mode == "keyframes" else 0.0)
             errors.add_metric([cam_id], runner.stats.errors)
+            if runner.capture is not None:
+                captured.add_metric([cam_id], runner.capture.captured)
+                dropped.add_metric([cam_id], runner.capture.dropped)
         provider = GaugeMetricFamily(
             "vigil_model_provider",
             "execution provider each model runs on",
@@ -201,6 +210,8 @@ class GatewayCollector(Collector):
             reconnects,
             stalls,
             keyframes,
+            captured,
+            dropped,
             errors,
             scenes,
             provider,
