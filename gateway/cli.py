@@ -333,7 +333,14 @@ def cmd_video_import(args: argparse.Namespace) -> int:
 
         try:
             result = analyse_video(
-                gateway, video, camera.id, start, scenes, progress=progress, max_seconds=args.max_seconds
+                gateway,
+                video,
+                camera.id,
+                start,
+                scenes,
+                progress=progress,
+                max_seconds=args.max_seconds,
+                capture_interval_s=args.capture_interval,
             )
         except VideoImportError as exc:
             print(f"video import failed: {exc}", file=sys.stderr)
@@ -586,6 +593,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", help="model the scenes read instead of their own: NAME, VERSION_ID or NAME@VERSION_ID"
     )
     p.add_argument("--max-seconds", type=float, help="analyse only this many seconds of the video")
+    p.add_argument(
+        "--capture-interval", type=float, metavar="S", help="also save a frame every S s of video as a sample"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_video_import)
 

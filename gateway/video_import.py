@@ -33,6 +33,7 @@ from analyzers.scenes import build_scene
 from gateway.alarms import SceneContext, VideoOrigin
 from gateway.analytics import CameraRunner, SceneRun
 from gateway.cameras import camera_config, upsert_camera
+from gateway.capture import FrameCapture
 from gateway.config import CameraConfig
 from gateway.db.schema import Camera
 from gateway.ids import new_ulid
@@ -173,6 +174,7 @@ def analyse_video(
     max_seconds: float | None = None,
     job_id: str | None = None,
     stop: threading.Event | None = None,
+    capture_interval_s: float | None = None,
 ) -> VideoJobResult:
     """Analyse a video file once, as fast as it decodes; ``scenes`` replaces the camera's scenes.
 
@@ -195,7 +197,19 @@ def analyse_video(
             why = "; ".join(f"{r.scene.key}: {r.status}" for r in runs) or "the camera has no enabled scene"
             raise VideoImportError(f"no scene can run on camera {camera_id}: {why}")
         alarm_ids: list[str] = []
-        runner = CameraRunner(camera, runs, gateway.recorder, on_alarm=alarm_ids.append)
+        # Optionally one frame every N s of video to the sample library, stamped with its video time.
+        capture = (
+            FrameCapture(
+                gateway.db,
+                gateway.config.storage.root,
+                camera.id,
+                capture_interval_s,
+                camera.scenes[0].tags.model_dump(exclude_none=True) if camera.scenes else {},
+            )
+            if capture_interval_s
+            else None
+        )
+        runner = CameraRunner(camera, runs, gateway.recorder, on_alarm=alarm_ids.append, capture=capture)
         try:
             frames, duration = _feed(container, runner, origin, progress, max_seconds, stop, path)
             runner.drain()

@@ -266,3 +266,43 @@ def test_cli_video_import_with_a_chosen_model_version(
     assert "no model version '01AAAAAAAAAAAAAAAAAAAAAAAA'" in capsys.readouterr().err
     assert main([*args, "--model", "movenet_multipose"]) == 1  # a pose model cannot drive these scenes
     assert "is a movenet model, not a detector" in capsys.readouterr().err
+
+
+def test_cli_video_import_captures_samples_with_video_times(
+    config_path: Path, vtest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway.db import Database
+    from gateway.db.schema import Sample
+
+    cfg = ["--config", str(config_path)]
+    args = [
+        "video",
+        "import",
+        str(vtest),
+        "--camera",
+        "walkway",
+        "--start",
+        "2026-11-21T08:00:00+00:00",
+        "--max-seconds",
+        "25",
+        "--capture-interval",
+        "10",
+        "--no-progress",
+    ]
+    assert main([*cfg, *args]) == 0
+    capsys.readouterr()
+    config = load_config(config_path, environ={})
+    with Database(config.database.url).session() as s:
+        samples = s.scalars(select(Sample).order_by(Sample.created_at)).all()
+        times = [
+            (
+                x.created_at.replace(tzinfo=dt.UTC) - dt.datetime(2026, 11, 21, 8, tzinfo=dt.UTC)
+            ).total_seconds()
+            for x in samples
+        ]
+        assert [x.origin for x in samples] == ["capture"] * 3 and [x.camera_id for x in samples] == [
+            "walkway"
+        ] * 3
+        paths = [config.storage.root / x.path for x in samples]
+    assert [round(t) for t in times] == [0, 10, 20]  # frame times are video times
+    assert all(p.read_bytes()[:3] == b"\xff\xd8\xff" for p in paths)
