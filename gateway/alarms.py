@@ -118,8 +118,8 @@ class AlarmRecorder:
         annotated_jpeg = jpeg(annotate(image, event, ctx.regions))
         # Files first (atomic, content-addressed): a crash before the commit leaves only an orphan file.
         files = [
-            ("snapshot_raw", *self.store.put(raw_jpeg, "jpg"), len(raw_jpeg)),
-            ("snapshot", *self.store.put(annotated_jpeg, "jpg"), len(annotated_jpeg)),
+            ("snapshot_raw", *self.store.put(raw_jpeg, "jpg")[:2], len(raw_jpeg)),
+            ("snapshot", *self.store.put(annotated_jpeg, "jpg")[:2], len(annotated_jpeg)),
         ]
         now = utcnow()
         event_key = event.key if ctx.video is None else f"video:{ctx.video.job}/{event.key}"

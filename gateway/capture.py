@@ -28,7 +28,7 @@ from gateway.alarms import jpeg
 from gateway.db import Database
 from gateway.db.schema import Sample
 from gateway.ids import new_ulid
-from gateway.sample_store import SampleStore
+from gateway.storage import SampleStore
 
 log = logging.getLogger(__name__)
 
