@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,19 @@ def pg_url() -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture
+async def device() -> AsyncIterator[Any]:
+    """A loopback ONVIF device (tests/peers/onvif_device.py): SOAP, events, PTZ, WS-Discovery."""
+    from tests.peers.onvif_device import OnvifDevice
+
+    peer = OnvifDevice()
+    await peer.start()
+    try:
+        yield peer
+    finally:
+        await peer.stop()
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,16 +17,6 @@ from tests.conftest import write_config
 from tests.peers.onvif_device import OnvifDevice
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def device() -> AsyncIterator[OnvifDevice]:
-    peer = OnvifDevice()
-    await peer.start()
-    try:
-        yield peer
-    finally:
-        await peer.stop()
 
 
 async def test_discover_probe_and_add(

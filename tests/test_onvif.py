@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import socket
-from collections.abc import AsyncIterator
 from typing import Literal
 
 import pytest
@@ -22,16 +21,6 @@ from adapters.onvif.discovery import parse_probe_matches
 from tests.peers.onvif_device import OnvifDevice
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def device() -> AsyncIterator[OnvifDevice]:
-    peer = OnvifDevice()
-    await peer.start()
-    try:
-        yield peer
-    finally:
-        await peer.stop()
 
 
 async def test_probe_gathers_everything_despite_clock_offset(device: OnvifDevice) -> None:

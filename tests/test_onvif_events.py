@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -20,16 +20,6 @@ from tests.peers.onvif_device import OnvifDevice
 pytestmark = pytest.mark.timeout(60)
 
 MOTION = "tns1:RuleEngine/CellMotionDetector/Motion"
-
-
-@pytest.fixture
-async def device() -> AsyncIterator[OnvifDevice]:
-    peer = OnvifDevice()
-    await peer.start()
-    try:
-        yield peer
-    finally:
-        await peer.stop()
 
 
 def client(device: OnvifDevice, password: str | None = None) -> OnvifClient:
