@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.db.schema import ApiToken, User, utcnow
+from gateway.times import as_utc
 
 ROLES = ("viewer", "operator", "admin")
 
@@ -165,13 +166,6 @@ def issue_token(
     session.add(row)
     session.flush()
     return secret, row
-
-
-def as_utc(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
 
 
 def resolve_token(session: Session, secret: str) -> Principal:

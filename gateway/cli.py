@@ -17,6 +17,7 @@ from gateway.config import ConfigError, GatewayConfig, default_config_path, load
 from gateway.db.engine import SchemaOutdated
 from gateway.discovery import add_discover_parser
 from gateway.evaluate import add_eval_parser
+from gateway.times import as_utc
 
 log = logging.getLogger("vigil")
 
@@ -163,9 +164,7 @@ def cmd_alarms_list(args: argparse.Namespace) -> int:
             rows.append(
                 {
                     "id": a.id,
-                    "occurred_at": a.occurred_at.replace(tzinfo=dt.UTC).isoformat(timespec="seconds")
-                    if a.occurred_at.tzinfo is None
-                    else a.occurred_at.isoformat(timespec="seconds"),
+                    "occurred_at": as_utc(a.occurred_at).isoformat(timespec="seconds"),
                     "camera_id": a.camera_id,
                     "scene": a.scene,
                     "region": a.region,
@@ -266,8 +265,7 @@ def cmd_scenes(_args: argparse.Namespace) -> int:
 
 
 def _parse_start(raw: str) -> dt.datetime:
-    value = dt.datetime.fromisoformat(raw)
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return as_utc(dt.datetime.fromisoformat(raw))
 
 
 def _video_time(seconds: float | None) -> str:
@@ -366,7 +364,7 @@ def cmd_video_import(args: argparse.Namespace) -> int:
     if rows:
         print(f"{'id':26}  {'video time':10}  {'occurred (UTC)':25}  {'scene':12}  region")
         for alarm_id, video_ts, occurred, scene, region in rows:
-            when = occurred.replace(tzinfo=dt.UTC) if occurred.tzinfo is None else occurred.astimezone(dt.UTC)
+            when = as_utc(occurred).astimezone(dt.UTC)
             print(
                 f"{alarm_id:26}  {_video_time(video_ts):10}  {when.isoformat(timespec='seconds'):25}  "
                 f"{scene:12}  {region}"

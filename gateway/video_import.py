@@ -37,6 +37,7 @@ from gateway.capture import FrameCapture
 from gateway.config import CameraConfig
 from gateway.db.schema import Camera
 from gateway.ids import new_ulid
+from gateway.times import as_utc
 
 if TYPE_CHECKING:
     from gateway.service import Gateway
@@ -75,11 +76,6 @@ class VideoJobResult:
     @property
     def fps(self) -> float:
         return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-
-def as_utc(value: dt.datetime) -> dt.datetime:
-    """A time without zone is UTC (as in the API's query parameters)."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def find_camera(gateway: Gateway, camera_id: str) -> CameraConfig | None:

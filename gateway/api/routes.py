@@ -21,7 +21,6 @@ from gateway.api.http import AUTHENTICATED, PUBLIC, ApiError, parse_body, query_
 from gateway.auth import (
     ALL_SCOPES,
     Principal,
-    as_utc,
     authenticate_user,
     create_user,
     issue_token,
@@ -30,6 +29,7 @@ from gateway.cameras import camera_json
 from gateway.config import CameraConfig
 from gateway.db.schema import Alarm, ApiToken, Camera, Evidence, Model, ModelVersion, User, utcnow
 from gateway.keys import GATEWAY, LOGIN_GUARD, OPENAPI, PRINCIPAL
+from gateway.times import as_utc
 
 Role = Literal["admin", "operator", "viewer"]
 
@@ -219,7 +219,7 @@ def parse_time(request: web.Request, name: str) -> dt.datetime | None:
         raise ApiError(
             400, f"query parameter {name} must be an ISO 8601 time, e.g. 2026-11-21T08:00:00+08:00"
         ) from exc
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return as_utc(value)
 
 
 @route(
