@@ -1,0 +1,1 @@
+"""Uplink targets: one file per kind of upstream (http, mqtt, websocket, gb28181)."""
