@@ -7,10 +7,12 @@ VIGIL_MODELS_DIR ?= $(abspath ../shared/models)
 VIGIL_MEDIA_DIR ?= $(abspath ../shared/media)
 export VIGIL_MODELS_DIR VIGIL_MEDIA_DIR
 
-# Debian packages: the GStreamer RTSP server behind the sample camera, and PostgreSQL for tests.
+# Debian packages: the GStreamer RTSP server behind the sample camera; PostgreSQL, Mosquitto (MQTT
+# uplink tests) and SIPp (GB/T 28181 peer) for tests.
 SYSTEM_PKGS := python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
-	gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools postgresql
+	gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools postgresql \
+	mosquitto sip-tester
 
 .PHONY: demo test lint system-deps venv bench clean
 

@@ -14,8 +14,9 @@ from sqlalchemy import select
 
 from analyzers import AlarmEvent, Region
 from gateway.db import Database
-from gateway.db.schema import Alarm, AlarmRevision, Evidence, OutboxRow, UplinkTarget, utcnow
+from gateway.db.schema import Alarm, AlarmRevision, Evidence, utcnow
 from gateway.ids import new_ulid
+from gateway.outbox import Outbox
 from gateway.storage import EvidenceStore
 
 log = logging.getLogger(__name__)
@@ -81,32 +82,16 @@ def jpeg(image: np.ndarray, quality: int = 90) -> bytes:
     return bytes(buf.tobytes())
 
 
-def canonical(alarm: Alarm) -> dict[str, Any]:
-    """The canonical alarm record targets map from (field maps arrive with the uplink issue)."""
-    return {
-        "id": alarm.id,
-        "revision": alarm.revision,
-        "camera_id": alarm.camera_id,
-        "scene": alarm.scene,
-        "region": alarm.region,
-        "status": alarm.status,
-        "priority": alarm.priority,
-        "score": alarm.score,
-        "message": alarm.message,
-        "occurred_at": alarm.occurred_at.isoformat(),
-        "raised_at": alarm.raised_at.isoformat(),
-        "cleared_at": alarm.cleared_at.isoformat() if alarm.cleared_at else None,
-        "tags": alarm.tags,
-    }
-
-
 class AlarmRecorder:
     """Turns analyzer events into stored alarms. Thread-safe; called from camera threads."""
 
-    def __init__(self, db: Database, store: EvidenceStore, retention_days: int) -> None:
+    def __init__(
+        self, db: Database, store: EvidenceStore, retention_days: int, outbox: Outbox | None = None
+    ) -> None:
         self.db = db
         self.store = store
         self.retention = dt.timedelta(days=retention_days)
+        self.outbox = outbox or Outbox()
 
     def open_event_keys(self) -> set[str]:
         with self.db.session() as s:
@@ -179,51 +164,7 @@ class AlarmRecorder:
                     )
                 )
             if ctx.video is None:  # offline analysis and replay are not pushed upstream
-                self._enqueue(s, alarm)
+                self.outbox.enqueue(s, alarm, "raised")
+        self.outbox.notify()
         log.info("alarm %s raised: %s on %s (%s)", alarm.id, event.scene, event.camera_id, event.message)
         return alarm.id
-
-    def _enqueue(self, session: Any, alarm: Alarm) -> None:
-        """One outbox row per enabled target whose routing filter matches, in the caller's transaction."""
-        targets = session.scalars(select(UplinkTarget).where(UplinkTarget.enabled.is_(True)))
-        for target in targets:
-            scenes = target.settings.get("scenes") or []
-            if scenes and alarm.scene not in scenes:
-                continue
-            if alarm.priority < int(target.settings.get("min_priority", 0)):
-                continue
-            session.add(
-                OutboxRow(
-                    target_id=target.id,
-                    alarm_id=alarm.id,
-                    alarm_revision=alarm.revision,
-                    idempotency_key=f"{alarm.id}:{alarm.revision}",
-                    payload=canonical(alarm),
-                )
-            )
-
-    def clear(self, alarm_id: str, actor: str, note: str | None = None) -> Alarm:
-        """销警: a person clears the alarm; the rule for its event re-arms."""
-        with self.db.session() as s:
-            alarm = s.get(Alarm, alarm_id, with_for_update=True)
-            if alarm is None:
-                raise LookupError(f"no alarm {alarm_id}")
-            if alarm.status not in OPEN_STATUSES:
-                raise ValueError(f"alarm {alarm_id} is {alarm.status}; only open alarms can be cleared")
-            now = utcnow()
-            old = alarm.status
-            alarm.status, alarm.cleared_at, alarm.revision = "cleared", now, alarm.revision + 1
-            s.add(
-                AlarmRevision(
-                    alarm_id=alarm.id,
-                    revision=alarm.revision,
-                    action="cleared",
-                    actor=actor,
-                    at=now,
-                    changes={"status": [old, "cleared"]},
-                    note=note,
-                )
-            )
-            s.flush()
-            self._enqueue(s, alarm)
-            return alarm

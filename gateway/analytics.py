@@ -25,6 +25,7 @@ from analyzers.pose import BlazePoseLandmarks, load_pose
 from analyzers.runtime import InferenceWorker
 from gateway.alarms import AlarmRecorder, SceneContext
 from gateway.capture import FrameCapture
+from gateway.clips import ClipRecorder
 from gateway.config import CameraConfig
 from gateway.db import Database
 from gateway.modelpack import ModelPackError, active_model_dir
@@ -83,6 +84,7 @@ class CameraRunner:
         recorder: AlarmRecorder,
         on_alarm: Callable[[str], None] | None = None,
         capture: FrameCapture | None = None,
+        clips: ClipRecorder | None = None,
     ) -> None:
         self.camera = camera
         self.runs = runs
@@ -93,8 +95,14 @@ class CameraRunner:
         if capture is not None:  # the source must sample at least as often as frames are captured
             rate = max(rate, 1.0 / capture.interval_s)
         # "auto": keyframes only when every scene samples slowly and the camera's GOP allows it.
-        self.source = RtspSource(camera.id, camera.url, rate, transport=camera.transport, decode="auto")
+        # Alarm clips: the source feeds every encoded packet to a rolling buffer, before any decode.
+        self.clips = clips
+        self.clip_buffer = clips.new_buffer() if clips is not None else None
+        self.source = RtspSource(
+            camera.id, camera.url, rate, transport=camera.transport, decode="auto", tap=self.clip_buffer
+        )
         self.stats = CameraStats()
+        self.latest: Frame | None = None
         self._pending: queue.Queue[Pending | None] = queue.Queue(maxsize=self.IN_FLIGHT)
         self._thread = threading.Thread(target=self._run, name=f"camera-{camera.id}", daemon=True)
         self._rules = threading.Thread(target=self._apply_rules, name=f"rules-{camera.id}", daemon=True)
@@ -108,6 +116,8 @@ class CameraRunner:
         return {r.scene.key: r.status for r in self.runs}
 
     def start(self) -> None:
+        if self.clips is not None and self.clip_buffer is not None:
+            self.clips.register(self.camera.id, self.clip_buffer)
         self._thread.start()
 
     def stop(self, timeout: float = 15.0) -> None:
@@ -118,6 +128,8 @@ class CameraRunner:
         self._rules.join(timeout)
         if self.capture is not None:
             self.capture.close()
+        if self.clips is not None and self.clip_buffer is not None:
+            self.clips.unregister(self.camera.id, self.clip_buffer)
 
     def drain(self) -> None:
         """Wait until every submitted frame has been through the rules."""
@@ -137,6 +149,7 @@ class CameraRunner:
 
     def analyse(self, frame: Frame) -> None:
         """Stage 1 (source thread): submit the frame to the models its due scenes read."""
+        self.latest = frame  # the picture at clear (销警) when a person clears an alarm
         if self.capture is not None:
             self.capture.offer(frame)
         due = [r for r in self.runs if r.model is not None and r.scene.due(frame.ts)]
@@ -190,6 +203,8 @@ class CameraRunner:
                 alarm_id = self.recorder.record(event, frame.image, run.ctx)
                 if alarm_id is not None:
                     self.stats.alarms += 1
+                    if self.clips is not None:  # queued: written once the post-event seconds are in
+                        self.clips.request(alarm_id, self.camera.id, event.raised_at)
                     if self.on_alarm:
                         self.on_alarm(alarm_id)
 
@@ -218,10 +233,13 @@ def _pose_batch(estimator: Any) -> Callable[[Sequence[Any]], list[Any]]:
 class Analytics:
     """Owns the model workers and camera runners of a running gateway."""
 
-    def __init__(self, db: Database, storage_root: Path, recorder: AlarmRecorder) -> None:
+    def __init__(
+        self, db: Database, storage_root: Path, recorder: AlarmRecorder, clips: ClipRecorder | None = None
+    ) -> None:
         self.db = db
         self.storage_root = storage_root
         self.recorder = recorder
+        self.clips = clips  # None: no alarm clips (and no packet buffers)
         self.models: dict[str, ModelHandle] = {}
         self.runners: dict[str, CameraRunner] = {}
         self._lock = threading.Lock()
@@ -303,7 +321,7 @@ class Analytics:
         if camera.capture_interval_s is not None:
             tags = camera.scenes[0].tags.model_dump(exclude_none=True) if camera.scenes else {}
             capture = FrameCapture(self.db, self.storage_root, camera.id, camera.capture_interval_s, tags)
-        runner = CameraRunner(camera, runs, self.recorder, on_alarm, capture)
+        runner = CameraRunner(camera, runs, self.recorder, on_alarm, capture, self.clips)
         with self._lock:
             old = self.runners.pop(camera.id, None)
         if old is not None:
@@ -312,6 +330,11 @@ class Analytics:
         runner.start()
         log.info("camera %s started: %s", camera.id, runner.scene_status())
         return runner
+
+    def latest_image(self, camera_id: str) -> np.ndarray | None:
+        runner = self.runners.get(camera_id)
+        frame = runner.latest if runner is not None else None
+        return frame.image if frame is not None else None
 
     def rearm(self, camera_id: str, scene: str, hold_key: str) -> None:
         runner = self.runners.get(camera_id)
@@ -323,5 +346,7 @@ class Analytics:
             runner.source.stop()
         for runner in list(self.runners.values()):
             runner.stop()
+        if self.clips is not None:  # after the cameras: their last alarms' clips are written now
+            self.clips.close()
         for handle in self.models.values():
             handle.worker.close()

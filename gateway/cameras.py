@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from adapters import StreamHealth, redact_url
 from analyzers import SceneConfig
-from gateway.config import CameraConfig
+from gateway.config import CameraAlarmConfig, CameraConfig
 from gateway.db.schema import Camera, CameraScene
 
 
@@ -23,6 +23,7 @@ def upsert_camera(session: Session, cam: CameraConfig, origin: str) -> dict[str,
     row.name, row.location, row.source_id = cam.name, cam.location, cam.source
     row.stream_url, row.sub_stream_url, row.transport = cam.url, cam.sub_url, cam.transport
     row.quality, row.enabled = cam.quality, cam.enabled
+    row.alarm_settings = cam.alarm.model_dump(mode="json")
     existing = {t.scene: t for t in row.tasks}
     wanted = {s.scene for s in cam.scenes}
     for scene in cam.scenes:
@@ -60,6 +61,7 @@ def camera_config(row: Camera) -> CameraConfig:
         quality=row.quality,
         enabled=row.enabled,
         scenes=scenes,
+        alarm=CameraAlarmConfig.model_validate(row.alarm_settings or {}),
     )
 
 

@@ -16,6 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from analyzers.scenes import SceneConfig, SceneError, scene_class
+from uplink.targets.http import HttpTargetSettings
+from uplink.targets.mqtt import MqttTargetSettings
 
 ENV_PREFIX = "VIGIL_"
 CONFIG_ENV = "VIGIL_CONFIG"
@@ -61,6 +63,12 @@ class StorageConfig(Strict):
         183, ge=183, description="alarm evidence is kept at least this long (regulation: 6 months)"
     )
     quota_gb: float | None = Field(None, gt=0, description="disk quota for evidence; null = no quota")
+    quota_alarm_percent: float = Field(
+        90.0, gt=0, le=100, description="raise the storage alarm and stop keeping clips above this share"
+    )
+    clip_pre_s: float = Field(5.0, ge=0, le=60, description="seconds of video kept before an alarm")
+    clip_post_s: float = Field(5.0, ge=0, le=60, description="seconds of video kept after an alarm")
+    sweep_interval_s: float = Field(3600.0, gt=0, description="how often expired evidence is removed")
 
 
 class ServerConfig(Strict):
@@ -69,6 +77,12 @@ class ServerConfig(Strict):
     max_body_mb: float = Field(2.0, gt=0, description="largest JSON request body accepted")
     max_upload_mb: float = Field(2048.0, gt=0, description="largest video upload accepted")
     session_hours: float = Field(12.0, gt=0, description="how long a console login stays valid")
+
+
+class AlarmsConfig(Strict):
+    types_file: Path | None = Field(
+        None, description="alarm type code table (YAML); null = the shipped config/alarm_types.yaml"
+    )
 
 
 class ModelsConfig(Strict):
@@ -86,6 +100,23 @@ class SourceConfig(Strict):
     password_env: str | None = Field(None, description="environment variable holding the password")
 
 
+class Recipient(Strict):
+    name: str = Field(description="person to notify, e.g. the area's safety officer")
+    contact: str = Field("", description="phone, e-mail or account id the upstream system knows")
+    role: str = Field("", description="e.g. 安全员, 班组长")
+
+
+class CameraAlarmConfig(Strict):
+    """Where a camera's alarms go and to whom (DESIGN: 报警配置)."""
+
+    push: list[str] = Field(
+        default_factory=list,
+        description="uplink target names this camera's alarms go to; empty = every matching target",
+    )
+    recipients: list[Recipient] = Field(default_factory=list, description="people the alarm is pushed to")
+    min_priority: int = Field(0, ge=0, le=4, description="alarms below this priority are kept but not pushed")
+
+
 class CameraConfig(Strict):
     id: str = Field(description="camera id: a slug, or the 20-digit GB/T 28181 channel id")
     name: str
@@ -100,6 +131,7 @@ class CameraConfig(Strict):
     capture_interval_s: float | None = Field(
         None, gt=0, description="save a frame every N seconds to the sample library; null = off"
     )
+    alarm: CameraAlarmConfig = Field(default_factory=lambda: CameraAlarmConfig())
 
     @field_validator("id")
     @classmethod
@@ -121,15 +153,49 @@ class CameraConfig(Strict):
         return self
 
 
+Action = Literal["raised", "updated", "confirmed", "rejected", "disposed", "cleared", "closed"]
+
+
+class DispatchConfig(Strict):
+    max_attempts: int = Field(12, ge=1, description="transient failures before a message is dead-lettered")
+    backoff_initial_s: float = Field(
+        1.0, gt=0, description="first retry delay; doubles each attempt, with jitter"
+    )
+    backoff_max_s: float = Field(300.0, gt=0, description="longest retry delay")
+    concurrency: int = Field(8, ge=1, le=64, description="alarms delivered at once (order per alarm is kept)")
+    breaker_failures: int = Field(5, ge=1, description="consecutive failures that open the circuit breaker")
+    breaker_open_s: float = Field(30.0, gt=0, description="how long an open breaker waits before a trial")
+
+
 class UplinkTargetConfig(Strict):
-    name: str
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     kind: Literal["http", "gb28181", "mqtt", "websocket"]
     tier: Tier
     enabled: bool = True
-    url: str | None = None
     scenes: list[str] = Field(default_factory=list, description="scenes routed to this target; empty = all")
+    cameras: list[str] = Field(default_factory=list, description="cameras routed to this target; empty = all")
     min_priority: int = Field(0, ge=0, le=4)
-    secret_env: str | None = Field(None, description="environment variable holding the signing secret")
+    actions: list[Action] = Field(
+        default_factory=list, description="lifecycle changes sent (raised, cleared, ...); empty = all of them"
+    )
+    secret_env: str | None = Field(
+        None, description="environment variable holding the signing secret / password (never in this file)"
+    )
+    cipher_key_env: str | None = Field(
+        None, description="environment variable holding the AES/SM4 envelope key, when not the secret"
+    )
+    http: HttpTargetSettings | None = Field(
+        None, description="http target: url, signing, envelope, field map"
+    )
+    mqtt: MqttTargetSettings | None = Field(None, description="mqtt target: broker, topic, field map, TLS")
+    gb28181: dict[str, Any] | None = Field(None, description="gb28181 target: the cascade platform to alarm")
+    dispatch: DispatchConfig = Field(default_factory=lambda: DispatchConfig())
+
+    @model_validator(mode="after")
+    def _settings_for_kind(self) -> UplinkTargetConfig:
+        if self.kind in ("http", "mqtt") and getattr(self, self.kind) is None:
+            raise ValueError(f"an {self.kind} target needs its `{self.kind}:` settings")
+        return self
 
 
 class UserConfig(Strict):
@@ -146,6 +212,7 @@ class GatewayConfig(Strict):
     storage: StorageConfig = Field(default_factory=lambda: StorageConfig())
     server: ServerConfig = Field(default_factory=lambda: ServerConfig())
     models: ModelsConfig = Field(default_factory=lambda: ModelsConfig())
+    alarms: AlarmsConfig = Field(default_factory=lambda: AlarmsConfig())
     sources: list[SourceConfig] = Field(default_factory=list)
     cameras: list[CameraConfig] = Field(default_factory=list)
     uplink: list[UplinkTargetConfig] = Field(default_factory=list)
@@ -161,9 +228,18 @@ class GatewayConfig(Strict):
             if dupes:
                 raise ValueError(f"duplicate {label} ids: {', '.join(dupes)}")
         known = {s.id for s in self.sources}
+        targets = [t.name for t in self.uplink]
+        dupes = sorted({n for n in targets if targets.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate uplink target names: {', '.join(dupes)}")
         for cam in self.cameras:
             if cam.source is not None and cam.source not in known:
                 raise ValueError(f"camera {cam.id!r} names source {cam.source!r}, which is not in `sources`")
+            unknown = sorted(set(cam.alarm.push) - set(targets))
+            if unknown:
+                raise ValueError(
+                    f"camera {cam.id!r} pushes to {', '.join(unknown)}, which are not in `uplink`"
+                )
         return self
 
 
@@ -271,6 +347,8 @@ def resolve_paths(config: GatewayConfig, base: Path) -> GatewayConfig:
     url = config.database.url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and ":memory:" not in url:
         config.database.url = f"sqlite:///{(base / url.removeprefix('sqlite:///')).resolve()}"
+    if config.alarms.types_file is not None and not config.alarms.types_file.is_absolute():
+        config.alarms.types_file = (base / config.alarms.types_file).resolve()
     if config.models.pack_dir is not None and not config.models.pack_dir.is_absolute():
         config.models.pack_dir = (base / config.models.pack_dir).resolve()
     return config

@@ -14,15 +14,21 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import select
 
+from gateway.alarm_types import default_table, load_table
 from gateway.alarms import AlarmRecorder
 from gateway.analytics import Analytics
 from gateway.auth import create_user
 from gateway.cameras import api_cameras, apply_health, camera_config, upsert_camera
+from gateway.clips import ClipRecorder
 from gateway.config import CameraConfig, GatewayConfig
 from gateway.db import Database
 from gateway.db.schema import Camera, Source, UplinkTarget, User
+from gateway.lifecycle import AlarmLifecycle
 from gateway.onvif_watch import OnvifWatcher
+from gateway.outbox import Outbox
+from gateway.retention import RetentionPolicy
 from gateway.storage import EvidenceStore
+from gateway.uplinks import UplinkService
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +39,28 @@ class Gateway:
         self.config_path = config_path
         self.db = Database(config.database.url, config.database.echo)
         self.store = EvidenceStore(config.storage.root)
-        self.recorder = AlarmRecorder(self.db, self.store, config.storage.evidence_retention_days)
-        self.analytics = Analytics(self.db, config.storage.root, self.recorder)
+        site = config.site
+        self.outbox = Outbox(
+            {"name": site.name, "site_code": site.site_code, "enterprise_code": site.enterprise_code},
+            load_table(config.alarms.types_file) if config.alarms.types_file else default_table(),
+        )
+        retention_days = config.storage.evidence_retention_days
+        self.recorder = AlarmRecorder(self.db, self.store, retention_days, self.outbox)
+        st = config.storage
+        self.clips = ClipRecorder(
+            self.db, self.store, retention_days, pre_s=st.clip_pre_s, post_s=st.clip_post_s
+        )
+        self.analytics = Analytics(self.db, config.storage.root, self.recorder, self.clips)
+        self.lifecycle = AlarmLifecycle(
+            self.db,
+            self.store,
+            self.outbox,
+            retention_days,
+            snapshot=self.analytics.latest_image,
+            rearm=self.analytics.rearm,
+        )
+        self.retention = RetentionPolicy(self.db, self.store, config.storage, self.outbox, self.clips)
+        self.uplinks = UplinkService(self)
         self.analyse = analyse
         self.started_at = time.time()
         self.metrics = CollectorRegistry()
@@ -59,13 +85,18 @@ class Gateway:
             for stale in s.scalars(select(Camera).where(Camera.origin == "config")):
                 if stale.id not in configured:  # taken out of the file: kept for its alarms, not run
                     stale.enabled, stale.status = False, "removed"
+            configured_targets = {t.name for t in self.config.uplink}
             for target in self.config.uplink:
                 row = s.scalar(select(UplinkTarget).where(UplinkTarget.name == target.name))
                 if row is None:
                     row = UplinkTarget(name=target.name)
                     s.add(row)
                 row.kind, row.tier, row.enabled = target.kind, target.tier, target.enabled
+                # Routing filters and transport settings; secrets stay in the environment (secret_env).
                 row.settings = target.model_dump(mode="json", exclude={"name", "kind", "tier", "enabled"})
+            for stale_target in s.scalars(select(UplinkTarget)):
+                if stale_target.name not in configured_targets:  # kept for its delivery history
+                    stale_target.enabled = False
             self._bootstrap_users(s)
             extra = [camera_config(row) for row in api_cameras(s)]
             for cam in extra:
@@ -200,6 +231,25 @@ class GatewayCollector(Collector):
             queued.add_metric([name], handle.worker.queued)
         storage = GaugeMetricFamily("vigil_storage_evidence_bytes", "bytes of evidence on disk")
         storage.add_metric([], self.gw.storage_usage())
+        quota = GaugeMetricFamily("vigil_storage_quota_bytes", "evidence quota in bytes (0 = none)")
+        quota.add_metric([], float(self.gw.retention.quota_bytes or 0))
+        clips = GaugeMetricFamily(
+            "vigil_storage_clips_kept", "1 while clips are kept (0 once over the quota mark)"
+        )
+        clips.add_metric([], 1.0 if self.gw.retention.clips_allowed else 0.0)
+        clip_counts = CounterMetricFamily("vigil_clips", "alarm clips by outcome", labels=["outcome"])
+        for outcome in ("written", "failed", "skipped_disabled", "dropped"):
+            clip_counts.add_metric([outcome], getattr(self.gw.clips.stats, outcome))
+        backlog = GaugeMetricFamily(
+            "vigil_uplink_messages", "outbox rows by state", labels=["target", "state"]
+        )
+        circuit = GaugeMetricFamily(
+            "vigil_uplink_circuit_open", "1 while the breaker is open", labels=["target"]
+        )
+        for t in self.gw.uplinks.status():
+            for state in ("pending", "dead", "delivered"):
+                backlog.add_metric([t["name"], state], t[state])
+            circuit.add_metric([t["name"]], 1.0 if t["circuit"] == "open" else 0.0)
         uptime = GaugeMetricFamily("vigil_uptime_seconds", "seconds since the gateway started")
         uptime.add_metric([], time.time() - self.gw.started_at)
         yield from (
@@ -219,5 +269,10 @@ class GatewayCollector(Collector):
             infer_busy,
             queued,
             storage,
+            quota,
+            clips,
+            clip_counts,
+            backlog,
+            circuit,
             uptime,
         )

@@ -13,6 +13,7 @@ from sqlalchemy import func, inspect, select, text
 
 from analyzers import AlarmEvent, Detection, Region
 from gateway.alarms import AlarmRecorder, SceneContext
+from gateway.lifecycle import AlarmLifecycle, Change
 from gateway.db import Base, Database, current_revision, head_revision, upgrade
 from gateway.db.schema import Alarm, AlarmRevision, Camera, Evidence, OutboxRow, UplinkTarget
 from gateway.storage import EvidenceStore
@@ -132,10 +133,10 @@ def test_one_open_alarm_per_event(recorder: AlarmRecorder) -> None:
     assert recorder.record(event(region="other"), IMAGE, CTX) is not None
     assert recorder.open_event_keys() == {"cam1/intrusion/r", "cam1/intrusion/other"}
     assert first is not None
-    cleared = recorder.clear(first, "operator", "checked on site")
-    assert cleared.status == "cleared" and cleared.revision == 2
-    with pytest.raises(ValueError, match="only open alarms"):
-        recorder.clear(first, "operator")
+    lifecycle = AlarmLifecycle(recorder.db, recorder.store, recorder.outbox, 183)
+    cleared, changed = lifecycle.apply(first, Change("clear", "operator", "checked on site"))
+    assert changed and cleared.status == "cleared" and cleared.revision == 2
+    assert lifecycle.apply(first, Change("clear", "operator"))[1] is False  # already cleared: no-op
     with recorder.db.session() as s:
         trail = [
             (r.revision, r.action, r.actor)
@@ -153,7 +154,7 @@ def test_failure_mid_transaction_stores_nothing(
     def broken(*_args: object) -> None:
         raise RuntimeError("disk full while writing the outbox")
 
-    monkeypatch.setattr(recorder, "_enqueue", broken)
+    monkeypatch.setattr(recorder.outbox, "enqueue", broken)
     with pytest.raises(RuntimeError):
         recorder.record(event(), IMAGE, CTX)
     assert counts(recorder.db) == (0, 0, 0, 0)

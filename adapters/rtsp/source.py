@@ -5,6 +5,8 @@ Runs in its own thread; PyAV releases the GIL while it decodes, so many cameras 
 Decode modes: "all" decodes every frame and converts only the sampled ones; "keyframes" demuxes every
 packet but decodes only keyframes (about 1/8 of the CPU at a 1 s GOP); "auto" picks keyframes while the
 measured GOP is short enough for the sampling rate, else all.
+
+An optional packet tap (the alarm clip buffer) sees every demuxed video packet before any decode.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 import av
 import av.error
@@ -41,6 +43,16 @@ class StreamError(RuntimeError):
         self.healthy = healthy  # the session ran fine for a while before this
 
 
+class PacketTap(Protocol):
+    """Receives the encoded video packets of each connection, e.g. a ClipBuffer for alarm clips."""
+
+    def reset(self, stream: av.video.stream.VideoStream) -> None:
+        """A new connection starts: codec parameters and timestamps may differ from the last one."""
+
+    def feed(self, packet: av.Packet, wall: float) -> None:
+        """One demuxed packet and the epoch time it arrived; must be quick (the camera thread waits)."""
+
+
 class _Session:
     """Per-connection state shared by the ingest thread and the watchdog."""
 
@@ -63,6 +75,7 @@ class RtspSource:
         stall_timeout_s: float = 5.0,
         max_backoff_s: float = 30.0,
         decode: str = "all",
+        tap: PacketTap | None = None,
     ) -> None:
         if decode not in DECODE_MODES:
             raise ValueError(f"decode must be one of {DECODE_MODES}, not {decode!r}")
@@ -74,6 +87,7 @@ class RtspSource:
         self.stall_timeout_s = stall_timeout_s
         self.max_backoff_s = max_backoff_s
         self.decode = decode
+        self.tap = tap
         self.health = StreamHealth()
         self._stop = threading.Event()
         self._session: _Session | None = None
@@ -229,11 +243,18 @@ class RtspSource:
         slack = min(0.5 / rate, 0.25 * period)
         last_pts: float | None = None
         last_key_pts: float | None = None
+        tap = self._reset_tap(stream)
         for packet in container.demux(stream):
             if self._stop.is_set():
                 return
             if self._check_stall(session):
                 return
+            if tap is not None:
+                try:
+                    tap.feed(packet, time.time())
+                except Exception:  # the evidence clip is lost, never the analysis
+                    log.exception("camera %s: packet tap failed; off until reconnected", self.camera_id)
+                    tap = None
             if packet.is_keyframe and packet.pts is not None:
                 key_pts = packet.pts * tb
                 if last_key_pts is not None and 0 < key_pts - last_key_pts < 60:
@@ -284,6 +305,17 @@ class RtspSource:
                 last_sampled = pts
                 ts = wall_start + (pts - first_pts) if self.is_file else now
                 on_frame(Frame(self.camera_id, ts, frame.to_ndarray(format="bgr24"), pts, frame.key_frame))
+
+    def _reset_tap(self, stream: av.video.stream.VideoStream) -> PacketTap | None:
+        tap = self.tap
+        if tap is None:
+            return None
+        try:
+            tap.reset(stream)
+        except Exception:
+            log.exception("camera %s: packet tap refused the stream; off until reconnected", self.camera_id)
+            return None
+        return tap
 
     def _fail(self, message: str, session: _Session | None = None) -> NoReturn:
         healthy = (

@@ -12,8 +12,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from gateway.api import alarm_actions as _alarm_actions  # noqa: F401  (registers the lifecycle routes)
 from gateway.api import live as _live  # noqa: F401  (registers the live view and snapshot routes)
 from gateway.api import routes as _routes  # noqa: F401  (registers the handlers)
+from gateway.api import uplink_routes as _uplink_routes  # noqa: F401  (uplink admin, storage, feed)
 from gateway.api.guard import LoginGuard
 from gateway.api.http import PUBLIC, ROUTES, ApiError, Handler, RouteSpec, error_body
 from gateway.api.openapi import build_openapi
@@ -24,6 +26,7 @@ from gateway.service import Gateway
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "static"
 HEALTH_PERSIST_S = 5.0
+SWEEP_FIRST_S = 10.0
 
 
 def package_version() -> str:
@@ -119,17 +122,36 @@ def create_app(gateway: Gateway, start_gateway: bool = True) -> web.Application:
         if start_gateway:
             await asyncio.to_thread(gateway.start)
             await gateway.onvif.start()  # its tasks live on this loop
-        saver = asyncio.create_task(_persist_health(gateway))
+            await gateway.uplinks.start()  # dispatchers drain the outbox on this loop
+        tasks = [
+            asyncio.create_task(_persist_health(gateway)),
+            asyncio.create_task(_uplink_routes.publish_stats(gateway)),
+            asyncio.create_task(_sweep(gateway)),
+        ]
         yield
         await gateway.onvif.stop()
-        saver.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await saver
+        await gateway.uplinks.stop()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         # Graceful: camera threads and inference workers end, status is saved, connections close.
         await asyncio.to_thread(gateway.stop)
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+async def _sweep(gateway: Gateway) -> None:
+    """Evidence retention and the quota check: soon after start, then every sweep interval."""
+    await asyncio.sleep(SWEEP_FIRST_S)
+    while True:
+        try:
+            await asyncio.to_thread(gateway.retention.sweep)
+        except Exception:
+            log.exception("evidence retention sweep failed")
+        await asyncio.sleep(gateway.config.storage.sweep_interval_s)
 
 
 async def _persist_health(gateway: Gateway) -> None:

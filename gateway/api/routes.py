@@ -27,7 +27,7 @@ from gateway.auth import (
 )
 from gateway.cameras import camera_json
 from gateway.config import CameraConfig
-from gateway.db.schema import Alarm, ApiToken, Camera, Evidence, Model, ModelVersion, User, utcnow
+from gateway.db.schema import Alarm, ApiToken, Camera, Disposal, Evidence, Model, ModelVersion, User, utcnow
 from gateway.keys import GATEWAY, LOGIN_GUARD, OPENAPI, PRINCIPAL
 from gateway.times import as_utc
 
@@ -56,7 +56,11 @@ def alarm_json(a: Alarm, full: bool = False) -> dict[str, Any]:
         "tags": a.tags,
         "occurred_at": iso(a.occurred_at),
         "raised_at": iso(a.raised_at),
+        "confirmed_at": iso(a.confirmed_at),
         "cleared_at": iso(a.cleared_at),
+        "closed_at": iso(a.closed_at),
+        "verdict": a.verdict,
+        "verdict_reason": a.verdict_reason,
         "revision": a.revision,
         "snapshot": f"/api/alarms/{a.id}/snapshot",
     }
@@ -80,10 +84,22 @@ def alarm_json(a: Alarm, full: bool = False) -> dict[str, Any]:
                 "media_type": e.media_type,
                 "size": e.size,
                 "retain_until": iso(e.retain_until),
+                "url": f"/api/alarms/{a.id}/evidence/{e.sha256}",
             }
             for e in a.evidence
         ]
     return out
+
+
+def disposal_json(d: Disposal) -> dict[str, Any]:
+    return {
+        "handler": d.handler,
+        "handled_at": iso(d.handled_at),
+        "result": d.result,
+        "measures": d.measures,
+        "photos": list(d.photos or []),
+        "recorded_at": iso(d.created_at),
+    }
 
 
 # --- health, metrics, OpenAPI -------------------------------------------------------------------
@@ -269,7 +285,7 @@ async def list_alarms(request: web.Request) -> web.Response:
     return web.json_response(await asyncio.to_thread(work))
 
 
-def _load_alarm(gw: Any, alarm_id: str) -> dict[str, Any]:
+def load_alarm(gw: Any, alarm_id: str) -> dict[str, Any]:
     with gw.db.session() as s:
         alarm = s.scalar(
             select(Alarm)
@@ -278,7 +294,10 @@ def _load_alarm(gw: Any, alarm_id: str) -> dict[str, Any]:
         )
         if alarm is None:
             raise ApiError(404, f"no alarm {alarm_id}")
-        return alarm_json(alarm, full=True)
+        out = alarm_json(alarm, full=True)
+        disposals = s.scalars(select(Disposal).where(Disposal.alarm_id == alarm_id).order_by(Disposal.id))
+        out["disposals"] = [disposal_json(d) for d in disposals]
+        return out
 
 
 @route(
@@ -290,7 +309,7 @@ def _load_alarm(gw: Any, alarm_id: str) -> dict[str, Any]:
 )
 async def get_alarm(request: web.Request) -> web.Response:
     alarm_id = request.match_info["alarm_id"]
-    return web.json_response(await asyncio.to_thread(_load_alarm, request.app[GATEWAY], alarm_id))
+    return web.json_response(await asyncio.to_thread(load_alarm, request.app[GATEWAY], alarm_id))
 
 
 @route(
@@ -321,34 +340,6 @@ async def alarm_snapshot(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(
         path, headers={"Content-Type": "image/jpeg", "Cache-Control": "private, max-age=86400"}
     )
-
-
-class ClearBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    note: str | None = Field(None, max_length=2000)
-
-
-@route(
-    "POST",
-    "/api/alarms/{alarm_id}/clear",
-    scope="alarms:write",
-    body=ClearBody,
-    tag="alarms",
-    summary="Clear (销警) an open alarm; its rule re-arms",
-)
-async def clear_alarm(request: web.Request) -> web.Response:
-    gw, who = request.app[GATEWAY], principal(request)
-    body = await parse_body(request, ClearBody)
-    alarm_id = request.match_info["alarm_id"]
-    try:
-        alarm = await asyncio.to_thread(gw.recorder.clear, alarm_id, who.name, body.note)
-    except LookupError as exc:
-        raise ApiError(404, str(exc)) from exc
-    except ValueError as exc:
-        raise ApiError(409, str(exc)) from exc
-    # The event key is camera/scene/hold-key; the scene re-arms that hold.
-    gw.analytics.rearm(alarm.camera_id, alarm.scene, alarm.event_key.split("/", 2)[2])
-    return web.json_response(await asyncio.to_thread(_load_alarm, gw, alarm_id))
 
 
 # --- cameras ------------------------------------------------------------------------------------

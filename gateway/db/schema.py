@@ -74,6 +74,8 @@ class Camera(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     last_frame_at: Mapped[dt.datetime | None] = mapped_column()
     codec: Mapped[str | None] = mapped_column(String(16))
+    # Alarm configuration: push channels (target names), recipients, conditions (min priority).
+    alarm_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -108,7 +110,8 @@ class Alarm(Base):
         Index("ix_alarms_event_key_status", "event_key", "status"),
     )
     id: Mapped[str] = mapped_column(String(26), primary_key=True)  # ULID: sortable, never reused
-    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id"))
+    # None for the gateway's own alarms (storage running out), which belong to no camera.
+    camera_id: Mapped[str | None] = mapped_column(ForeignKey("cameras.id"))
     camera_scene_id: Mapped[int | None] = mapped_column(ForeignKey("camera_scenes.id", ondelete="SET NULL"))
     scene: Mapped[str] = mapped_column(String(32))
     region: Mapped[str] = mapped_column(String(100), default="")
@@ -164,6 +167,7 @@ class Disposal(Base):
     handled_at: Mapped[dt.datetime] = mapped_column()
     result: Mapped[str] = mapped_column(Text)
     measures: Mapped[str | None] = mapped_column(Text)
+    photos: Mapped[list[Any]] = mapped_column(default=list)  # sha256 of the photo evidence files
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -308,6 +312,8 @@ class UplinkTarget(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)  # never holds secrets
     circuit_state: Mapped[str] = mapped_column(String(16), default="closed")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_delivered_at: Mapped[dt.datetime | None] = mapped_column()
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -1,0 +1,184 @@
+"""The uplink service: builds each configured target, runs its dispatcher, and answers the admin.
+
+Secrets come from the environment variable a target names (``secret_env``); they are never stored
+in the database, logged, or returned by the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from gateway.config import UplinkTargetConfig
+from gateway.db.schema import OutboxRow, UplinkTarget, utcnow
+from gateway.dispatch import Dispatcher, DispatchPolicy
+from gateway.outbox import backfill, backlog, replay_dead
+from gateway.times import as_utc
+from uplink.targets.base import Target
+from uplink.targets.gb28181 import Gb28181Target
+from uplink.targets.http import HttpTarget
+from uplink.targets.mqtt import MqttTarget
+from uplink.targets.websocket import FeedHub
+
+if TYPE_CHECKING:
+    from gateway.service import Gateway
+
+log = logging.getLogger(__name__)
+
+
+class UnknownTarget(LookupError):
+    pass
+
+
+def build_target(cfg: UplinkTargetConfig, environ: dict[str, str] | None = None) -> Target:
+    env = os.environ if environ is None else environ
+    secret = env.get(cfg.secret_env) if cfg.secret_env else None
+    if cfg.secret_env and not secret:
+        log.warning("uplink %s: %s is not set; sending without a secret", cfg.name, cfg.secret_env)
+    if cfg.kind == "http":
+        assert cfg.http is not None  # the config validator requires it
+        cipher_key = env.get(cfg.cipher_key_env) if cfg.cipher_key_env else None
+        return HttpTarget(cfg.name, cfg.http, secret, cipher_key=cipher_key)
+    if cfg.kind == "mqtt":
+        assert cfg.mqtt is not None
+        return MqttTarget(cfg.name, cfg.mqtt, secret)
+    if cfg.kind == "websocket":
+        return FeedHub(cfg.name)
+    return Gb28181Target(cfg.name, str((cfg.gb28181 or {}).get("platform", cfg.name)))
+
+
+def policy(cfg: UplinkTargetConfig) -> DispatchPolicy:
+    d = cfg.dispatch
+    return DispatchPolicy(
+        max_attempts=d.max_attempts,
+        backoff_initial_s=d.backoff_initial_s,
+        backoff_max_s=d.backoff_max_s,
+        # A feed must keep its sequence order for replay; other targets only keep order per alarm.
+        concurrency=1 if cfg.kind == "websocket" else d.concurrency,
+        breaker_failures=d.breaker_failures,
+        breaker_open_s=d.breaker_open_s,
+    )
+
+
+class UplinkService:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+        self.dispatchers: dict[str, Dispatcher] = {}
+        self.hubs: dict[str, FeedHub] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Start one dispatcher per enabled configured target (call on the serving loop)."""
+        ids = await asyncio.to_thread(self._target_ids)
+        for cfg in self.gw.config.uplink:
+            if not cfg.enabled or cfg.name not in ids:
+                continue
+            target = build_target(cfg)
+            if isinstance(target, FeedHub):
+                self.hubs[cfg.name] = target
+            dispatcher = Dispatcher(self.gw.db, self.gw.store, ids[cfg.name], target, policy(cfg))
+            self.dispatchers[cfg.name] = dispatcher
+            self.gw.outbox.subscribe(dispatcher.wake)
+            self._tasks.append(asyncio.create_task(dispatcher.run(), name=f"uplink-{cfg.name}"))
+            log.info("uplink %s (%s, %s) started", cfg.name, cfg.kind, cfg.tier)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    def _target_ids(self) -> dict[str, int]:
+        with self.gw.db.session() as s:
+            return {t.name: t.id for t in s.scalars(select(UplinkTarget))}
+
+    def feed(self, name: str | None = None) -> FeedHub:
+        if name is None:
+            if not self.hubs:
+                raise UnknownTarget("no websocket (big-screen) uplink target is configured")
+            return next(iter(self.hubs.values()))
+        if name not in self.hubs:
+            raise UnknownTarget(f"no websocket uplink target {name!r}")
+        return self.hubs[name]
+
+    def status(self) -> list[dict[str, Any]]:
+        """Every target with its health and backlog; never its secret."""
+        with self.gw.db.session() as s:
+            counts = backlog(s)
+            out = []
+            for t in s.scalars(select(UplinkTarget).order_by(UplinkTarget.id)):
+                c = counts.get(t.id, {"pending": 0, "dead": 0, "delivered": 0, "oldest_pending": None})
+                oldest = as_utc(c["oldest_pending"])
+                live = self.dispatchers.get(t.name)
+                out.append(
+                    {
+                        "id": t.id,
+                        "name": t.name,
+                        "kind": t.kind,
+                        "tier": t.tier,
+                        "enabled": t.enabled,
+                        "running": live is not None,
+                        "available": getattr(live.target, "available", True) if live else False,
+                        "circuit": live.breaker.state if live else t.circuit_state,
+                        "pending": c["pending"],
+                        "dead": c["dead"],
+                        "delivered": c["delivered"],
+                        "oldest_pending_s": round((utcnow() - oldest).total_seconds(), 1) if oldest else None,
+                        "last_error": t.last_error,
+                        "last_delivered_at": as_utc(t.last_delivered_at).isoformat()
+                        if t.last_delivered_at
+                        else None,
+                    }
+                )
+            return out
+
+    def _target(self, s: Any, name: str) -> UplinkTarget:
+        row = s.scalar(select(UplinkTarget).where(UplinkTarget.name == name))
+        if row is None:
+            raise UnknownTarget(f"no uplink target {name!r}")
+        return row
+
+    def dead_letters(self, name: str, limit: int = 100) -> list[dict[str, Any]]:
+        with self.gw.db.session() as s:
+            target = self._target(s, name)
+            rows = s.scalars(
+                select(OutboxRow)
+                .where(OutboxRow.target_id == target.id, OutboxRow.status == "dead")
+                .order_by(OutboxRow.id)
+                .limit(limit)
+            )
+            return [
+                {
+                    "id": r.id,
+                    "alarm_id": r.alarm_id,
+                    "revision": r.alarm_revision,
+                    "attempts": r.attempts,
+                    "last_error": r.last_error,
+                    "created_at": as_utc(r.created_at).isoformat(),
+                }
+                for r in rows
+            ]
+
+    def replay(self, name: str, row_ids: list[int] | None = None) -> int:
+        with self.gw.db.session() as s:
+            count = replay_dead(s, self._target(s, name).id, row_ids)
+        self._wake(name)
+        return count
+
+    def backfill(self, name: str, since: dt.datetime, until: dt.datetime) -> dict[str, int]:
+        with self.gw.db.session() as s:
+            result = backfill(s, self.gw.outbox, self._target(s, name), since, until)
+        self._wake(name)
+        return result
+
+    def _wake(self, name: str) -> None:
+        if name in self.dispatchers:
+            self.dispatchers[name].wake()
