@@ -54,6 +54,7 @@ bench: system-deps venv
 	$(VENV)/bin/python tests/benchmarks/bench_slice.py
 	$(VENV)/bin/python tests/benchmarks/bench_analyzers.py
 	$(VENV)/bin/python tests/benchmarks/bench_decode.py
+	$(VENV)/bin/python tests/benchmarks/bench_uplink.py
 
 clean:
 	rm -rf $(VENV) var test-artifacts .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -23,7 +23,9 @@ ROLES = ("viewer", "operator", "admin")
 
 # What each role may do. Scopes are "<area>:<read|write>"; admin holds every scope.
 ROLE_SCOPES: dict[str, frozenset[str]] = {
-    "viewer": frozenset({"alarms:read", "cameras:read", "models:read", "stats:read", "metrics:read"}),
+    "viewer": frozenset(
+        {"alarms:read", "cameras:read", "models:read", "stats:read", "metrics:read", "samples:read"}
+    ),
     "operator": frozenset(
         {
             "alarms:read",

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gateway import cli_samples, cli_uplink
 from gateway.config import ConfigError, GatewayConfig, default_config_path, load_config
 from gateway.db.engine import SchemaOutdated
 from gateway.discovery import add_discover_parser
@@ -225,7 +226,8 @@ def _import_models(config: GatewayConfig, config_path: Path, pack: Path, cards: 
         if r.status == "skipped":
             print(f"  {r.name}: skipped ({r.detail})")
         else:
-            print(f"  {r.name} {r.version}: {r.status} (version id {r.version_id})")
+            detail = f"; {r.detail}" if r.detail else ""
+            print(f"  {r.name} {r.version}: {r.status} (version id {r.version_id}){detail}")
     return 0
 
 
@@ -576,6 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cards", help="folder of model cards (default: models/ beside the config file)")
     p.set_defaults(func=cmd_models_import)
     models.add_parser("list", help="imported models and versions").set_defaults(func=cmd_models_list)
+    cli_samples.register_models(models)  # show / activate / rollback / retire / test / audit
 
     videos = sub.add_parser("video", help="offline video").add_subparsers(dest="video_command", required=True)
     p = videos.add_parser(
@@ -598,6 +601,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_video_import)
 
     sub.add_parser("scenes", help="the scene catalogue").set_defaults(func=cmd_scenes)
+    cli_uplink.register(sub)
+    cli_samples.register(sub)  # `samples` and `tasks`
     add_eval_parser(sub)
     add_discover_parser(sub)
     return parser

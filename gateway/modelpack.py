@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import tarfile
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +67,13 @@ def import_pack(
     cards_dir: Path | None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> list[ImportResult]:
-    """Import every model folder of a pack; ``progress(name, done_bytes, total_bytes)`` is called often."""
+    """Import every model folder of a pack; ``progress(name, done_bytes, total_bytes)`` is called often.
+
+    ``pack_dir`` may also be a ``.tar.gz`` / ``.tgz`` / ``.tar`` archive of the pack (or of one model
+    folder): it is unpacked safely into a temporary folder first."""
+    if pack_dir.is_file() and pack_dir.name.endswith(ARCHIVE_SUFFIXES):
+        with tempfile.TemporaryDirectory(prefix="vigil-pack-") as tmp:
+            return import_pack(db, storage_root, _unpack(pack_dir, Path(tmp)), cards_dir, progress)
     if not pack_dir.is_dir():
         raise ModelPackError(
             f"model pack folder {pack_dir} not found; pass the folder that holds yolox_nano/ "
@@ -106,6 +114,25 @@ def import_pack(
     return results
 
 
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+
+
+def _unpack(archive: Path, target: Path) -> Path:
+    """Extract a pack archive (no links out, no absolute paths) and return the pack folder in it."""
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(target, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise ModelPackError(f"{archive}: cannot unpack the model pack archive: {exc}") from exc
+    folder = target
+    while True:  # descend through wrapping folders (pack/yolox_nano/...), not into a model folder
+        entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+        if len(entries) == 1 and entries[0].is_dir() and not any(p.is_file() for p in entries[0].iterdir()):
+            folder = entries[0]
+            continue
+        return folder
+
+
 def _register(db: Database, storage_root: Path, folder: Path, card: ModelCard) -> ImportResult:
     rel = Path("models") / card.name / card.version
     with db.session() as s:
@@ -143,6 +170,13 @@ def _register(db: Database, storage_root: Path, folder: Path, card: ModelCard) -
         )
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
+        # The first version of a model runs at once; a later one waits as a candidate, so that it passes
+        # the promotion gate of `vigil models activate` (gateway/model_versions.py) before it runs.
+        has_active = s.scalar(
+            select(ModelVersion.id)
+            .where(ModelVersion.model_id == model.id, ModelVersion.status == "active")
+            .limit(1)
+        )
         version = ModelVersion(
             id=new_ulid(),
             model_id=model.id,
@@ -150,10 +184,12 @@ def _register(db: Database, storage_root: Path, folder: Path, card: ModelCard) -
             sha256=card.sha256 or "",
             path=rel.as_posix(),
             card=card.model_dump(mode="json"),
-            activated_at=utcnow(),
+            status="candidate" if has_active else "active",
+            activated_at=None if has_active else utcnow(),
         )
         s.add(version)
-        return ImportResult(card.name, card.version, version.id, "imported")
+        detail = f"candidate: `vigil models activate {version.id}` makes it run" if has_active else ""
+        return ImportResult(card.name, card.version, version.id, "imported", detail)
 
 
 def active_model_dir(db: Database, storage_root: Path, ref: str) -> tuple[Path, ModelCard, str]:

@@ -13,9 +13,9 @@ from sqlalchemy import func, inspect, select, text
 
 from analyzers import AlarmEvent, Detection, Region
 from gateway.alarms import AlarmRecorder, SceneContext
-from gateway.lifecycle import AlarmLifecycle, Change
 from gateway.db import Base, Database, current_revision, head_revision, upgrade
 from gateway.db.schema import Alarm, AlarmRevision, Camera, Evidence, OutboxRow, UplinkTarget
+from gateway.lifecycle import AlarmLifecycle, Change
 from gateway.storage import EvidenceStore
 
 TABLES = {

@@ -333,3 +333,25 @@ async def test_gateway_killed_during_delivery_loses_nothing(
     assert in_flight >= 6
     # Whatever was acknowledged upstream but not yet recorded came again, and was answered "duplicate".
     assert all(r.idempotency_key in receiver.accepted for r in duplicates)
+
+
+def test_uplink_cli_status_dead_replay_and_backfill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.cli import main
+
+    gw = make_gateway(tmp_path, [http_target("http://127.0.0.1:9/unused")], monkeypatch)
+    gw.start()
+    alarm_id = raise_alarm(gw)
+    with gw.db.session() as s:
+        row = s.scalars(select(OutboxRow)).one()
+        row.status, row.last_error = "dead", "rejected: 400 bad field"
+    config = ["--config", str(tmp_path / "gateway.yaml")]
+    assert main([*config, "uplink", "status"]) == 0
+    assert main([*config, "uplink", "dead", "park"]) == 0
+    assert main([*config, "uplink", "replay", "park"]) == 0
+    assert pending(gw) == 1
+    days = ["--since", "2025-11-01", "--until", "2025-11-30"]
+    assert main([*config, "uplink", "backfill", "park", *days]) == 0
+    with gw.db.session() as s:
+        assert s.scalars(select(OutboxRow)).one().alarm_id == alarm_id  # already queued: nothing added
+    with pytest.raises(SystemExit, match="no uplink target 'nope'"):
+        main([*config, "uplink", "dead", "nope"])

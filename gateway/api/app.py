@@ -14,7 +14,9 @@ from aiohttp import web
 
 from gateway.api import alarm_actions as _alarm_actions  # noqa: F401  (registers the lifecycle routes)
 from gateway.api import live as _live  # noqa: F401  (registers the live view and snapshot routes)
+from gateway.api import models_routes as _models_routes  # noqa: F401  (model versions, promotion gate)
 from gateway.api import routes as _routes  # noqa: F401  (registers the handlers)
+from gateway.api import samples_routes as _samples_routes  # noqa: F401  (sample library, tasks)
 from gateway.api import uplink_routes as _uplink_routes  # noqa: F401  (uplink admin, storage, feed)
 from gateway.api.guard import LoginGuard
 from gateway.api.http import PUBLIC, ROUTES, ApiError, Handler, RouteSpec, error_body

@@ -23,6 +23,7 @@ import email.policy
 import json
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,7 @@ class ReceivedRequest:
     signature_error: str | None = None
     client_cert_subject: str | None = None  # the TLS client certificate's commonName, when one was sent
     status: int = 0  # what the receiver answered
+    received_at: float = 0.0  # time.time() when the request arrived
 
     @property
     def idempotency_key(self) -> str | None:
@@ -167,6 +169,7 @@ class HttpReceiver:
     async def _handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
         rec = ReceivedRequest(request.method, request.raw_path, dict(request.headers), raw)
+        rec.received_at = time.time()
         peer_cert = request.transport.get_extra_info("peercert") if request.transport else None
         rec.client_cert_subject = _subject(peer_cert)
         self.requests.append(rec)
