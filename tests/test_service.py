@@ -28,7 +28,7 @@ def test_cameras_and_targets_synced_and_removed_ones_kept(tmp_path: Path) -> Non
         "name": "park",
         "kind": "http",
         "tier": "park",
-        "url": "https://park.example/api",
+        "http": {"url": "https://park.example/api"},
         "scenes": ["crowd"],
     }
     gw = start(tmp_path, cameras=[CAM, {**CAM, "id": "yard", "name": "Yard"}], uplink=[target])
@@ -36,12 +36,14 @@ def test_cameras_and_targets_synced_and_removed_ones_kept(tmp_path: Path) -> Non
         assert {c.id: len(c.tasks) for c in s.scalars(select(Camera))} == {"gate": 2, "yard": 2}
         row = s.scalars(select(UplinkTarget)).one()
         assert (row.kind, row.tier, row.settings["scenes"]) == ("http", "park", ["crowd"])
+        assert row.enabled
     gw.stop()
     gw = start(tmp_path, cameras=[{**CAM, "scenes": DEMO_SCENES[:1]}])
     with gw.db.session() as s:
         cams = {c.id: c for c in s.scalars(select(Camera))}
         assert [t.scene for t in cams["gate"].tasks] == ["intrusion"]
         assert (cams["yard"].enabled, cams["yard"].status) == (False, "removed")
+        assert not s.scalars(select(UplinkTarget)).one().enabled  # out of the file: kept, not used
     gw.stop()
 
 
