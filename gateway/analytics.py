@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -34,6 +34,20 @@ log = logging.getLogger(__name__)
 
 # Detections below this never reach a scene; each scene applies its own, higher threshold.
 DETECTION_FLOOR = 0.25
+
+
+class FrameSource(Protocol):
+    """What a camera runner reads: ``RtspSource``, or ``GbMediaSource`` for a GB/T 28181 channel."""
+
+    health: StreamHealth
+
+    def run(self, on_frame: Callable[[Frame], None]) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+# (camera, sample rate in frames per second) -> the camera's frame source
+SourceFactory = Callable[[CameraConfig, float], FrameSource]
 
 
 @dataclass
@@ -85,6 +99,7 @@ class CameraRunner:
         on_alarm: Callable[[str], None] | None = None,
         capture: FrameCapture | None = None,
         clips: ClipRecorder | None = None,
+        source_factory: SourceFactory | None = None,
     ) -> None:
         self.camera = camera
         self.runs = runs
@@ -96,11 +111,16 @@ class CameraRunner:
             rate = max(rate, 1.0 / capture.interval_s)
         # "auto": keyframes only when every scene samples slowly and the camera's GOP allows it.
         # Alarm clips: the source feeds every encoded packet to a rolling buffer, before any decode.
+        # A source from ``source_factory`` (a GB/T 28181 channel) feeds no packet buffer: no clips.
         self.clips = clips
-        self.clip_buffer = clips.new_buffer() if clips is not None else None
-        self.source = RtspSource(
-            camera.id, camera.url, rate, transport=camera.transport, decode="auto", tap=self.clip_buffer
-        )
+        self.clip_buffer = clips.new_buffer() if clips is not None and source_factory is None else None
+        self.source: FrameSource
+        if source_factory is None:
+            self.source = RtspSource(
+                camera.id, camera.url, rate, transport=camera.transport, decode="auto", tap=self.clip_buffer
+            )
+        else:
+            self.source = source_factory(camera, rate)
         self.stats = CameraStats()
         self.latest: Frame | None = None
         self._pending: queue.Queue[Pending | None] = queue.Queue(maxsize=self.IN_FLIGHT)
@@ -203,7 +223,8 @@ class CameraRunner:
                 alarm_id = self.recorder.record(event, frame.image, run.ctx)
                 if alarm_id is not None:
                     self.stats.alarms += 1
-                    if self.clips is not None:  # queued: written once the post-event seconds are in
+                    # Queued: written once the post-event seconds are in (no buffer: no clip).
+                    if self.clips is not None and self.clip_buffer is not None:
                         self.clips.request(alarm_id, self.camera.id, event.raised_at)
                     if self.on_alarm:
                         self.on_alarm(alarm_id)
@@ -299,6 +320,7 @@ class Analytics:
         scene_ids: dict[str, int],
         open_keys: set[str],
         on_alarm: Callable[[str], None] | None = None,
+        source_factory: SourceFactory | None = None,
     ) -> CameraRunner:
         """Build a camera's scenes (latched where an alarm is still open) and start its thread."""
         runs = []
@@ -321,7 +343,7 @@ class Analytics:
         if camera.capture_interval_s is not None:
             tags = camera.scenes[0].tags.model_dump(exclude_none=True) if camera.scenes else {}
             capture = FrameCapture(self.db, self.storage_root, camera.id, camera.capture_interval_s, tags)
-        runner = CameraRunner(camera, runs, self.recorder, on_alarm, capture, self.clips)
+        runner = CameraRunner(camera, runs, self.recorder, on_alarm, capture, self.clips, source_factory)
         with self._lock:
             old = self.runners.pop(camera.id, None)
         if old is not None:

@@ -198,6 +198,85 @@ class UplinkTargetConfig(Strict):
         return self
 
 
+MediaTransport = Literal["udp", "tcp-passive", "tcp-active"]
+
+
+class GbDeviceConfig(Strict):
+    id: str = Field(pattern=r"^\d{20}$", description="the device's 20-digit SIP id")
+    password_env: str = Field(description="environment variable holding this device's SIP password")
+
+
+class GbServerConfig(Strict):
+    """The upper-platform role: cameras, NVRs and the plant's VMS register to the gateway."""
+
+    enabled: bool = True
+    server_id: str = Field(pattern=r"^\d{20}$", description="our 20-digit SIP server id (type 200)")
+    domain: str = Field(pattern=r"^\d{10}$", description="SIP domain / digest realm, usually server_id[:10]")
+    host: str = Field("127.0.0.1", description="SIP listen address (also written in SDP unless media_host)")
+    port: int = Field(5060, ge=0, le=65535, description="SIP port (UDP and TCP); 0 = any free port")
+    udp: bool = True
+    tcp: bool = True
+    media_host: str | None = Field(None, description="IP written in our SDP c= line; null = host")
+    media_transport: MediaTransport = Field(
+        "udp", description="how devices send us PS over RTP: udp, tcp-passive (we listen), tcp-active"
+    )
+    unknown_devices: Literal["refuse", "hold"] = Field(
+        "refuse", description="a device with no password configured: refused (403) or held for approval"
+    )
+    password_env: str | None = Field(
+        None, description="environment variable holding the password of devices not listed in `devices`"
+    )
+    devices: list[GbDeviceConfig] = Field(default_factory=list, description="per-device passwords")
+    keepalive_interval_s: float = Field(60.0, gt=0, description="expected device keepalive interval")
+    keepalive_misses: int = Field(3, ge=1, description="missed keepalives before a device is offline")
+    retry_s: float = Field(10.0, gt=0, description="wait before re-INVITE of an analysed channel")
+
+
+class GbShareConfig(Strict):
+    camera: str = Field(description="camera id in the gateway")
+    id: str = Field(pattern=r"^\d{20}$", description="the channel id assigned to this camera by that tier")
+
+
+class GbSuperiorConfig(Strict):
+    """One superior platform (park, county, city, province) the gateway registers up to."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="link name, used by uplink")
+    server_id: str = Field(pattern=r"^\d{20}$", description="the superior's SIP id")
+    server_domain: str = Field(description="the superior's domain / realm")
+    host: str
+    port: int = Field(5060, ge=1, le=65535)
+    local_id: str = Field(pattern=r"^\d{20}$", description="our platform id as assigned by this superior")
+    local_domain: str
+    password_env: str = Field(description="environment variable holding the registration password")
+    transport: Literal["UDP", "TCP"] = "UDP"
+    expires: int = Field(3600, ge=60)
+    keepalive_interval_s: float = Field(60.0, gt=0)
+    retry_s: float = Field(30.0, gt=0, description="wait before retrying a failed registration")
+    alarm_timeout_s: float = Field(10.0, gt=0, description="how long to wait for the superior's Response")
+    channels: list[GbShareConfig] = Field(default_factory=list, description="cameras shared to this tier")
+
+
+class GbCascadeConfig(Strict):
+    host: str = Field("127.0.0.1", description="SIP listen address for the cascade role")
+    port: int = Field(5061, ge=0, le=65535, description="SIP port for the cascade role; 0 = any free port")
+    udp: bool = True
+    tcp: bool = True
+    superiors: list[GbSuperiorConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> GbCascadeConfig:
+        names = [s.name for s in self.superiors]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate superior names: {', '.join(dupes)}")
+        return self
+
+
+class Gb28181Config(Strict):
+    server: GbServerConfig | None = Field(None, description="upper-platform role; null = off")
+    cascade: GbCascadeConfig | None = Field(None, description="lower-platform (cascade) role; null = off")
+
+
 class UserConfig(Strict):
     username: str
     role: Role
@@ -217,6 +296,7 @@ class GatewayConfig(Strict):
     cameras: list[CameraConfig] = Field(default_factory=list)
     uplink: list[UplinkTargetConfig] = Field(default_factory=list)
     users: list[UserConfig] = Field(default_factory=list)
+    gb28181: Gb28181Config = Field(default_factory=lambda: Gb28181Config())
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:

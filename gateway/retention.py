@@ -25,6 +25,7 @@ from gateway.db.schema import Alarm, AlarmRevision, Evidence, utcnow
 from gateway.ids import new_ulid
 from gateway.outbox import Outbox
 from gateway.storage import EvidenceStore
+from gateway.times import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,6 @@ class RetentionPolicy:
             "retention_days": self.config.evidence_retention_days,
             "clips_kept": self.clips_allowed,
             "by_kind": by_kind,
-            "oldest_evidence": oldest.isoformat() if oldest else None,
+            "oldest_evidence": as_utc(oldest).isoformat() if oldest else None,
             "last_sweep": self.last.as_dict() if self.last else None,
         }

@@ -23,6 +23,7 @@ from gateway.clips import ClipRecorder
 from gateway.config import CameraConfig, GatewayConfig
 from gateway.db import Database
 from gateway.db.schema import Camera, Source, UplinkTarget, User
+from gateway.gb28181_service import URL_SCHEME, GbService
 from gateway.lifecycle import AlarmLifecycle
 from gateway.onvif_watch import OnvifWatcher
 from gateway.outbox import Outbox
@@ -65,6 +66,8 @@ class Gateway:
         self.started_at = time.time()
         self.metrics = CollectorRegistry()
         self.onvif = OnvifWatcher(self)  # PTZ state and events of cameras on ONVIF sources
+        self.gb28181 = GbService(self)  # GB/T 28181 roles; started on the serving loop
+        self.gb_cameras: list[tuple[CameraConfig, dict[str, int]]] = []  # analysed by self.gb28181
         self.metrics.register(GatewayCollector(self))
         self._storage_cache: tuple[float, int] = (0.0, 0)
 
@@ -101,10 +104,18 @@ class Gateway:
             extra = [camera_config(row) for row in api_cameras(s)]
             for cam in extra:
                 scene_ids[cam.id] = {t.scene: t.id for t in s.get(Camera, cam.id).tasks}  # type: ignore[union-attr]
+            gb_sources = set(s.scalars(select(Source.id).where(Source.kind == "gb28181")))
         if not self.analyse:
             return
         open_keys = self.recorder.open_event_keys()
-        for cam in [c for c in self.config.cameras if c.enabled] + extra:
+        # GB/T 28181 channels are played by a live INVITE on the serving loop (self.gb28181), not here;
+        # a discovered channel without scenes has nothing to analyse.
+        wanted = [c for c in self.config.cameras if c.enabled] + extra
+        is_gb = [c.source in gb_sources or c.url.startswith(URL_SCHEME) for c in wanted]
+        self.gb_cameras = [
+            (c, scene_ids.get(c.id, {})) for c, gb in zip(wanted, is_gb, strict=True) if gb and c.scenes
+        ]
+        for cam in [c for c, gb in zip(wanted, is_gb, strict=True) if not gb]:
             try:
                 self.analytics.start_camera(cam, scene_ids.get(cam.id, {}), open_keys)
             except Exception as exc:

@@ -27,6 +27,7 @@ from uplink.targets.mqtt import MqttTarget
 from uplink.targets.websocket import FeedHub
 
 if TYPE_CHECKING:
+    from gateway.gb28181_service import GbService
     from gateway.service import Gateway
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,10 @@ class UnknownTarget(LookupError):
     pass
 
 
-def build_target(cfg: UplinkTargetConfig, environ: dict[str, str] | None = None) -> Target:
+def build_target(
+    cfg: UplinkTargetConfig, environ: dict[str, str] | None = None, gb: GbService | None = None
+) -> Target:
+    """One target; a ``gb28181`` target alarms through ``gb``'s cascade link to its platform."""
     env = os.environ if environ is None else environ
     secret = env.get(cfg.secret_env) if cfg.secret_env else None
     if cfg.secret_env and not secret:
@@ -50,7 +54,14 @@ def build_target(cfg: UplinkTargetConfig, environ: dict[str, str] | None = None)
         return MqttTarget(cfg.name, cfg.mqtt, secret)
     if cfg.kind == "websocket":
         return FeedHub(cfg.name)
-    return Gb28181Target(cfg.name, str((cfg.gb28181 or {}).get("platform", cfg.name)))
+    platform = str((cfg.gb28181 or {}).get("platform", cfg.name))
+    if gb is None or gb.config.cascade is None:
+        return Gb28181Target(cfg.name, platform)  # no cascade configured: unavailable, messages wait
+
+    async def send(record: dict[str, Any], key: str, gb: GbService = gb) -> tuple[bool, str]:
+        return await gb.send_alarm(platform, record, key)
+
+    return Gb28181Target(cfg.name, platform, send)
 
 
 def policy(cfg: UplinkTargetConfig) -> DispatchPolicy:
@@ -79,7 +90,7 @@ class UplinkService:
         for cfg in self.gw.config.uplink:
             if not cfg.enabled or cfg.name not in ids:
                 continue
-            target = build_target(cfg)
+            target = build_target(cfg, gb=self.gw.gb28181)
             if isinstance(target, FeedHub):
                 self.hubs[cfg.name] = target
             dispatcher = Dispatcher(self.gw.db, self.gw.store, ids[cfg.name], target, policy(cfg))

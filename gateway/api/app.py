@@ -124,6 +124,7 @@ def create_app(gateway: Gateway, start_gateway: bool = True) -> web.Application:
         if start_gateway:
             await asyncio.to_thread(gateway.start)
             await gateway.onvif.start()  # its tasks live on this loop
+            await gateway.gb28181.start(gateway.gb_cameras)  # SIP roles and GB channel players
             await gateway.uplinks.start()  # dispatchers drain the outbox on this loop
         tasks = [
             asyncio.create_task(_persist_health(gateway)),
@@ -133,6 +134,7 @@ def create_app(gateway: Gateway, start_gateway: bool = True) -> web.Application:
         yield
         await gateway.onvif.stop()
         await gateway.uplinks.stop()
+        await gateway.gb28181.stop()  # BYE to played channels, unregister from superiors
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -1,0 +1,466 @@
+"""GB/T 28181 in the running gateway: the upper-platform role (devices register to us, their video
+channels become cameras, analysed channels are played live into a CameraRunner) and the cascade role
+(the gateway registers up to each superior tier; the ``gb28181`` uplink target sends alarms through it).
+
+Everything here lives on the serving event loop; database writes and camera start/stop go to threads.
+Passwords come from the environment variables the configuration names and are never stored or logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from adapters.gb28181.cascade import CascadeAgent, CascadeLink, SuperiorConfig
+from adapters.gb28181.common import GbError, gb_time, is_gb_id
+from adapters.gb28181.manscdp import CatalogItem
+from adapters.gb28181.media import GbMediaFactory, GbMediaSource, ReceiveSession, UnitFeed
+from adapters.gb28181.upper import PlaySession, UpperConfig, UpperEvent, UpperPlatform
+from gateway.analytics import CameraRunner
+from gateway.config import CameraConfig, GbServerConfig
+from gateway.db.schema import Camera, Source
+
+if TYPE_CHECKING:
+    from gateway.service import Gateway
+
+log = logging.getLogger(__name__)
+
+VIDEO_TYPES = frozenset({"131", "132"})  # id digits 11-13: camera, network camera (IPC)
+URL_SCHEME = "gb28181://"
+POLL_S = 1.0
+UNREGISTER_S = 3.0
+
+
+def channel_url(device_id: str, channel_id: str) -> str:
+    """The stream address stored for a GB channel camera (no credentials: SIP does the auth)."""
+    return f"{URL_SCHEME}{device_id}/{channel_id}"
+
+
+def parse_channel_url(url: str) -> tuple[str | None, str | None]:
+    """``gb28181://DEVICE/CHANNEL`` -> (device, channel); other addresses -> (None, None)."""
+    if not url.startswith(URL_SCHEME):
+        return None, None
+    parts = url[len(URL_SCHEME) :].strip("/").split("/")
+    device = parts[0] if parts and is_gb_id(parts[0]) else None
+    channel = parts[1] if len(parts) > 1 and is_gb_id(parts[1]) else None
+    return device, channel
+
+
+def is_video_channel(item: CatalogItem) -> bool:
+    return is_gb_id(item.device_id) and item.type_code in VIDEO_TYPES
+
+
+def gb_priority(priority: int) -> int:
+    """Our priority (0-4, higher is more urgent) -> GB AlarmPriority (1 = most urgent ... 4)."""
+    return min(4, max(1, 5 - int(priority)))
+
+
+def alarm_description(record: dict[str, Any]) -> str:
+    """The zh name, the fine-grained type code and the message, e.g. ``区域入侵(intrusion): ...``."""
+    kind = record.get("type") or {}
+    zh = kind.get("zh") or kind.get("en") or ""
+    code = kind.get("code") or record.get("scene") or ""
+    text = f"{zh}({code})" if zh else str(code)
+    message = record.get("message") or ""
+    return f"{text}: {message}" if message else text
+
+
+def local_gb_time(iso: str | None, timezone: str) -> str:
+    """An ISO UTC time from the record -> GB local time without zone (the site's time zone)."""
+    if not iso:
+        return gb_time()
+    try:
+        when = dt.datetime.fromisoformat(iso)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        return gb_time(when.astimezone(ZoneInfo(timezone)).replace(tzinfo=None))
+    except (ValueError, KeyError):
+        return gb_time()
+
+
+class GbService:
+    """The GB/T 28181 roles of a gateway: build with the gateway, ``start()``/``stop()`` on the loop."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+        self.config = gateway.config.gb28181
+        self.upper: UpperPlatform | None = None
+        self.cascade: CascadeAgent | None = None
+        self.media: GbMediaFactory | None = None
+        self.sources: dict[str, GbMediaSource] = {}  # camera id -> live source (analysed channels)
+        self._players: dict[str, asyncio.Task[None]] = {}  # camera id -> keep-playing task
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._shares: dict[str, dict[str, str]] = {}  # superior -> {channel id there: camera id}
+        self._camera_ids: dict[str, dict[str, str]] = {}  # superior -> {camera id: channel id there}
+
+    # ------------------------------------------------------------------------------------ lifecycle
+
+    @property
+    def enabled(self) -> bool:
+        server = self.config.server
+        return (server is not None and server.enabled) or self.config.cascade is not None
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def start(self, cameras: list[tuple[CameraConfig, dict[str, int]]] | None = None) -> None:
+        """Open the SIP roles; ``cameras`` are the GB channel cameras to analyse (with scene ids)."""
+        server = self.config.server
+        if server is not None and server.enabled:
+            self.media = GbMediaFactory(feeds=self._feed, bind_host=server.host)
+            self.upper = UpperPlatform(self._upper_config(server), self._password, self.media)
+            await self.upper.start()
+            self._spawn(self._consume(self.upper), "gb28181-events")
+            log.info("GB/T 28181 upper platform %s on %s:%d", server.server_id, server.host, self.upper.port)
+        cascade = self.config.cascade
+        if cascade is not None and cascade.superiors:
+            superiors = await asyncio.to_thread(self._superiors)
+            if self.media is None:
+                self.media = GbMediaFactory(feeds=self._feed, bind_host=cascade.host)
+            self.cascade = CascadeAgent(
+                cascade.host, cascade.port, superiors, self.media, udp=cascade.udp, tcp=cascade.tcp
+            )
+            await self.cascade.start()
+            log.info(
+                "GB/T 28181 cascade on %s:%d to %s",
+                cascade.host,
+                self.cascade.endpoint.port,
+                ", ".join(s.name for s in superiors) or "nobody",
+            )
+        for cam, scene_ids in cameras or []:
+            self.analyse(cam, scene_ids)
+
+    async def stop(self) -> None:
+        players = list(self._players.values())
+        self._players.clear()
+        for task in players:
+            task.cancel()
+        for task in players:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.cascade is not None:
+            for link in self.cascade.links.values():  # bounded: a superior that is down must not
+                if link.registered:  # hold the shutdown for a whole SIP transaction timeout
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(link.unregister(), UNREGISTER_S)
+                    link.registered = False
+            with contextlib.suppress(Exception):
+                await self.cascade.close(unregister=False)
+            self.cascade = None
+        if self.upper is not None:
+            with contextlib.suppress(Exception):
+                await self.upper.close()
+            self.upper = None
+
+    def _upper_config(self, server: GbServerConfig) -> UpperConfig:
+        return UpperConfig(
+            server.server_id,
+            server.domain,
+            host=server.host,
+            port=server.port,
+            udp=server.udp,
+            tcp=server.tcp,
+            media_host=server.media_host,
+            unknown_devices=server.unknown_devices,
+            keepalive_interval=server.keepalive_interval_s,
+            keepalive_misses=server.keepalive_misses,
+        )
+
+    def _password(self, device_id: str) -> str | None:
+        server = self.config.server
+        if server is None:
+            return None
+        env = next((d.password_env for d in server.devices if d.id == device_id), server.password_env)
+        if env is None:
+            return None
+        value = os.environ.get(env)
+        if not value:
+            log.warning("GB device %s: %s is not set; its registration is refused", device_id, env)
+            return None
+        return value
+
+    def _superiors(self) -> list[SuperiorConfig]:
+        """The configured superiors whose password is set, with their shared channels (blocking)."""
+        cascade = self.config.cascade
+        assert cascade is not None
+        out = []
+        with self.gw.db.session() as s:
+            for sup in cascade.superiors:
+                password = os.environ.get(sup.password_env)
+                if not password:
+                    log.warning("cascade %s not started: set %s to its password", sup.name, sup.password_env)
+                    continue
+                items = []
+                for share in sup.channels:
+                    row = s.get(Camera, share.camera)
+                    items.append(
+                        CatalogItem(
+                            share.id,
+                            row.name if row is not None else share.camera,
+                            civil_code=sup.local_domain,
+                            parent_id=sup.local_id,
+                            status="ON" if row is None or row.status not in ("offline", "error") else "OFF",
+                        )
+                    )
+                self._shares[sup.name] = {c.id: c.camera for c in sup.channels}
+                self._camera_ids[sup.name] = {c.camera: c.id for c in sup.channels}
+                out.append(
+                    SuperiorConfig(
+                        name=sup.name,
+                        server_id=sup.server_id,
+                        server_domain=sup.server_domain,
+                        host=sup.host,
+                        port=sup.port,
+                        local_id=sup.local_id,
+                        local_domain=sup.local_domain,
+                        password=password,
+                        transport=sup.transport,
+                        expires=sup.expires,
+                        keepalive_interval=sup.keepalive_interval_s,
+                        retry_interval=sup.retry_s,
+                        alarm_timeout=sup.alarm_timeout_s,
+                        channels=items,
+                        device_name=self.gw.config.site.name,
+                    )
+                )
+        return out
+
+    # ---------------------------------------------------------------------------- devices -> cameras
+
+    async def _consume(self, upper: UpperPlatform) -> None:
+        while True:
+            event = await upper.events.get()
+            try:
+                await self._on_event(upper, event)
+            except Exception:
+                log.exception("GB event %s of %s not handled", event.kind, event.device_id)
+
+    async def _on_event(self, upper: UpperPlatform, event: UpperEvent) -> None:
+        if event.kind == "registered":
+            dev = upper.devices.get(event.device_id)
+            address = f"{dev.address.host}:{dev.address.port}" if dev is not None else None
+            await asyncio.to_thread(self._device_status, event.device_id, "online", address)
+            self._spawn(self._query_catalog(upper, event.device_id), f"gb28181-catalog-{event.device_id}")
+        elif event.kind in ("catalog", "catalog_notify"):
+            await asyncio.to_thread(self._upsert_channels, event.device_id, event.items)
+        elif event.kind == "online":
+            await asyncio.to_thread(self._device_status, event.device_id, "online", None)
+        elif event.kind in ("offline", "unregistered"):
+            await asyncio.to_thread(self._device_status, event.device_id, "offline", None)
+
+    async def _query_catalog(self, upper: UpperPlatform, device_id: str) -> None:
+        try:
+            await upper.query_catalog(device_id)  # emits "catalog", which upserts the channels
+        except GbError as exc:
+            log.warning("GB device %s: catalog query failed: %s", device_id, exc)
+
+    def _device_status(self, device_id: str, status: str, address: str | None) -> None:
+        """A device's source row, and its channels' status while they are not analysed (blocking)."""
+        with self.gw.db.session() as s:
+            src = s.get(Source, device_id)
+            if src is None:
+                src = Source(id=device_id, kind="gb28181", name=device_id, settings={})
+                s.add(src)
+            src.status = status
+            if address is not None:
+                src.address = address
+            if status == "offline":
+                for cam in s.scalars(select(Camera).where(Camera.source_id == device_id)):
+                    if cam.id not in self.gw.analytics.runners:
+                        cam.status = "offline"
+
+    def _upsert_channels(self, device_id: str, items: list[CatalogItem]) -> list[str]:
+        """Video channels of a device's catalog -> camera rows (id = 20-digit channel id); blocking."""
+        changed = []
+        with self.gw.db.session() as s:
+            if s.get(Source, device_id) is None:
+                s.add(Source(id=device_id, kind="gb28181", name=device_id, settings={}, status="online"))
+                s.flush()
+            for item in items:
+                if not is_video_channel(item):
+                    continue
+                event = item.event.upper()
+                row = s.get(Camera, item.device_id) or s.scalar(
+                    select(Camera).where(Camera.gb_channel_id == item.device_id)
+                )
+                status = {"ON": "online", "OFF": "offline"}.get(item.status.upper(), "unknown")
+                if event in ("OFF", "VLOST", "DEFECT"):
+                    status = "offline"
+                if event == "DEL":
+                    if row is not None and row.origin == "gb28181":
+                        row.enabled, row.status = False, "removed"
+                    continue
+                if row is None:
+                    row = Camera(id=item.device_id, origin="gb28181", transport="udp")
+                    row.name = item.name or item.device_id
+                    row.alarm_settings = {}
+                    s.add(row)
+                if row.origin == "gb28181":  # discovered: the catalog is the truth
+                    row.name = item.name or row.name or item.device_id
+                    row.source_id = device_id
+                    row.stream_url = channel_url(device_id, item.device_id)
+                    row.location = row.location or item.address
+                    row.enabled = True
+                row.gb_channel_id = item.device_id
+                if item.ptz_type is not None:
+                    row.ptz = item.ptz_type in (1, 2, 4)
+                if row.id not in self.gw.analytics.runners:  # a running camera reports its own health
+                    row.status = status
+                changed.append(row.id)
+        return changed
+
+    # ------------------------------------------------------------------------------- live streams
+
+    def device_of(self, camera: CameraConfig) -> tuple[str | None, str]:
+        """(registered device holding the channel, channel id) for a GB channel camera."""
+        device, channel = parse_channel_url(camera.url)
+        channel = channel or camera.id
+        if self.upper is None:
+            return None, channel
+        if device is not None and device in self.upper.devices:
+            return device, channel
+        for dev in self.upper.devices.values():
+            if channel in dev.channels:
+                return dev.device_id, channel
+        if camera.source is not None and camera.source in self.upper.devices:
+            return camera.source, channel
+        return None, channel
+
+    async def open_channel(self, device_id: str, channel_id: str) -> tuple[PlaySession, GbMediaSource]:
+        """Live INVITE of a channel; the returned source yields its frames: ``source.run(on_frame)``
+        in a thread. ``close_channel(session)`` sends BYE."""
+        if self.upper is None:
+            raise GbError("the GB/T 28181 upper platform is not configured")
+        server = self.config.server
+        transport = server.media_transport if server is not None else "udp"
+        session = await self.upper.play(device_id, channel_id, transport)
+        return session, cast(ReceiveSession, session.receiver).source
+
+    async def close_channel(self, session: PlaySession) -> None:
+        if self.upper is not None:
+            await self.upper.stop(session)
+
+    def analyse(self, camera: CameraConfig, scene_ids: dict[str, int]) -> None:
+        """Keep a GB channel camera played and analysed until ``stop()`` (re-INVITE after a loss)."""
+        old = self._players.pop(camera.id, None)
+        if old is not None:
+            old.cancel()
+        self._players[camera.id] = asyncio.create_task(
+            self._keep_playing(camera, scene_ids), name=f"gb28181-play-{camera.id}"
+        )
+
+    async def _keep_playing(self, camera: CameraConfig, scene_ids: dict[str, int]) -> None:
+        server = self.config.server
+        retry = server.retry_s if server is not None else 10.0
+        while True:
+            device, channel = self.device_of(camera)
+            dev = self.upper.devices.get(device) if self.upper is not None and device else None
+            if dev is None or not dev.online:
+                await asyncio.sleep(POLL_S)
+                continue
+            try:
+                session, source = await self.open_channel(dev.device_id, channel)
+            except (GbError, OSError) as exc:  # refused, timed out, or no media port
+                log.warning("camera %s: live INVITE failed: %s", camera.id, exc)
+                await asyncio.sleep(retry)
+                continue
+            runner: CameraRunner | None = None
+            try:
+                runner = await self._start_runner(camera, scene_ids, source)
+                while True:  # polled: the end has several causes, some on other threads
+                    if self._ended(session, source, runner):
+                        break
+                    await asyncio.sleep(POLL_S)
+                log.info("camera %s: live session ended (%s)", camera.id, source.health.last_error)
+            except Exception:
+                log.exception("camera %s: analysis of the GB channel failed", camera.id)
+            finally:
+                self.sources.pop(camera.id, None)
+                if runner is not None:
+                    await asyncio.to_thread(self._stop_runner, camera.id, runner)
+                with contextlib.suppress(Exception):
+                    await self.close_channel(session)  # BYE
+            await asyncio.sleep(retry)
+
+    async def _start_runner(
+        self, camera: CameraConfig, scene_ids: dict[str, int], source: GbMediaSource
+    ) -> CameraRunner:
+        def factory(_camera: CameraConfig, rate: float) -> GbMediaSource:
+            source.sample_fps = rate
+            return source
+
+        open_keys = await asyncio.to_thread(self.gw.recorder.open_event_keys)
+        self.sources[camera.id] = source
+        return await asyncio.to_thread(
+            self.gw.analytics.start_camera, camera, scene_ids, open_keys, None, factory
+        )
+
+    def _stop_runner(self, camera_id: str, runner: CameraRunner) -> None:
+        runner.stop()
+        analytics = self.gw.analytics
+        if analytics.runners.get(camera_id) is runner:
+            analytics.runners.pop(camera_id, None)
+
+    def _ended(self, session: PlaySession, source: GbMediaSource, runner: CameraRunner) -> bool:
+        dev = self.upper.devices.get(session.device_id) if self.upper is not None else None
+        return (
+            session.closed  # the device sent BYE
+            or dev is None
+            or not dev.online
+            or not runner._thread.is_alive()  # the media session ended (TCP closed)
+            or source.health.stalls > 0  # no media for the stall timeout
+        )
+
+    def _feed(self, channel_id: str) -> UnitFeed:
+        """The access units of a channel shared upwards (only analysed GB channels have them)."""
+        for shares in self._shares.values():
+            camera_id = shares.get(channel_id)
+            if camera_id is not None and camera_id in self.sources:
+                return self.sources[camera_id]
+        raise LookupError(f"no live GB/T 28181 stream for {channel_id}")
+
+    # ------------------------------------------------------------------------------------ cascade
+
+    def link(self, platform: str) -> CascadeLink | None:
+        if self.cascade is None:
+            return None
+        return self.cascade.links.get(platform)
+
+    async def send_alarm(self, platform: str, record: dict[str, Any], key: str) -> tuple[bool, str]:
+        """The ``gb28181`` uplink target's sender: one alarm revision to a superior (MESSAGE Alarm),
+        delivered only on the superior's Response."""
+        link = self.link(platform)
+        if link is None or not link.registered:
+            return False, f"unavailable: no GB/T 28181 cascade registration to platform {platform!r}"
+        kind = record.get("type") or {}
+        camera_id = str((record.get("camera") or {}).get("id") or "")
+        # The id this tier assigned to the camera; an unshared camera alarms as our platform itself.
+        channel = self._camera_ids.get(platform, {}).get(camera_id, link.config.local_id)
+        gb_type = kind.get("gb_alarm_type")
+        result = await link.send_alarm(
+            channel,
+            # None leaves <Info><AlarmType> out (the codec accepts it; the annotation says int).
+            alarm_type=cast(int, None if gb_type is None else int(gb_type)),
+            method=int(kind.get("gb_alarm_method") or 5),
+            priority=gb_priority(int(record.get("priority") or 0)),
+            description=alarm_description(record),
+            time=local_gb_time(record.get("raised_at"), self.gw.config.site.timezone),
+        )
+        log.info("alarm %s to %s: %s", key, platform, result.reason)
+        return result.delivered, result.reason
