@@ -28,6 +28,7 @@ from gateway.capture import FrameCapture
 from gateway.clips import ClipRecorder
 from gateway.config import CameraConfig
 from gateway.db import Database
+from gateway.db.schema import CameraScene
 from gateway.modelpack import ModelPackError, active_model_dir
 
 log = logging.getLogger(__name__)
@@ -293,7 +294,9 @@ class Analytics:
         if not scene.model_name:
             return SceneRun(scene, ctx, None, None, "model missing: name the model in the scene's `model`")
         try:
-            model = self.model(scene.model_name, "detector")
+            # A version activated for this camera-scene (`vigil models activate --camera`) wins over
+            # the model's active version; models are shared per reference.
+            model = self.model(self._pinned(ctx.camera_scene_id) or scene.model_name, "detector")
         except (ModelPackError, ValueError) as exc:
             log.warning("camera %s scene %s: %s", camera.id, scene.key, exc)
             return SceneRun(scene, ctx, None, None, f"model missing: {exc}")
@@ -313,6 +316,13 @@ class Analytics:
             except (ModelPackError, ValueError) as exc:
                 status = f"running without pose cues ({exc})"
         return SceneRun(scene, ctx, model, pose, status)
+
+    def _pinned(self, camera_scene_id: int | None) -> str | None:
+        if camera_scene_id is None:
+            return None
+        with self.db.session() as s:
+            row = s.get(CameraScene, camera_scene_id)
+            return row.model_version_id if row is not None else None
 
     def start_camera(
         self,
