@@ -5,7 +5,8 @@ VENV := .venv
 # Where the licence-clean model pack and the sample video live (never copied into the repo).
 VIGIL_MODELS_DIR ?= $(abspath ../shared/models)
 VIGIL_MEDIA_DIR ?= $(abspath ../shared/media)
-export VIGIL_MODELS_DIR VIGIL_MEDIA_DIR
+VIGIL_DATA_DIR ?= $(abspath ../shared/data)
+export VIGIL_MODELS_DIR VIGIL_MEDIA_DIR VIGIL_DATA_DIR
 
 # Debian packages: the GStreamer RTSP server behind the sample camera; PostgreSQL, Mosquitto (MQTT
 # uplink tests) and SIPp (GB/T 28181 peer) for tests.
@@ -25,6 +26,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed
+
+# The tests also train a tiny model end to end, so they need the `train` extra (PyTorch CPU).
+$(VENV)/.train-installed: $(VENV)/.installed
+	$(VENV)/bin/pip install -q -e ".[dev,train]"
+	touch $@
 
 system-deps:
 	@missing=""; for p in $(SYSTEM_PKGS); do \
@@ -46,7 +52,7 @@ lint: venv
 	$(VENV)/bin/mypy adapters analyzers uplink gateway
 
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
-test: system-deps venv lint
+test: system-deps venv $(VENV)/.train-installed lint
 	@$(VENV)/bin/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gateway import cli_samples, cli_uplink
+from gateway import cli_samples, cli_train, cli_uplink
 from gateway.config import ConfigError, GatewayConfig, default_config_path, load_config
 from gateway.db.engine import SchemaOutdated
 from gateway.discovery import add_discover_parser
@@ -603,6 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("scenes", help="the scene catalogue").set_defaults(func=cmd_scenes)
     cli_uplink.register(sub)
     cli_samples.register(sub)  # `samples` and `tasks`
+    cli_train.register(sub)  # `train TASK` (needs the `train` extra: PyTorch CPU)
     add_eval_parser(sub)
     add_discover_parser(sub)
     return parser

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from analyzers.scenes.fire import FireParams, FireScene
@@ -9,6 +11,9 @@ from analyzers.scenes.fire import FireParams, FireScene
 
 class Flame(FireScene):
     key = "flame"
+    # The default `fire` card is a whole-frame classifier (classes fire, smoke; sigmoid): its
+    # "fire" probability becomes one frame-sized detection labelled "fire".
+    classifier_crop: ClassVar[str] = "frame"
 
     class Params(FireParams):
         labels: list[str] = Field(default_factory=lambda: ["fire", "flame", "Fire"], min_length=1)

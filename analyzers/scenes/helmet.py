@@ -1,18 +1,32 @@
 """No safety helmet, with the helmet colour recognised (a helmet of a colour not allowed here also alarms).
 
-Reads a detector from the model registry whose card declares head/helmet classes; until one is
-imported the scene reports "model missing"."""
+Default model: the project's ``helmet`` classifier card (config/models/helmet.yaml: classes helmet,
+no_helmet) run on head crops of detected people (``classifier_crop``); a detector whose card declares
+head/helmet classes works as well. Until one is imported the scene reports "model missing"."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from analyzers.colour import COLOURS, dominant_colour
+from analyzers.colour import dominant_colour
 from analyzers.records import Detection
 from analyzers.scenes.base import Frame, Hold, Observation
 from analyzers.scenes.targets import TargetScene
+
+HELMET_COLOURS = ("red", "yellow", "blue", "white", "other")
+
+
+def helmet_colour(head: np.ndarray) -> str | None:
+    """red, yellow, blue, white or other, from the upper part of a head crop (where the shell is);
+    None for an empty crop. Orange, green and unclear shells count as other."""
+    if head.size == 0:
+        return None
+    colour, _ = dominant_colour(head[: max(1, int(head.shape[0] * 0.6))])
+    return colour if colour in HELMET_COLOURS else "other"
 
 
 class HelmetParams(BaseModel):
@@ -27,7 +41,7 @@ class HelmetParams(BaseModel):
     )
     allowed_colours: list[str] = Field(
         default_factory=list,
-        description=f"helmet colours allowed here (of {', '.join(COLOURS)}); empty = any colour",
+        description=f"helmet colours allowed here (of {', '.join(HELMET_COLOURS)}); empty = any colour",
     )
 
 
@@ -35,6 +49,7 @@ class Helmet(TargetScene):
     key = "helmet"
     Params = HelmetParams
     default_model = "helmet"
+    classifier_crop: ClassVar[str] = "head"  # a classifier card runs on head crops of people
 
     def wanted_labels(self) -> frozenset[str]:
         return frozenset(self.params.violation_labels) | frozenset(self.params.helmet_labels)
@@ -52,7 +67,7 @@ class Helmet(TargetScene):
         colour = None
         if frame.image is not None:
             x1, y1, x2, y2 = (max(0, int(v)) for v in target.box)
-            colour, _ = dominant_colour(frame.image[y1:y2, x1:x2])
+            colour = helmet_colour(frame.image[y1:y2, x1:x2])
         wrong = bool(self.params.allowed_colours) and colour not in self.params.allowed_colours
         return Observation(
             region,

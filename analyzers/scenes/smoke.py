@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from analyzers.scenes.fire import FireParams, FireScene
@@ -9,6 +11,9 @@ from analyzers.scenes.fire import FireParams, FireScene
 
 class Smoke(FireScene):
     key = "smoke"
+    # The default `fire` card is a whole-frame classifier (classes fire, smoke; sigmoid): its
+    # "smoke" probability becomes one frame-sized detection labelled "smoke".
+    classifier_crop: ClassVar[str] = "frame"
 
     class Params(FireParams):
         labels: list[str] = Field(default_factory=lambda: ["smoke"], min_length=1)

@@ -1,14 +1,19 @@
-"""Smoking: a cigarette (detector from the registry), scored higher when a pose puts it at a mouth or hand."""
+"""Smoking: a cigarette (detector from the registry), scored higher when a pose puts it at a mouth or hand.
+
+Default model: the project's ``smoking`` classifier card (classes not_smoking, smoking) on the upper
+body of each detected person (``classifier_crop``); its ``smoking`` detections get the pose cue when a
+wrist is at the head (hand to mouth)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from analyzers.records import Detection
 from analyzers.scenes.base import Frame, Hold, Observation
-from analyzers.scenes.targets import TargetScene, centre, distance
+from analyzers.scenes.targets import TargetScene, centre, distance, pose_for, wrist_near_head
 
 
 class SmokingParams(BaseModel):
@@ -25,6 +30,7 @@ class Smoking(TargetScene):
     Params = SmokingParams
     default_model = "smoking"
     uses_pose = True
+    classifier_crop: ClassVar[str] = "person"  # a classifier card runs on people's upper bodies
 
     def wanted_labels(self) -> frozenset[str]:
         return frozenset(self.params.labels)
@@ -33,6 +39,17 @@ class Smoking(TargetScene):
         cx, cy = centre(target.box)
         score = target.score
         at_mouth = False
+        person_pose = pose_for(target, frame.poses) if target.label == "smoking" else None
+        if person_pose is not None and wrist_near_head(person_pose, 0.6):
+            # a classifier's person-level "smoking": the hand-to-mouth cue raises it
+            return Observation(
+                region,
+                True,
+                min(1.0, score + self.params.mouth_bonus),
+                str(target.track_id),
+                (target,),
+                details={"at_mouth": True},
+            )
         for pose in frame.poses:
             points = [
                 p for p in (pose.point("nose"), pose.point("left_wrist"), pose.point("right_wrist")) if p

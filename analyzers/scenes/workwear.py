@@ -1,10 +1,13 @@
 """No work clothes: a person of a violation class, with several accepted uniform types.
 
-Reads a detector from the model registry; until one is imported the scene reports "model missing"."""
+Default model: the project's ``workwear`` classifier card (classes workwear, no_workwear) run on torso
+crops of detected people (``classifier_crop``); a detector with these classes works as well. Until one
+is imported the scene reports "model missing"."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,6 +33,7 @@ class Workwear(TargetScene):
     key = "workwear"
     Params = WorkwearParams
     default_model = "workwear"
+    classifier_crop: ClassVar[str] = "torso"  # a classifier card runs on torso crops of people
 
     def wanted_labels(self) -> frozenset[str]:
         return frozenset(self.params.violation_labels) | frozenset(self.params.uniform_labels)
