@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
@@ -10,12 +9,7 @@ from sqlalchemy.orm import Session
 
 from gateway.alarm_types import AlarmTypeTable
 from gateway.db.schema import Alarm, Camera, Disposal, Evidence
-from gateway.times import as_utc
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    value = as_utc(value)
-    return value.isoformat() if value else None
+from gateway.times import iso
 
 
 def canonical(
@@ -46,18 +40,18 @@ def canonical(
             "location": camera.location if camera else None,
             "gb_channel_id": camera.gb_channel_id if camera else None,
         },
-        "occurred_at": _iso(alarm.occurred_at),
-        "raised_at": _iso(alarm.raised_at),
-        "confirmed_at": _iso(alarm.confirmed_at),
-        "cleared_at": _iso(alarm.cleared_at),
-        "closed_at": _iso(alarm.closed_at),
+        "occurred_at": iso(alarm.occurred_at),
+        "raised_at": iso(alarm.raised_at),
+        "confirmed_at": iso(alarm.confirmed_at),
+        "cleared_at": iso(alarm.cleared_at),
+        "closed_at": iso(alarm.closed_at),
         "verdict": alarm.verdict,
         "verdict_reason": alarm.verdict_reason,
         "disposal": None
         if disposal is None
         else {
             "handler": disposal.handler,
-            "handled_at": _iso(disposal.handled_at),
+            "handled_at": iso(disposal.handled_at),
             "result": disposal.result,
             "measures": disposal.measures,
             "photos": list(disposal.photos or []),

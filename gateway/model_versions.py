@@ -39,8 +39,7 @@ from gateway.db import Database
 from gateway.db.schema import CameraScene, Dataset, DetectionTask, Model, ModelVersion, utcnow
 from gateway.ids import new_ulid
 from gateway.modelpack import sha256_file
-from gateway.samples import iso
-from gateway.times import as_utc
+from gateway.times import as_utc, iso
 
 NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
 STATUSES = ("candidate", "active", "retired")

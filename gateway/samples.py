@@ -35,7 +35,6 @@ is marked ``tags["removed"]``, so every model version still names exactly its se
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import math
@@ -72,6 +71,7 @@ from gateway.db.schema import (
 )
 from gateway.ids import new_ulid
 from gateway.storage import EvidenceStore, SampleStore
+from gateway.times import iso
 
 TEST_SHARE = 0.2  # the 8:2 split
 BOX_EPS = 1e-4  # boxes closer than this (normalised) are the same box
@@ -238,12 +238,6 @@ class _Incoming:
     width: int
     height: int
     labels: list[dict[str, Any]]
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
 
 
 def task_json(task: DetectionTask, counts: dict[str, int] | None = None) -> dict[str, Any]:

@@ -14,3 +14,9 @@ def as_utc(value: dt.datetime | None) -> dt.datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=dt.UTC)
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """ISO 8601 with the zone, as the API and the uplink records write times (None stays None)."""
+    value = as_utc(value)
+    return value.isoformat() if value is not None else None

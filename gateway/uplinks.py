@@ -19,7 +19,7 @@ from gateway.config import UplinkTargetConfig
 from gateway.db.schema import OutboxRow, UplinkTarget, utcnow
 from gateway.dispatch import Dispatcher, DispatchPolicy
 from gateway.outbox import backfill, backlog, replay_dead
-from gateway.times import as_utc
+from gateway.times import as_utc, iso
 from uplink.targets.base import Target
 from uplink.targets.gb28181 import Gb28181Target
 from uplink.targets.http import HttpTarget
@@ -144,9 +144,7 @@ class UplinkService:
                         "delivered": c["delivered"],
                         "oldest_pending_s": round((utcnow() - oldest).total_seconds(), 1) if oldest else None,
                         "last_error": t.last_error,
-                        "last_delivered_at": as_utc(t.last_delivered_at).isoformat()
-                        if t.last_delivered_at
-                        else None,
+                        "last_delivered_at": iso(t.last_delivered_at),
                     }
                 )
             return out
@@ -173,7 +171,7 @@ class UplinkService:
                     "revision": r.alarm_revision,
                     "attempts": r.attempts,
                     "last_error": r.last_error,
-                    "created_at": as_utc(r.created_at).isoformat(),
+                    "created_at": iso(r.created_at),
                 }
                 for r in rows
             ]

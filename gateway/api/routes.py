@@ -29,18 +29,13 @@ from gateway.cameras import camera_json
 from gateway.config import CameraConfig
 from gateway.db.schema import Alarm, ApiToken, Camera, Disposal, Evidence, Model, ModelVersion, User, utcnow
 from gateway.keys import GATEWAY, LOGIN_GUARD, OPENAPI, PRINCIPAL
-from gateway.times import as_utc
+from gateway.times import as_utc, iso
 
 Role = Literal["admin", "operator", "viewer"]
 
 
 def principal(request: web.Request) -> Principal:
     return request[PRINCIPAL]
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    value = as_utc(value)
-    return value.isoformat() if value else None
 
 
 def alarm_json(a: Alarm, full: bool = False) -> dict[str, Any]:
