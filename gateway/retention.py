@@ -25,13 +25,14 @@ from gateway.db.schema import Alarm, AlarmRevision, Evidence, utcnow
 from gateway.ids import new_ulid
 from gateway.outbox import Outbox
 from gateway.storage import EvidenceStore
-from gateway.times import as_utc
+from gateway.times import iso
 
 log = logging.getLogger(__name__)
 
 STORAGE_EVENT = "gateway/storage/quota"
 ORPHAN_AGE_S = 86400.0  # a file no row names, older than this, is a leftover of a crash
 HYSTERESIS_PERCENT = 5.0  # clips come back only this far below the alarm mark
+USAGE_MAX_AGE_S = 60.0  # walking the evidence tree is slow: scrapes and API calls share a reading
 
 
 @dataclass
@@ -62,6 +63,7 @@ class RetentionPolicy:
         self.clips = clips  # switched off over the quota mark
         self.clips_allowed = True
         self.last: SweepReport | None = None
+        self._usage: tuple[float, int] | None = None  # (monotonic time read, bytes)
 
     @property
     def quota_bytes(self) -> int | None:
@@ -72,7 +74,7 @@ class RetentionPolicy:
         report = SweepReport(quota_bytes=self.quota_bytes)
         self._expire(now, report)
         self._orphans(report)
-        report.usage_bytes = self.store.usage_bytes()
+        report.usage_bytes = self.usage_bytes(fresh=True)
         self._quota(report)
         if self.clips is not None:
             self.clips.enabled = self.clips_allowed
@@ -188,6 +190,12 @@ class RetentionPolicy:
         self.outbox.notify()
         return alarm_id
 
+    def usage_bytes(self, fresh: bool = False) -> int:
+        """Bytes of evidence on disk, read at most once a minute unless ``fresh``."""
+        if fresh or self._usage is None or time.monotonic() - self._usage[0] > USAGE_MAX_AGE_S:
+            self._usage = (time.monotonic(), self.store.usage_bytes())
+        return self._usage[1]
+
     def usage(self) -> dict[str, Any]:
         """Storage as the API and the console show it."""
         with self.db.session() as s:
@@ -198,7 +206,7 @@ class RetentionPolicy:
                 )
             }
             oldest = s.scalar(select(func.min(Evidence.created_at)))
-        usage = self.store.usage_bytes()
+        usage = self.usage_bytes()
         quota = self.quota_bytes
         return {
             "usage_bytes": usage,
@@ -207,6 +215,6 @@ class RetentionPolicy:
             "retention_days": self.config.evidence_retention_days,
             "clips_kept": self.clips_allowed,
             "by_kind": by_kind,
-            "oldest_evidence": as_utc(oldest).isoformat() if oldest else None,
+            "oldest_evidence": iso(oldest),
             "last_sweep": self.last.as_dict() if self.last else None,
         }

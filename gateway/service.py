@@ -69,7 +69,6 @@ class Gateway:
         self.gb28181 = GbService(self)  # GB/T 28181 roles; started on the serving loop
         self.gb_cameras: list[tuple[CameraConfig, dict[str, int]]] = []  # analysed by self.gb28181
         self.metrics.register(GatewayCollector(self))
-        self._storage_cache: tuple[float, int] = (0.0, 0)
 
     def start(self) -> None:
         """Check the schema, sync configured cameras and targets, and start analysing (blocking calls)."""
@@ -158,13 +157,6 @@ class Gateway:
                 if row is not None:
                     apply_health(row, runner.health)
 
-    def storage_usage(self) -> int:
-        checked, value = self._storage_cache
-        if time.time() - checked > 60:
-            value = self.store.usage_bytes()
-            self._storage_cache = (time.time(), value)
-        return value
-
     def stop(self) -> None:
         from gateway.video_import import jobs_for
 
@@ -241,7 +233,7 @@ class GatewayCollector(Collector):
             infer_busy.add_metric([name], handle.worker.busy_s)
             queued.add_metric([name], handle.worker.queued)
         storage = GaugeMetricFamily("vigil_storage_evidence_bytes", "bytes of evidence on disk")
-        storage.add_metric([], self.gw.storage_usage())
+        storage.add_metric([], self.gw.retention.usage_bytes())
         quota = GaugeMetricFamily("vigil_storage_quota_bytes", "evidence quota in bytes (0 = none)")
         quota.add_metric([], float(self.gw.retention.quota_bytes or 0))
         clips = GaugeMetricFamily(
