@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import aliased
@@ -93,9 +93,6 @@ class Dispatcher:
         )
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.delivered = self.failed = self.dead = 0
-        self.last_error: str | None = None
-        self.latencies: list[float] = []  # raise-to-ack seconds of the last deliveries (bounded)
 
     def wake(self) -> None:
         """Thread-safe: new rows were committed."""
@@ -197,21 +194,17 @@ class Dispatcher:
                     row.status, row.delivered_at, row.last_error = "delivered", now, None
                     if result.outcome is Outcome.DUPLICATE:
                         row.last_error = f"duplicate: {result.detail}"[:500]
-                    self.delivered += 1
                     self.breaker.success()
-                    self._latency(message, now)
                     if target is not None:
                         target.last_delivered_at = now
                     continue
                 row.last_error = f"{result.outcome.value}: {result.detail}"[:2000]
-                self.last_error = row.last_error
                 if target is not None:
                     target.last_error = row.last_error
                 if result.outcome is Outcome.REJECTED:
                     # The upstream is alive and refuses this message: dead-letter it, keep the breaker closed.
                     self.breaker.success()
                     row.status = "dead"
-                    self.dead += 1
                     log.error(
                         "uplink %s: %s rejected, dead-lettered: %s",
                         self.target.name,
@@ -219,11 +212,9 @@ class Dispatcher:
                         result.detail,
                     )
                     continue
-                self.failed += 1
                 self.breaker.failure()
                 if row.attempts >= self.policy.max_attempts:
                     row.status = "dead"
-                    self.dead += 1
                     log.error(
                         "uplink %s: %s dead after %d attempts",
                         self.target.name,
@@ -245,21 +236,3 @@ class Dispatcher:
                 )
             if target is not None:
                 target.circuit_state = self.breaker.state
-
-    def _latency(self, message: UplinkMessage, now: dt.datetime) -> None:
-        raised = message.body.get("raised_at") if message.body.get("action") == "raised" else None
-        if isinstance(raised, str):
-            try:
-                self.latencies.append((now - dt.datetime.fromisoformat(raised)).total_seconds())
-            except ValueError:
-                return
-            del self.latencies[:-1000]
-
-    def status(self) -> dict[str, Any]:
-        return {
-            "circuit": self.breaker.state,
-            "delivered": self.delivered,
-            "failed_attempts": self.failed,
-            "dead": self.dead,
-            "last_error": self.last_error,
-        }

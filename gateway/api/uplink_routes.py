@@ -8,7 +8,8 @@ import contextlib
 import datetime as dt
 import json
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +24,7 @@ from gateway.uplinks import UnknownTarget
 from uplink.targets.websocket import FeedHub, Subscriber, feed_item
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 REPLAY_LIMIT = 1000  # records sent from the log per reconnect; a screen further behind reloads the list
 STATS_EVERY_S = 5.0
@@ -40,8 +42,12 @@ async def list_uplinks(request: web.Request) -> web.Response:
     return web.json_response({"items": await asyncio.to_thread(gw.uplinks.status)})
 
 
-def _name(request: web.Request) -> str:
-    return request.match_info["name"]
+async def _on_target(request: web.Request, work: Callable[..., T], *args: Any) -> T:
+    """Run an admin call on the target named in the path, off the loop; an unknown name is a 404."""
+    try:
+        return await asyncio.to_thread(work, request.match_info["name"], *args)
+    except UnknownTarget as exc:
+        raise ApiError(404, str(exc)) from exc
 
 
 @route(
@@ -52,12 +58,8 @@ def _name(request: web.Request) -> str:
     summary="Dead-lettered messages of one target",
 )
 async def dead_letters(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     limit = query_int(request, "limit", 100, 1, 1000)
-    try:
-        items = await asyncio.to_thread(gw.uplinks.dead_letters, _name(request), limit)
-    except UnknownTarget as exc:
-        raise ApiError(404, str(exc)) from exc
+    items = await _on_target(request, request.app[GATEWAY].uplinks.dead_letters, limit)
     return web.json_response({"items": items})
 
 
@@ -77,12 +79,8 @@ class ReplayBody(BaseModel):
     summary="Queue dead-lettered messages again",
 )
 async def replay(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     body = await parse_body(request, ReplayBody)
-    try:
-        count = await asyncio.to_thread(gw.uplinks.replay, _name(request), body.ids or None)
-    except UnknownTarget as exc:
-        raise ApiError(404, str(exc)) from exc
+    count = await _on_target(request, request.app[GATEWAY].uplinks.replay, body.ids or None)
     return web.json_response({"replayed": count})
 
 
@@ -101,16 +99,12 @@ class BackfillBody(BaseModel):
     summary="补传: send again every alarm that occurred in a time range",
 )
 async def backfill(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     body = await parse_body(request, BackfillBody)
     since, until = as_utc(body.since), as_utc(body.until)
     assert since is not None and until is not None
     if since > until:
         raise ApiError(422, "since must be before until")
-    try:
-        result = await asyncio.to_thread(gw.uplinks.backfill, _name(request), since, until)
-    except UnknownTarget as exc:
-        raise ApiError(404, str(exc)) from exc
+    result = await _on_target(request, request.app[GATEWAY].uplinks.backfill, since, until)
     return web.json_response(result)
 
 
