@@ -40,6 +40,7 @@ from adapters.gb28181.rtp import (
     seq_delta,
     ssrc_from_y,
 )
+from adapters.stream_clock import FpsMeter, GopMeter, auto_mode
 
 log = logging.getLogger(__name__)
 
@@ -485,8 +486,7 @@ class GbMediaSource:
         period = 1.0 / self.sample_fps if self.sample_fps > 0 else 0.0
         last_sampled: float | None = None
         last_pts: float | None = None
-        last_key_pts: float | None = None
-        window_start, window_frames = time.monotonic(), 0
+        fps_meter, gops = FpsMeter(), GopMeter()
         pts_base: int | None = None
         try:
             while not self._stop.is_set():
@@ -506,12 +506,11 @@ class GbMediaSource:
                         pts_base = unit.pts
                     pts_s = ((unit.pts - pts_base) % (1 << 33)) / 90000.0
                 if unit.keyframe and pts_s is not None:
-                    if last_key_pts is not None and 0 < pts_s - last_key_pts < 60:
-                        h.gop_s = round(pts_s - last_key_pts, 3)
+                    gop = gops.keyframe(pts_s)
+                    if gop is not None:
+                        h.gop_s = gop
                         if self.decode == "auto":
-                            short = 0 < self.sample_fps <= 1 and h.gop_s <= 1.5 / self.sample_fps
-                            mode = h.decode_mode = self._mode = "keyframes" if short else "all"
-                    last_key_pts = pts_s
+                            mode = h.decode_mode = self._mode = auto_mode(self.sample_fps, gop)
                 if mode == "keyframes" and not unit.keyframe:
                     continue
                 packet = av.Packet(unit.data)
@@ -535,11 +534,8 @@ class GbMediaSource:
                     h.state, h.width, h.height = "online", frame.width, frame.height
                     h.last_frame_at, h.last_error = now, None
                     h.frames += 1
-                    window_frames += 1
-                    elapsed = time.monotonic() - window_start
-                    if elapsed >= 2.0:
-                        h.fps = round(window_frames / elapsed, 2)
-                        window_start, window_frames = time.monotonic(), 0
+                    if (fps := fps_meter.tick()) is not None:
+                        h.fps = fps
                     if period and last_sampled is not None and pts - last_sampled < period * 0.75:
                         continue
                     last_sampled = pts

@@ -24,6 +24,7 @@ from tenacity import Retrying, retry_if_exception, wait_exponential_jitter
 
 from adapters.frames import Frame, StreamHealth
 from adapters.redact import redact_text, redact_url
+from adapters.stream_clock import FpsMeter, GopMeter, auto_mode
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +98,6 @@ class RtspSource:
     @property
     def is_file(self) -> bool:
         return "://" not in self.url or self.url.startswith("file://")
-
-    @property
-    def max_keyframe_gop_s(self) -> float:
-        """The longest GOP "auto" still decodes keyframes-only for (half a period of slack)."""
-        return 1.5 / self.sample_fps
 
     def stop(self) -> None:
         self._stop.set()
@@ -238,11 +234,10 @@ class RtspSource:
         last_sampled: float | None = None
         wall_start = time.time()
         first_pts: float | None = None
-        window_start, window_frames = time.monotonic(), 0
+        fps_meter, gops = FpsMeter(), GopMeter()
         rate = float(stream.average_rate or 25)
         slack = min(0.5 / rate, 0.25 * period)
         last_pts: float | None = None
-        last_key_pts: float | None = None
         tap = self._reset_tap(stream)
         for packet in container.demux(stream):
             if self._stop.is_set():
@@ -256,14 +251,12 @@ class RtspSource:
                     log.exception("camera %s: packet tap failed; off until reconnected", self.camera_id)
                     tap = None
             if packet.is_keyframe and packet.pts is not None:
-                key_pts = packet.pts * tb
-                if last_key_pts is not None and 0 < key_pts - last_key_pts < 60:
-                    h.gop_s = round(key_pts - last_key_pts, 3)
+                gop = gops.keyframe(packet.pts * tb)
+                if gop is not None:
+                    h.gop_s = gop
                     if self.decode == "auto":
                         # Switch only at a keyframe: the decoder then starts clean in either direction.
-                        short = self.sample_fps <= 1 and h.gop_s <= self.max_keyframe_gop_s
-                        mode = h.decode_mode = "keyframes" if short else "all"
-                last_key_pts = key_pts
+                        mode = h.decode_mode = auto_mode(self.sample_fps, gop)
             if mode == "keyframes" and not packet.is_keyframe and packet.size:
                 continue  # the empty packet at the end flushes the decoder: keep it
             try:
@@ -293,11 +286,8 @@ class RtspSource:
                     None,
                 )
                 h.frames += 1
-                window_frames += 1
-                elapsed = time.monotonic() - window_start
-                if elapsed >= 2.0:
-                    h.fps = round(window_frames / elapsed, 2)
-                    window_start, window_frames = time.monotonic(), 0
+                if (fps := fps_meter.tick()) is not None:
+                    h.fps = fps
                 # Half a frame of slack keeps a 1 fps sample steady on a 10/25 fps stream (more would
                 # take frame 24 of 25 and drift to 1.04 samples/s).
                 if last_sampled is not None and pts - last_sampled < period - slack:
