@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +117,15 @@ MORE_SCENES = [
         "min_duration_s": 3,
     },
 ]
+
+
+async def wait_until(check: Callable[[], Any], seconds: float, what: str) -> Any:
+    """Poll ``check`` (in a thread: it may query the database) until it is truthy; returns its value."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = await asyncio.to_thread(check)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)

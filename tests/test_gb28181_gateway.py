@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from gateway.db import upgrade
 from gateway.db.schema import Camera, OutboxRow, Source, UplinkTarget
 from gateway.gb28181_service import alarm_description, gb_priority, parse_channel_url
 from gateway.service import Gateway
-from tests.conftest import write_config
+from tests.conftest import wait_until, write_config
 from tests.gb28181.sipp import SCENARIOS, Sipp, free_port
 from tests.test_alarm_lifecycle import raise_alarm
 from tests.test_uplink_delivery import auth
@@ -39,17 +37,6 @@ DEVICE_PASSWORD = "12345678"
 OUR_ID = "34020000002000000009"  # as the SIPp superior knows us
 FAST = {"backoff_initial_s": 0.05, "backoff_max_s": 0.5, "max_attempts": 1000, "breaker_failures": 1000}
 CAMERA = {"id": "gate-1", "name": "North gate", "url": "rtsp://127.0.0.1:9/none", "enabled": False}
-
-
-async def wait_until(check: Callable[[], Any], seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = await asyncio.to_thread(check)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 def make_gateway(tmp: Path, **sections: Any) -> Gateway:

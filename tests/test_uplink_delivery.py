@@ -11,11 +11,9 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +29,10 @@ from gateway.db import upgrade
 from gateway.db.schema import OutboxRow
 from gateway.lifecycle import Change
 from gateway.service import Gateway
-from tests.conftest import write_config
+from tests.conftest import wait_until, write_config
 from tests.peers.http_receiver import HttpReceiver
 from tests.peers.mosquitto import MosquittoBroker, find_mosquitto
+from tests.peers.ports import free_port
 from tests.test_alarm_lifecycle import raise_alarm
 
 Client = TestClient  # type: ignore[type-arg]
@@ -71,14 +70,6 @@ def auth(gw: Gateway, role: str = "admin") -> dict[str, str]:
     with gw.db.session() as s:
         secret, _ = issue_token(s, f"test-{role}", "machine", role)
     return {"Authorization": f"Bearer {secret}"}
-
-
-async def wait_until(check: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def pending(gw: Gateway) -> int:
@@ -278,12 +269,6 @@ async def test_mqtt_target_delivers_on_puback_after_the_broker_returns(
 
 
 # --- the gateway killed mid-delivery ----------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def serve(config: Path, log: Path) -> subprocess.Popen[bytes]:

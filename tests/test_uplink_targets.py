@@ -15,7 +15,8 @@ import pytest
 from pydantic import ValidationError
 
 from tests.peers.http_receiver import HttpReceiver
-from tests.peers.mosquitto import MosquittoBroker, find_mosquitto, free_port
+from tests.peers.mosquitto import MosquittoBroker, find_mosquitto
+from tests.peers.ports import free_port
 from uplink.fieldmap import FieldMap
 from uplink.records import UplinkMessage
 from uplink.signing import (

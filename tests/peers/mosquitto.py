@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.peers.ports import free_port
+
 MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
 
@@ -29,12 +31,6 @@ def find_mosquitto() -> str | None:
     if found:
         return found
     return next((p for p in MOSQUITTO_CANDIDATES if os.access(p, os.X_OK)), None)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class MosquittoBroker:

@@ -26,6 +26,8 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
+from tests.peers.ports import free_port
+
 ENV_URL = "VIGIL_TEST_PG_URL"
 INSTALL_HINT = "install the Debian package `postgresql` (or run `make system-deps`), or set " + ENV_URL
 
@@ -160,7 +162,7 @@ class PostgresServer:
             pg_ctl = [str(self._bindir / "pg_ctl"), "-D", data, "-l", str(tmp / "server.log")]
             # A free port can be taken between probing and binding it: try a few.
             for attempt in range(3):
-                port = _free_port(self.host)
+                port = free_port(self.host)
                 # fsync off and friends: a test cluster trades durability for speed.
                 opts = (
                     f"-c listen_addresses={self.host} -p {port} -k {tmp} "
@@ -260,12 +262,6 @@ def _postgres_user() -> pwd.struct_passwd:
         raise PostgresError(
             f"running as root, but there is no `postgres` system user to run initdb as: {INSTALL_HINT}"
         ) from None
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def _with_psycopg_driver(url: str) -> str:
