@@ -21,12 +21,14 @@ from sqlalchemy import select
 
 from adapters.gb28181.cascade import CascadeAgent, CascadeLink, SuperiorConfig
 from adapters.gb28181.common import GbError, gb_time, is_gb_id
-from adapters.gb28181.manscdp import CatalogItem
+from adapters.gb28181.manscdp import AlarmNotify, CatalogItem, RecordItem, ptz_cmd
 from adapters.gb28181.media import GbMediaFactory, GbMediaSource, ReceiveSession, UnitFeed
 from adapters.gb28181.upper import PlaySession, UpperConfig, UpperEvent, UpperPlatform
+from adapters.rtsp.packet_feed import PacketFeed
 from gateway.analytics import CameraRunner
 from gateway.config import CameraConfig, GbServerConfig
-from gateway.db.schema import Camera, Source
+from gateway.db.schema import Alarm, AlarmRevision, Camera, Source, utcnow
+from gateway.ids import new_ulid
 
 if TYPE_CHECKING:
     from gateway.service import Gateway
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 VIDEO_TYPES = frozenset({"131", "132"})  # id digits 11-13: camera, network camera (IPC)
 URL_SCHEME = "gb28181://"
 POLL_S = 1.0
+DEVICE_ALARM_SCENE = "device_alarm"  # a device alarm whose method/type the alarm type table does not map
 UNREGISTER_S = 3.0
 
 
@@ -86,6 +89,25 @@ def local_gb_time(iso: str | None, timezone: str) -> str:
         return gb_time()
 
 
+def parse_gb_time(text: str, timezone: str) -> dt.datetime | None:
+    """A MANSCDP time (site-local, no zone; ISO 8601) -> UTC; None when it does not parse."""
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except (ValueError, AttributeError):
+        return None
+    if when.tzinfo is None:
+        try:
+            when = when.replace(tzinfo=ZoneInfo(timezone))
+        except KeyError:
+            return None
+    return when.astimezone(dt.UTC)
+
+
+def our_priority(gb: int) -> int:
+    """GB AlarmPriority (1 = most urgent ... 4) -> ours (4 = most urgent ... 1); others -> 2."""
+    return 5 - gb if 1 <= gb <= 4 else 2
+
+
 class GbService:
     """The GB/T 28181 roles of a gateway: build with the gateway, ``start()``/``stop()`` on the loop."""
 
@@ -100,6 +122,7 @@ class GbService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._shares: dict[str, dict[str, str]] = {}  # superior -> {channel id there: camera id}
         self._camera_ids: dict[str, dict[str, str]] = {}  # superior -> {camera id: channel id there}
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -116,6 +139,7 @@ class GbService:
 
     async def start(self, cameras: list[tuple[CameraConfig, dict[str, int]]] | None = None) -> None:
         """Open the SIP roles; ``cameras`` are the GB channel cameras to analyse (with scene ids)."""
+        self._loop = asyncio.get_running_loop()
         server = self.config.server
         if server is not None and server.enabled:
             self.media = GbMediaFactory(feeds=self._feed, bind_host=server.host)
@@ -263,6 +287,9 @@ class GbService:
             await asyncio.to_thread(self._device_status, event.device_id, "online", None)
         elif event.kind in ("offline", "unregistered"):
             await asyncio.to_thread(self._device_status, event.device_id, "offline", None)
+        elif event.kind == "alarm" and event.alarm is not None:
+            # The device got its 200 and <Response> from the upper platform already; store it like any alarm.
+            await asyncio.to_thread(self.store_device_alarm, event.device_id, event.alarm)
 
     async def _query_catalog(self, upper: UpperPlatform, device_id: str) -> None:
         try:
@@ -325,6 +352,139 @@ class GbService:
                 changed.append(row.id)
         return changed
 
+    def _device_scene(self, alarm: AlarmNotify) -> str:
+        """The alarm type table's code for the device's (AlarmMethod, AlarmType), else device_alarm."""
+        if alarm.alarm_type is not None:
+            for code, kind in self.gw.outbox.types.types.items():
+                if (kind.gb_alarm_method, kind.gb_alarm_type) == (alarm.method, alarm.alarm_type):
+                    return code
+        return DEVICE_ALARM_SCENE
+
+    def store_device_alarm(self, device_id: str, alarm: AlarmNotify) -> str | None:
+        """A device's Alarm notification as a vigil alarm (lifecycle, outbox); returns its id, or None
+        for a repeat (same device, AlarmTime, method and type: devices resend when unsure). Blocking."""
+        channel = alarm.device_id if is_gb_id(alarm.device_id) else device_id
+        key = f"gb28181:{device_id}/{alarm.time[:40]}/{alarm.method}/{alarm.alarm_type}"
+        timezone = self.gw.config.site.timezone
+        now = utcnow()
+        occurred = parse_gb_time(alarm.time, timezone) or now
+        scene = self._device_scene(alarm)
+        message = alarm.description[:500] or f"GB/T 28181 device alarm (method {alarm.method})"
+        with self.gw.db.session() as s:
+            if s.scalar(select(Alarm.id).where(Alarm.event_key == key).limit(1)) is not None:
+                log.info("GB device %s: alarm %s already stored", device_id, key)
+                return None
+            camera = s.get(Camera, channel) or s.scalar(select(Camera).where(Camera.gb_channel_id == channel))
+            row = Alarm(
+                id=new_ulid(),
+                camera_id=camera.id if camera is not None else None,
+                scene=scene,
+                region="",
+                event_key=key,
+                status="raised",
+                priority=our_priority(alarm.priority),
+                score=1.0,  # the device decided; there is no model score
+                message=message,
+                details={
+                    "source": "gb28181",
+                    "device_id": device_id,
+                    "channel_id": channel,
+                    "gb_alarm_priority": alarm.priority,
+                    "gb_alarm_method": alarm.method,
+                    "gb_alarm_type": alarm.alarm_type,
+                    "gb_alarm_time": alarm.time,
+                    "description": alarm.description,
+                    **({"event_type": alarm.event_type} if alarm.event_type else {}),
+                    **({"longitude": alarm.longitude, "latitude": alarm.latitude} if alarm.longitude else {}),
+                },
+                tags={},
+                occurred_at=occurred,
+                raised_at=now,
+                revision=1,
+            )
+            s.add(row)
+            s.add(
+                AlarmRevision(
+                    alarm=row,
+                    revision=1,
+                    action="raised",
+                    actor=f"device:{device_id}",
+                    at=now,
+                    changes={"status": [None, "raised"]},
+                )
+            )
+            self.gw.outbox.enqueue(s, row, "raised")
+            alarm_id = row.id
+        self.gw.outbox.notify()
+        log.info("GB device %s: alarm %s stored as %s (%s)", device_id, alarm_id, scene, message)
+        return alarm_id
+
+    # -------------------------------------------------------------------------- held devices (API)
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Devices that tried to register without a configured password, waiting for approval."""
+        if self.upper is None:
+            return []
+        return [
+            {"device_id": device_id, "address": f"{addr.host}:{addr.port}", "transport": addr.transport}
+            for device_id, addr in sorted(self.upper.pending.items())
+        ]
+
+    def approve(self, device_id: str, password: str) -> None:
+        """Admit a held device with this password (kept in memory until restart); KeyError if not held."""
+        if self.upper is None or device_id not in self.upper.pending:
+            raise KeyError(device_id)
+        self.upper.approve(device_id, password)
+        log.info("GB device %s approved; it is admitted on its next REGISTER", device_id)
+
+    def refuse(self, device_id: str) -> None:
+        """Refuse a held device (403 from now on, until restart); KeyError if not held."""
+        if self.upper is None or device_id not in self.upper.pending:
+            raise KeyError(device_id)
+        self.upper.refuse(device_id)
+        log.info("GB device %s refused", device_id)
+
+    # ------------------------------------------------------------------------- PTZ and recordings
+
+    def _channel(self, camera_id: str) -> tuple[str, str]:
+        """(registered device, channel id) of a GB channel camera; LookupError / ValueError say why not."""
+        with self.gw.db.session() as s:
+            row = s.get(Camera, camera_id)
+            if row is None or row.status == "removed":
+                raise LookupError(f"no camera {camera_id}")
+            url, source, channel = row.stream_url or "", row.source_id, row.gb_channel_id
+        if not url.startswith(URL_SCHEME) and channel is None:
+            raise ValueError(f"camera {camera_id} is not a GB/T 28181 channel")
+        probe = CameraConfig.model_construct(id=channel or camera_id, name=camera_id, url=url, source=source)
+        device, chan = self.device_of(probe)
+        chan = channel or chan
+        dev = self.upper.devices.get(device) if self.upper is not None and device else None
+        if dev is None or not dev.online:
+            raise ValueError(
+                f"camera {camera_id}: its GB/T 28181 device is not registered or offline; try later"
+            )
+        return dev.device_id, chan
+
+    async def ptz(self, camera_id: str, action: str, speed: int, zoom_speed: int, preset: int) -> str:
+        """Send a PTZ command (GB/T 28181 A.3 PTZCmd) to a GB channel camera; returns the PTZCmd sent."""
+        command = ptz_cmd(action, speed, zoom_speed, preset)  # ValueError for a bad action or value
+        device, channel = await asyncio.to_thread(self._channel, camera_id)
+        assert self.upper is not None
+        await self.upper.ptz(device, channel, command)
+        return command
+
+    async def records(self, camera_id: str, start: dt.datetime, end: dt.datetime) -> list[RecordItem]:
+        """The device's recordings of a GB channel camera between two times (RecordInfo query)."""
+        device, channel = await asyncio.to_thread(self._channel, camera_id)
+        assert self.upper is not None
+        zone = ZoneInfo(self.gw.config.site.timezone)
+
+        def local(when: dt.datetime) -> str:
+            when = when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+            return gb_time(when.astimezone(zone).replace(tzinfo=None))
+
+        return await self.upper.query_records(device, channel, local(start), local(end))
+
     # ------------------------------------------------------------------------------- live streams
 
     def device_of(self, camera: CameraConfig) -> tuple[str | None, str]:
@@ -355,6 +515,19 @@ class GbService:
     async def close_channel(self, session: PlaySession) -> None:
         if self.upper is not None:
             await self.upper.stop(session)
+
+    def add_camera(self, camera: CameraConfig, scene_ids: dict[str, int]) -> None:
+        """A GB channel camera added through the API: INVITEd and analysed like a configured one.
+        Safe from any thread (the API adds cameras off the loop)."""
+        if self.upper is None or self._loop is None:
+            raise ValueError(
+                f"camera {camera.id}: a GB/T 28181 channel needs the upper platform; "
+                "enable gb28181.server in the gateway configuration and restart"
+            )
+        if not camera.scenes:  # like configured channels: nothing to analyse, nothing to play
+            return
+        self.gw.gb_cameras.append((camera, scene_ids))
+        self._loop.call_soon_threadsafe(self.analyse, camera, scene_ids)
 
     def analyse(self, camera: CameraConfig, scene_ids: dict[str, int]) -> None:
         """Keep a GB channel camera played and analysed until ``stop()`` (re-INVITE after a loss)."""
@@ -428,12 +601,27 @@ class GbService:
         )
 
     def _feed(self, channel_id: str) -> UnitFeed:
-        """The access units of a channel shared upwards (only analysed GB channels have them)."""
+        """The access units of a channel shared upwards: an analysed GB channel's live source, or the
+        packet feed of a running RTSP camera (remuxed as they are, never transcoded)."""
         for shares in self._shares.values():
             camera_id = shares.get(channel_id)
-            if camera_id is not None and camera_id in self.sources:
+            if camera_id is None:
+                continue
+            if camera_id in self.sources:
                 return self.sources[camera_id]
-        raise LookupError(f"no live GB/T 28181 stream for {channel_id}")
+            feed = self.packet_feed(camera_id)
+            if feed is not None:
+                return feed
+            raise LookupError(
+                f"camera {camera_id} (shared as {channel_id}) is not running: no stream to relay"
+            )
+        raise LookupError(f"no live stream for {channel_id}: it is not shared to this superior")
+
+    def packet_feed(self, camera_id: str) -> PacketFeed | None:
+        """The live packet feed of a running RTSP camera (attached by ``Analytics.start_camera``)."""
+        runner = self.gw.analytics.runners.get(camera_id)
+        tap = getattr(runner.source, "tap", None) if runner is not None else None
+        return tap if isinstance(tap, PacketFeed) else None
 
     # ------------------------------------------------------------------------------------ cascade
 

@@ -451,3 +451,131 @@ def parse_ptz_position(msg: ManscdpMessage) -> dict[str, str]:
         ):
             out[el.tag] = (el.text or "").strip()
     return out
+
+
+# ------------------------------------------------------------------------------ PTZ control (A.3)
+
+PTZ_MOVES = {  # A.3.2 instruction byte: bit0 right, bit1 left, bit2 down, bit3 up, bit4 zoom in, bit5 out
+    "stop": 0x00,
+    "right": 0x01,
+    "left": 0x02,
+    "down": 0x04,
+    "up": 0x08,
+    "downright": 0x05,
+    "downleft": 0x06,
+    "upright": 0x09,
+    "upleft": 0x0A,
+    "zoom_in": 0x10,
+    "zoom_out": 0x20,
+}
+PTZ_PRESETS = {"preset_set": 0x81, "preset_goto": 0x82, "preset_delete": 0x83}  # A.3.4, byte 6 = preset
+
+
+def ptz_cmd(action: str, speed: int = 0x80, zoom_speed: int = 0x8, preset: int = 0, address: int = 1) -> str:
+    """The 8-byte PTZCmd of GB/T 28181-2016 A.3.1 as 16 upper-case hex digits.
+
+    Byte 1 A5H; byte 2 version 0 (high nibble) and checksum (byte 1 high + low nibble + byte 2 high nibble)
+    mod 16; byte 3 address low 8 bits; byte 4 instruction; bytes 5/6 data 1/2 (pan/tilt speed, or the
+    preset number in byte 6); byte 7 zoom speed (high nibble) and address high 4 bits; byte 8 the sum of
+    bytes 1-7 mod 256. Raises ValueError for an unknown action or an out-of-range value.
+    """
+    if not 0 <= speed <= 0xFF or not 0 <= zoom_speed <= 0xF or not 0 <= address <= 0xFFF:
+        raise ValueError("speed is 0-255, zoom_speed 0-15, address 0-4095")
+    if action in PTZ_MOVES:
+        code = PTZ_MOVES[action]
+        pan = speed if code & 0x03 else 0
+        tilt = speed if code & 0x0C else 0
+        zoom = zoom_speed if code & 0x30 else 0
+        data1, data2, data3 = pan, tilt, zoom
+    elif action in PTZ_PRESETS:
+        if not 1 <= preset <= 0xFF:
+            raise ValueError("preset is 1-255")
+        code, data1, data2, data3 = PTZ_PRESETS[action], 0, preset, 0
+    else:
+        raise ValueError(f"unknown PTZ action {action!r}; one of {sorted(PTZ_MOVES) + sorted(PTZ_PRESETS)}")
+    b1, version = 0xA5, 0x0
+    b2 = version << 4 | ((b1 >> 4) + (b1 & 0xF) + version) % 16
+    raw = [b1, b2, address & 0xFF, code, data1, data2, data3 << 4 | (address >> 8) & 0xF]
+    return bytes([*raw, sum(raw) % 256]).hex().upper()
+
+
+def build_device_control(
+    sn: int, device_id: str, ptz: str, charset: str = "GB2312", priority: int = 5
+) -> bytes:
+    """A.2.3.1 DeviceControl with a PTZCmd (no Response follows: PTZ commands are fire and forget)."""
+    inner = _el("PTZCmd", ptz) + "<Info>\r\n" + _el("ControlPriority", priority) + "</Info>\r\n"
+    return encode("Control", "DeviceControl", sn, device_id, inner, charset)
+
+
+# ------------------------------------------------------------------------------ RecordInfo (A.2.4.5)
+
+
+@dataclass
+class RecordItem:
+    device_id: str
+    name: str = ""
+    file_path: str = ""
+    address: str = ""
+    start_time: str = ""
+    end_time: str = ""
+    secrecy: int = 0
+    type: str = ""
+    recorder_id: str = ""
+    file_size: str = ""
+
+
+_RECORD_FIELDS = {
+    "deviceid": "device_id",
+    "name": "name",
+    "filepath": "file_path",
+    "address": "address",
+    "starttime": "start_time",
+    "endtime": "end_time",
+    "type": "type",
+    "recorderid": "recorder_id",
+    "filesize": "file_size",
+}
+
+
+def record_items(msg: ManscdpMessage) -> list[RecordItem]:
+    out: list[RecordItem] = []
+    rl = msg.find("RecordList")
+    if rl is None:
+        return out
+    for item_el in rl:
+        if item_el.tag.lower() != "item":
+            continue
+        item = RecordItem(device_id="")
+        for child in item_el:
+            tag, value = child.tag.lower(), (child.text or "").strip()
+            if tag in _RECORD_FIELDS:
+                setattr(item, _RECORD_FIELDS[tag], value[:256])
+            elif tag == "secrecy":
+                item.secrecy = _int(value)
+        if item.start_time or item.end_time:
+            out.append(item)
+    return out
+
+
+class RecordAggregator:
+    """Collects paged RecordInfo responses for one SN until ``SumNum`` items arrived (bounded)."""
+
+    MAX_ITEMS = 10_000
+
+    def __init__(self) -> None:
+        self.items: list[RecordItem] = []
+        self.sum_num: int | None = None
+
+    def add(self, msg: ManscdpMessage) -> bool:
+        sn = msg.get("SumNum")
+        if sn.isdigit() and len(sn) < 8:
+            self.sum_num = int(sn)
+        room = self.MAX_ITEMS - len(self.items)
+        self.items += record_items(msg)[: max(0, room)]
+        return self.complete
+
+    @property
+    def complete(self) -> bool:
+        return self.sum_num is not None and (
+            len(self.items) >= min(self.sum_num, self.MAX_ITEMS) or self.sum_num == 0
+        )

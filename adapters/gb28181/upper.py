@@ -32,6 +32,7 @@ from adapters.gb28181.sip.transport import Address
 
 log = logging.getLogger(__name__)
 
+MAX_PENDING = 1000  # held devices: bounded, an unauthenticated REGISTER must not grow memory forever
 PasswordLookup = Callable[[str], "str | None | Awaitable[str | None]"]
 
 
@@ -144,10 +145,14 @@ class UpperPlatform:
         self.devices: dict[str, Device] = {}
         self.pending: dict[str, Address] = {}  # held for approval
         self._approved: dict[str, str] = {}
+        self._refused: set[str] = set()
         self._sn = SnCounter()
         self._ssrc_seq = SnCounter()
         self._waiters: dict[tuple[str, int], asyncio.Future[ManscdpMessage]] = {}
         self._catalogs: dict[int, tuple[CatalogAggregator, asyncio.Future[list[CatalogItem]]]] = {}
+        self._records: dict[
+            int, tuple[manscdp.RecordAggregator, asyncio.Future[list[manscdp.RecordItem]]]
+        ] = {}
         self.sessions: dict[str, PlaySession] = {}
         self.subscriptions: dict[str, Subscription] = {}
         self._liveness: asyncio.Task[None] | None = None
@@ -172,8 +177,15 @@ class UpperPlatform:
         return self.endpoint.port
 
     def approve(self, device_id: str, password: str) -> None:
-        """Admit a held device; it is accepted on its next REGISTER."""
+        """Admit a held device; it is accepted on its next REGISTER (with digest, this password)."""
         self._approved[device_id] = password
+        self._refused.discard(device_id)
+        self.pending.pop(device_id, None)
+
+    def refuse(self, device_id: str) -> None:
+        """Refuse a held device: 403 to its REGISTERs, and it is not held again."""
+        self._refused.add(device_id)
+        self._approved.pop(device_id, None)
         self.pending.pop(device_id, None)
 
     def _emit(self, event: UpperEvent) -> None:
@@ -228,8 +240,18 @@ class UpperPlatform:
 
     def _seen(self, device_id: str, source: Address) -> Device | None:
         dev = self.devices.get(device_id)
+        if dev is None:  # NVRs answer channel queries From the channel id: its device, same host
+            dev = next(
+                (
+                    d
+                    for d in self.devices.values()
+                    if device_id in d.channels and d.address.host == source.host
+                ),
+                None,
+            )
         if dev is None:
             return None
+        device_id = dev.device_id
         dev.last_seen = time.monotonic()
         dev.address = source  # NAT: the packet source is the address to use
         if not dev.online:
@@ -260,9 +282,15 @@ class UpperPlatform:
         if self.config.require_gb_ids and not is_gb_id(device_id):
             await stx.respond(403, "Bad Device ID")
             return
+        if device_id in self._refused:
+            await stx.respond(403, "Refused")
+            return
         password = await self._password(device_id)
         if password is None:
-            if self.config.unknown_devices == "hold":
+            held = self.config.unknown_devices == "hold"
+            if held and device_id not in self.pending and len(self.pending) >= MAX_PENDING:
+                await stx.respond(403, "Too Many Pending")
+            elif held:
                 if device_id not in self.pending:
                     self.pending[device_id] = stx.source
                     self._emit(UpperEvent("held", device_id))
@@ -358,6 +386,10 @@ class UpperPlatform:
             entry = self._catalogs.get(msg.sn)
             if entry is not None and entry[0].add(msg) and not entry[1].done():
                 entry[1].set_result(list(entry[0].items.values()))
+        elif root == "response" and cmd == "recordinfo":
+            rec = self._records.get(msg.sn)
+            if rec is not None and rec[0].add(msg) and not rec[1].done():
+                rec[1].set_result(rec[0].items)
         elif root == "response":
             fut = self._waiters.get((cmd, msg.sn))
             if fut is not None and not fut.done():
@@ -504,6 +536,53 @@ class UpperPlatform:
     async def query_ptz_position(self, device_id: str, channel_id: str) -> dict[str, str]:
         """GB/T 28181-2022 PTZPosition query."""
         return manscdp.parse_ptz_position(await self.query(device_id, "PTZPosition", channel_id))
+
+    async def ptz(self, device_id: str, channel_id: str, command: str) -> None:
+        """DeviceControl with a PTZCmd (``manscdp.ptz_cmd``) to a channel; done once the device's 200 came
+        (PTZ control has no application-level response)."""
+        dev = self._device(device_id)
+        body = manscdp.build_device_control(
+            self._sn.next(), channel_id, command, self._interop_for(device_id).charset
+        )
+        await self._send_message(dev, body, target_id=channel_id)
+
+    async def query_records(
+        self,
+        device_id: str,
+        channel_id: str,
+        start: str,
+        end: str,
+        record_type: str = "all",
+        within: float | None = None,
+    ) -> list[manscdp.RecordItem]:
+        """RecordInfo query (history recordings of a channel between two GB local times); pages are
+        aggregated until SumNum items arrived. On timeout, returns what arrived if anything did."""
+        dev = self._device(device_id)
+        sn = self._sn.next()
+        agg = manscdp.RecordAggregator()
+        fut: asyncio.Future[list[manscdp.RecordItem]] = asyncio.get_running_loop().create_future()
+        self._records[sn] = (agg, fut)
+        body = manscdp.build_query(
+            "RecordInfo",
+            sn,
+            channel_id,
+            self._interop_for(device_id).charset,
+            StartTime=start,
+            EndTime=end,
+            Secrecy=0,
+            Type=record_type,
+        )
+        try:
+            await self._send_message(dev, body, target_id=channel_id)
+            try:
+                return await asyncio.wait_for(fut, within or self.config.query_timeout)
+            except TimeoutError as exc:
+                if agg.sum_num is None:
+                    raise GbError(f"no RecordInfo response from {device_id}") from exc
+                log.warning("RecordInfo of %s incomplete: %d of %s", channel_id, len(agg.items), agg.sum_num)
+                return list(agg.items)
+        finally:
+            self._records.pop(sn, None)
 
     # ----------------------------------------------------------------------------------------- media
 

@@ -45,9 +45,11 @@ class SippResult:
     @property
     def error_events(self) -> list[str]:
         """Events from the -trace_err log other than the routine out-of-call notices. Failures inside
-        out-of-call scenarios (e.g. a ``check_it`` regexp) land here but do not change SIPp's exit code."""
+        out-of-call scenarios (e.g. a ``check_it`` regexp) land here but do not change SIPp's exit code. The
+        minor watchdog's overload warning (SIPp's own timer ran late on a busy machine) is not a failure."""
         events = re.split(r"(?=\d{4}-\d{2}-\d{2}\t)", self.errors)
-        return [e for e in events[1:] if "using the out-of-call scenario" not in e]
+        routine = ("using the out-of-call scenario", "Overload warning: the minor watchdog timer")
+        return [e for e in events[1:] if not any(r in e for r in routine)]
 
     def check(self) -> None:
         assert self.returncode == 0, (
