@@ -20,9 +20,10 @@ import numpy as np
 
 from adapters import Frame, RtspSource, StreamHealth
 from analyzers import Region, Scene, build_scene
-from analyzers.detectors import load_detector
+from analyzers.detectors import ImageClassifier, load_detector
 from analyzers.pose import BlazePoseLandmarks, load_pose
 from analyzers.runtime import InferenceWorker
+from analyzers.training import stage
 from gateway.alarms import AlarmRecorder, SceneContext
 from gateway.capture import FrameCapture
 from gateway.clips import ClipRecorder
@@ -56,9 +57,10 @@ class ModelHandle:
     name: str
     version_id: str
     provider: str
-    kind: str  # detector | pose
+    kind: str  # detector | pose | classifier
     classes: frozenset[str]
     worker: InferenceWorker
+    crop: str | None = None  # classifier cards: the part the card says it was trained on
 
 
 @dataclass
@@ -67,9 +69,26 @@ class SceneRun:
 
     scene: Scene
     ctx: SceneContext
-    model: ModelHandle | None
+    model: ModelHandle | None  # what the frame goes to first: a detector, or a classifier of the frame
     pose: ModelHandle | None
     status: str  # "running", or what is missing
+    classifier: ModelHandle | None = None  # a classifier card run on the people ``model`` finds
+    crop: str | None = None  # the part a classifier card looks at (analyzers.training.stage)
+
+    @property
+    def first_key(self) -> str:
+        """The key of the first-stage answer this scene reads (shared by the scenes that ask alike)."""
+        assert self.model is not None
+        return self.model.name if self.model.kind != "classifier" else f"{self.model.name}/{self.crop}"
+
+    def first_input(self, image: np.ndarray) -> Any:
+        """What the first-stage model is given: the frame, or a classifier's regions of the frame."""
+        assert self.model is not None
+        if self.model.kind != "classifier":
+            return image
+        height, width = image.shape[:2]
+        crop = self.crop or "frame"
+        return (image, stage.region_boxes(crop, width, height), stage.crop_expand(crop), crop == "scan")
 
 
 @dataclass
@@ -179,8 +198,11 @@ class CameraRunner:
         for run in due:
             run.scene.last_ts = frame.ts  # claimed now, so the next frame is judged against it
         # One inference per model per frame, shared by every scene on the camera that reads it.
-        detectors = {r.model.name: r.model for r in due if r.model is not None}
-        futures = {name: h.worker.submit(frame.image) for name, h in detectors.items()}
+        futures: dict[str, Future[Any]] = {}
+        for run in due:
+            if run.first_key not in futures:
+                assert run.model is not None
+                futures[run.first_key] = run.model.worker.submit(run.first_input(frame.image))
         self._pending.put(Pending(frame, due, futures, time.perf_counter()))
 
     def _apply_rules(self) -> None:
@@ -210,11 +232,12 @@ class CameraRunner:
         pose_models = {r.pose.name: r.pose for r in item.due if r.pose is not None}
         pose_futures = {name: h.worker.submit((frame.image, people)) for name, h in pose_models.items()}
         poses = {name: fut.result(timeout=60) for name, fut in pose_futures.items()}
+        answers = self._classify(item, detections, poses)
         for run in item.due:
             assert run.model is not None
             events = run.scene.update(
                 frame.ts,
-                detections[run.model.name],
+                answers.get(id(run), detections[run.first_key]),
                 width,
                 height,
                 image=frame.image,
@@ -230,6 +253,29 @@ class CameraRunner:
                     if self.on_alarm:
                         self.on_alarm(alarm_id)
 
+    def _classify(
+        self, item: Pending, detections: dict[str, Any], poses: dict[str, Any]
+    ) -> dict[int, list[Any]]:
+        """Second stage of the classifier cards: each scene's part of every person the person model
+        found, classified in one batch per card (scenes asking the same share it); per run id."""
+        image = item.frame.image
+        futures: dict[tuple[Any, ...], Future[Any]] = {}
+        keys: dict[int, tuple[Any, ...]] = {}
+        for run in item.due:
+            if run.classifier is None or run.model is None:
+                continue
+            floor = run.scene.config.detection_threshold
+            people = [d for d in detections[run.first_key] if d.label == "person" and d.score >= floor]
+            pose = poses[run.pose.name] if run.pose is not None else ()
+            key = (run.classifier.name, run.crop, run.first_key, run.pose.name if run.pose else None, floor)
+            keys[id(run)] = key
+            if key not in futures:
+                crop = run.crop or "person"
+                boxes = stage.person_boxes(people, crop, pose)
+                futures[key] = run.classifier.worker.submit((image, boxes, stage.crop_expand(crop), False))
+        results = {key: fut.result(timeout=60) for key, fut in futures.items()}
+        return {rid: results[key] for rid, key in keys.items()}
+
 
 @dataclass
 class Pending:
@@ -239,6 +285,18 @@ class Pending:
     due: list[SceneRun]
     futures: dict[str, Future[Any]]
     submitted: float
+
+
+def _classifier_batch(classifier: ImageClassifier) -> Callable[[Sequence[Any]], list[Any]]:
+    """Classifier cards take (image, boxes, expand, merge): every crop of the batch in one pass;
+    ``merge``: overlapping windows on one object become one detection (scan windows)."""
+
+    def run(items: Sequence[tuple[np.ndarray, list[Any], float, bool]]) -> list[Any]:
+        jobs = [(image, boxes, expand) for image, boxes, expand, _ in items]
+        answers = stage.classify_jobs(classifier, jobs)
+        return [stage.merge_boxes(a) if merge else a for a, (*_, merge) in zip(answers, items, strict=True)]
+
+    return run
 
 
 def _pose_batch(estimator: Any) -> Callable[[Sequence[Any]], list[Any]]:
@@ -276,6 +334,11 @@ class Analytics:
                     estimator = load_pose(card, path, threads=1)
                     worker = InferenceWorker(name, _pose_batch(estimator), 1)
                     provider = estimator.provider
+                elif card.family == "classifier":  # asked for as a scene's model: a second stage
+                    kind = "classifier"
+                    classifier = ImageClassifier(card, path, threads=1)
+                    worker = InferenceWorker(name, _classifier_batch(classifier), 8)
+                    provider = classifier.provider
                 else:
                     detector = load_detector(card, path, threads=1)
 
@@ -284,9 +347,11 @@ class Analytics:
 
                     worker = InferenceWorker(name, detect, detector.max_batch)
                     provider = detector.provider
-                handle = ModelHandle(name, version_id, provider, kind, frozenset(card.classes), worker)
+                handle = ModelHandle(
+                    name, version_id, provider, kind, frozenset(card.classes), worker, card.crop
+                )
                 self.models[name] = handle
-            elif handle.kind != kind:
+            elif handle.kind != kind and not (kind == "detector" and handle.kind == "classifier"):
                 raise ModelPackError(f"model {name!r} is a {handle.kind} model, not a {kind} model")
             return handle
 
@@ -315,7 +380,41 @@ class Analytics:
                 pose = self.model(scene.config.pose_model, "pose")
             except (ModelPackError, ValueError) as exc:
                 status = f"running without pose cues ({exc})"
+        if model.kind == "classifier":
+            return self._classifier_run(camera, scene, ctx, model, pose, status)
         return SceneRun(scene, ctx, model, pose, status)
+
+    def _classifier_run(
+        self,
+        camera: CameraConfig,
+        scene: Scene,
+        ctx: SceneContext,
+        classifier: ModelHandle,
+        pose: ModelHandle | None,
+        status: str,
+    ) -> SceneRun:
+        """A classifier card: of the whole frame (flame, smoke, extinguisher windows) it is the first
+        stage; of people's parts (helmet, workwear, smoking) the person model finds the people first."""
+        crop = classifier.crop or scene.classifier_crop
+        if crop is None:
+            return SceneRun(
+                scene,
+                ctx,
+                None,
+                None,
+                f"model {classifier.name!r} is a classifier and scene {scene.key!r} names no part to "
+                "classify; use a detector, or a card with `crop`",
+            )
+        if crop in stage.PEOPLE_FREE:
+            return SceneRun(scene, ctx, classifier, pose, status, crop=crop)
+        try:
+            people = self.model(scene.person_model, "detector")
+            if people.kind != "detector" or "person" not in people.classes:
+                raise ModelPackError(f"model {people.name!r} is not a person detector")
+        except (ModelPackError, ValueError) as exc:
+            log.warning("camera %s scene %s: %s", camera.id, scene.key, exc)
+            return SceneRun(scene, ctx, None, None, f"model missing: the person detector ({exc})")
+        return SceneRun(scene, ctx, people, pose, status, classifier=classifier, crop=crop)
 
     def _pinned(self, camera_scene_id: int | None) -> str | None:
         if camera_scene_id is None:
@@ -354,6 +453,11 @@ class Analytics:
             tags = camera.scenes[0].tags.model_dump(exclude_none=True) if camera.scenes else {}
             capture = FrameCapture(self.db, self.storage_root, camera.id, camera.capture_interval_s, tags)
         runner = CameraRunner(camera, runs, self.recorder, on_alarm, capture, self.clips, source_factory)
+        if isinstance(runner.source, RtspSource):
+            from adapters.rtsp.packet_feed import PacketFeed
+
+            # Live access units for GB/T 28181 relays to superiors; the clip buffer stays the inner tap.
+            runner.source.tap = PacketFeed(camera.id, runner.source.tap)
         with self._lock:
             old = self.runners.pop(camera.id, None)
         if old is not None:

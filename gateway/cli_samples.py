@@ -321,10 +321,16 @@ def cmd_models_test(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result)
         return 0
-    print(
-        f"version {args.version} on {args.dataset} ({result['images']} images, conf {args.conf:g}, "
-        f"IoU {args.iou:g})"
-    )
+    if result.get("kind") == "classifier":
+        print(
+            f"version {args.version} (classifier) on {args.dataset} ({result['images']} images; object "
+            "level: one crop per labelled box; image level: any crop of the frame; (all): macro mean)"
+        )
+    else:
+        print(
+            f"version {args.version} on {args.dataset} ({result['images']} images, conf {args.conf:g}, "
+            f"IoU {args.iou:g})"
+        )
     print(
         f"{'class':20} {'support':>7} {'precision':>9} {'recall':>7} {'F1':>7} {'img P':>7} "
         f"{'img R':>7} {'img F1':>7}"

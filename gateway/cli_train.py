@@ -70,7 +70,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--cache", metavar="DIR", help=f"crop cache (default ${CACHE_ENV} or ~/.cache/vigil/train)"
     )
-    p.add_argument("--version", default="0.1.0", help="version written into the card")
+    p.add_argument(
+        "--version", help="version written into the card (default 0.1.0; library runs: a UTC time stamp)"
+    )
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
     p.add_argument("--size", type=int, metavar="PX", help="square input size (default: the task's)")
     p.add_argument("--batch", type=int, default=64)
@@ -80,6 +82,20 @@ def register(sub: Any) -> None:
         "--evaluate",
         metavar="MODEL_DIR",
         help="only evaluate this model folder (DIR/model.yaml or the card DIR/../NAME.yaml)",
+    )
+    p.add_argument(
+        "--library",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train on the task's samples in the sample library (its stored 8:2 split: train on the "
+        "train set, evaluate on the test set) and register a model version naming both sets; "
+        "default: when the library has samples of the task and no --data is given",
+    )
+    p.add_argument(
+        "--register",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="register the result as a candidate model version (default: with --library)",
     )
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -169,10 +185,131 @@ def _command(args: argparse.Namespace) -> str:
     return shlex.join(words)
 
 
+def _library(args: argparse.Namespace) -> tuple[Any, Path] | None:
+    """The gateway's database and storage root when ``--library``/``--register`` ask for them, or
+    (auto) when the library holds samples of the task and no --data names other data."""
+    from gateway.samples import SampleLibrary
+
+    want = args.library if args.library is not None else (False if args.data else None)
+    if want is False and not args.register:
+        return None
+    from gateway.cli import _config, _database
+    from gateway.config import ConfigError
+    from gateway.db import SchemaOutdated
+
+    try:
+        config, _ = _config(argparse.Namespace(config=getattr(args, "config", None)))
+    except ConfigError as exc:
+        if want is None and not args.register:
+            return None
+        raise ValueError(f"the gateway config {exc.path} cannot be used: {'; '.join(exc.problems)}") from exc
+    url: str = config.database.url
+    if want is None and not args.register and url.startswith("sqlite:///") and ":memory:" not in url:
+        if not Path(url.removeprefix("sqlite:///")).is_file():
+            return None  # no gateway here: connecting would create an empty database file
+    db = _database(config)
+    try:
+        db.ensure_current()
+    except SchemaOutdated as exc:
+        if want is None and not args.register:
+            return None
+        raise ValueError(str(exc)) from exc
+    if want is None:
+        tasks = {t["name"]: t for t in SampleLibrary(db, config.storage.root).list_tasks()}
+        if not tasks.get(args.task, {}).get("samples"):
+            return None
+        args.library = True
+    return db, config.storage.root
+
+
+def _export_split(db: Any, root: Path, task: str, out: Path) -> tuple[dict[str, Any], Path, Path]:
+    """Freeze (or reuse) the task's 8:2 split and write both sets as YOLO folders under ``out``."""
+    from gateway.samples import SampleLibrary
+
+    lib = SampleLibrary(db, root)
+    split = lib.split(task)
+    if split.train == 0 or split.test == 0:
+        raise ValueError(
+            f"task {task}: the split has {split.train} train and {split.test} test samples; "
+            "import more labelled photos (`vigil samples import DIR --task TASK`)"
+        )
+    train_dir, test_dir = out / "train", out / "test"
+    lib.export("yolo", train_dir, dataset_id=split.train_id)
+    lib.export("yolo", test_dir, dataset_id=split.test_id)
+    return split.as_json(), train_dir, test_dir
+
+
+def _register(db: Any, root: Path, result: Any, split: dict[str, Any] | None, seed: int) -> str:
+    """The trained model as a candidate version: the exact train and test sets, the test-set numbers."""
+    import shutil
+
+    from analyzers.training.evaluate import summarise
+    from gateway.model_versions import register_version
+
+    shutil.copyfile(result.card_path, result.model_dir / "model.yaml")
+    numbers: dict[str, Any] = {"seed": seed, "epochs_run": result.epochs_run, "seconds": result.seconds}
+    if result.valid:
+        found = summarise(result.valid)
+        numbers.update({k: found["overall"][k] for k in ("precision", "recall", "f1", "image_f1")})
+        numbers["classes"] = found["classes"]
+        numbers["f1_source"] = "test set at training (macro over classes, object level)"
+    return register_version(
+        db,
+        root,
+        result.model_dir,
+        name=result.task,
+        train_set_id=split["train_set_id"] if split else None,
+        test_set_id=split["test_set_id"] if split else None,
+        metrics=numbers,
+        actor="vigil train",
+    )
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import tempfile
+
     from analyzers.runtime import ModelCardError
     from analyzers.training import TASKS, DataError
+    from gateway.model_versions import ModelVersionError
+    from gateway.samples import SampleError
 
+    try:
+        library = _library(args)
+    except (ValueError, SampleError) as exc:
+        print(f"vigil train {args.task}: {exc}", file=sys.stderr)
+        return 2
+    if library is None or not args.library:
+        return _train(args, library, None)
+    if TASKS[args.task].mode == "folder":
+        print(
+            f"vigil train {args.task}: trains on a folder with one sub-folder per class (--data), "
+            "not on library boxes",
+            file=sys.stderr,
+        )
+        return 2
+    if args.version is None:
+        args.version = dt.datetime.now(dt.UTC).strftime("%Y.%m.%d-%H%M%S")
+    with tempfile.TemporaryDirectory(prefix="vigil-train-") as tmp:
+        try:
+            split, train_dir, test_dir = _export_split(library[0], library[1], args.task, Path(tmp))
+        except (ValueError, SampleError, DataError, ModelCardError, ModelVersionError) as exc:
+            print(f"vigil train {args.task}: {exc}", file=sys.stderr)
+            return 2
+        print(
+            f"library: task {args.task} train set {split['train_set_id']} ({split['train']} samples), "
+            f"test set {split['test_set_id']} ({split['test']} samples)"
+        )
+        args.data, args.valid = [str(train_dir)], [str(test_dir)]
+        return _train(args, library, split)
+
+
+def _train(args: argparse.Namespace, library: tuple[Any, Path] | None, split: dict[str, Any] | None) -> int:
+    from analyzers.runtime import ModelCardError
+    from analyzers.training import TASKS, DataError
+    from gateway.model_versions import ModelVersionError
+
+    args.version = args.version or "0.1.0"
     spec = TASKS[args.task]
     if args.size:
         spec = dataclasses.replace(spec, size=(args.size, args.size))
@@ -218,7 +355,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             command=_command(args),
         )
-    except (DataError, ModelCardError, ValueError, OSError) as exc:
+        version_id = None
+        if library is not None and (args.register or (args.register is None and split is not None)):
+            version_id = _register(library[0], library[1], result, split, args.seed)
+    except (DataError, ModelCardError, ModelVersionError, ValueError, OSError) as exc:
         print(f"vigil train {spec.name}: {exc}", file=sys.stderr)
         return 2
     if args.json:
@@ -230,6 +370,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                     "seconds": result.seconds,
                     "sha256": result.sha256,
                     "card": str(result.card_path),
+                    "version_id": version_id,
+                    "train_set_id": split["train_set_id"] if split else None,
+                    "test_set_id": split["test_set_id"] if split else None,
                 },
                 indent=1,
             )
@@ -238,6 +381,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(summary(result))
         if not result.valid:
             print("no valid split: pass --valid (or a --data folder with valid/) to measure the model")
+        if version_id is not None:
+            sets = f" (train set {split['train_set_id']}, test set {split['test_set_id']})" if split else ""
+            print(
+                f"registered {spec.name} {args.version} as version {version_id}{sets}: a candidate; "
+                f"`vigil models activate {version_id}` makes it run"
+            )
     return 0
 
 

@@ -183,8 +183,15 @@ def _run(args: argparse.Namespace) -> int:
     if not 0.0 < args.iou <= 1.0:
         raise EvalError(f"--iou must be in (0, 1], not {args.iou}")
     mapping = parse_class_map(args.map)
-    # Labels first: a bad label file should fail before a model is loaded.
-    dataset = load_yolo_dataset(Path(args.data))
+    # Labels first: a bad label file should fail before a model is loaded. A folder with one
+    # sub-folder per class is no YOLO split: only a classifier can be scored on it.
+    dataset, not_yolo = None, None
+    try:
+        dataset = load_yolo_dataset(Path(args.data))
+    except EvalError as exc:
+        if not Path(args.data).is_dir() or (Path(args.data) / "images").is_dir():
+            raise
+        not_yolo = exc
     labels: frozenset[str] | None = None
     if args.scene:
         try:
@@ -203,6 +210,10 @@ def _run(args: argparse.Namespace) -> int:
     else:
         model = resolve_model(args.model, args)
     card = model.card
+    if card.family == "classifier":
+        return _eval_classifier(args, model, mapping, labels)
+    if dataset is None:
+        raise EvalError(str(not_yolo))
     # load_detector (every detector family) may not exist in older trees; YOLOX always does.
     load_detector = getattr(detectors, "load_detector", None)
     families = DETECTOR_FAMILIES if load_detector else ("yolox",)
@@ -253,11 +264,57 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_classifier(
+    args: argparse.Namespace, model: ResolvedModel, mapping: dict[str, str], labels: frozenset[str] | None
+) -> int:
+    """A classifier card: object level (one sample per labelled box, cut as the runtime cuts the
+    card's part) and image level (a frame shows a class when any of its samples does)."""
+    from analyzers.detectors import ImageClassifier
+    from analyzers.training.data import DataError
+    from analyzers.training.evaluate import card_samples, metrics, predict, summarise
+
+    root = Path(args.data)
+    started = time.perf_counter()
+    try:
+        classifier = ImageClassifier(model.card, model.path)
+        data, spec = card_samples(model.card, root, mapping)
+    except DataError as exc:
+        raise EvalError(str(exc)) from None
+    if len(data) == 0:
+        raise EvalError(f"{root}: no labelled sample of {', '.join(spec.classes)}")
+    raw = metrics(predict(classifier, data), data, spec.multilabel)
+    elapsed = time.perf_counter() - started
+    result = summarise(raw)
+    if labels is not None:  # a scene reads only some of the classes
+        result["classes"] = {k: v for k, v in result["classes"].items() if k in labels} or result["classes"]
+    if args.json:
+        print(json.dumps({"classes": result["classes"], "overall": result["overall"], "levels": raw}))
+        return 0
+    frames = len(set(data.image_ids)) if data.image_ids else len(data)
+    print(
+        f"{model.card.name} {model.card.version} (classifier on {spec.crop} crops, {len(data)} samples from "
+        f"{frames} images of {root}); model: {model.source}"
+    )
+    width = max([5, *(len(n) for n in result["classes"])])
+    print(
+        f"{'class':<{width}}  {'support':>7}  {'TP':>5}  {'FP':>5}  {'FN':>5}  {'precision':>9}  "
+        f"{'recall':>6}  {'F1':>6}  {'img n':>5}  {'img P':>6}  {'img R':>6}  {'img F1':>6}"
+    )
+    for name, m in result["classes"].items():
+        print(
+            f"{name:<{width}}  {m['support']:>7}  {m['tp']:>5}  {m['fp']:>5}  {m['fn']:>5}  "
+            f"{m['precision']:>9.4f}  {m['recall']:>6.4f}  {m['f1']:>6.4f}  {m['image_support']:>5}  "
+            f"{m['image_precision']:>6.4f}  {m['image_recall']:>6.4f}  {m['image_f1']:>6.4f}"
+        )
+    print(f"{frames} images in {elapsed:.1f} s")
+    return 0
+
+
 def add_eval_parser(subparsers: Any) -> None:
     """Register `vigil eval` on the top-level sub-command parsers."""
     p = subparsers.add_parser(
         "eval",
-        help="score a detector on a YOLO labelled data set (precision, recall, F1 per class)",
+        help="score a detector or classifier on a labelled data set (precision, recall, F1 per class)",
         description=(
             "Object-level precision/recall/F1 (greedy matching by score, one prediction per object, "
             "IoU >= --iou) and image-level ones, per dataset class. Exit status 2 on bad input."
@@ -272,7 +329,10 @@ def add_eval_parser(subparsers: Any) -> None:
     )
     which.add_argument("--scene", metavar="NAME", help="the scene's default model, judged on its labels only")
     p.add_argument(
-        "--data", required=True, metavar="DIR", help="YOLO split: DIR/images, DIR/labels, data.yaml"
+        "--data",
+        required=True,
+        metavar="DIR",
+        help="YOLO split: DIR/images, DIR/labels, data.yaml (classifiers: or one sub-folder per class)",
     )
     p.add_argument(
         "--map",

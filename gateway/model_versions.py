@@ -508,10 +508,14 @@ def test_version(
         card = load_card(model_dir)
     except ModelCardError as exc:
         raise ModelVersionError(f"version {version_id} cannot be loaded: {exc}") from exc
+    if card.family == "classifier":
+        return _test_classifier(
+            db, storage_root, version_id, dataset, is_dataset, own_test_set, class_map, actor
+        )
     if card.family not in DETECTOR_FAMILIES:
         raise ModelVersionError(
             f"{card.name} is a {card.family} model; `models test` scores detectors "
-            f"({', '.join(DETECTOR_FAMILIES)})"
+            f"({', '.join(DETECTOR_FAMILIES)}) and classifiers"
         )
     with tempfile.TemporaryDirectory(prefix="vigil-test-") as tmp:
         if is_dataset:
@@ -564,14 +568,83 @@ def test_version(
         "skipped_classes": plan.skipped,
         "overall": overall,
     }
+    _store_test(db, version_id, result, is_dataset and dataset == own_test_set)
+    return result
+
+
+def _store_test(db: Database, version_id: str, result: dict[str, Any], own_test_set: bool) -> None:
+    """Keep a test result with the version; one on its own test set sets its precision/recall/F1."""
     with db.session() as s:
         v = _version(s, version_id)
         metrics = dict(v.metrics or {})
         metrics["tests"] = [*metrics.get("tests", []), result][-MAX_TESTS:]
-        if is_dataset and dataset == own_test_set:
-            metrics.update({k: overall[k] for k in ("precision", "recall", "f1")})
+        if own_test_set:
+            metrics.update({k: result["overall"][k] for k in ("precision", "recall", "f1")})
             metrics["f1_source"] = f"vigil models test {result['at']}"
         v.metrics = metrics
+
+
+def evaluate_classifier(
+    model_dir: Path, root: Path, class_map: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A classifier card on a labelled folder (YOLO split, or one sub-folder per class): per class
+    object- and image-level precision/recall/F1, macro means as ``overall``, the image count."""
+    from analyzers.training.data import DataError
+    from analyzers.training.evaluate import evaluate_card, summarise
+
+    try:
+        raw = evaluate_card(model_dir, root, class_map)
+    except (DataError, ModelCardError, ValueError, OSError) as exc:
+        raise ModelVersionError(str(exc)) from exc
+    out = summarise(raw)
+    out["images"] = _image_count(root)
+    out["levels"] = raw
+    return out
+
+
+def _image_count(root: Path) -> int:
+    from analyzers.evaluation import IMAGE_SUFFIXES
+
+    return sum(1 for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _test_classifier(
+    db: Database,
+    storage_root: Path,
+    version_id: str,
+    dataset: str,
+    is_dataset: bool,
+    own_test_set: str | None,
+    class_map: dict[str, str] | None,
+    actor: str,
+) -> dict[str, Any]:
+    from gateway.samples import SampleLibrary
+
+    with db.session() as s:
+        model_dir = storage_root / _version(s, version_id).path
+    with tempfile.TemporaryDirectory(prefix="vigil-test-") as tmp:
+        if is_dataset:
+            root = Path(tmp) / "data"
+            SampleLibrary(db, storage_root).export("yolo", root, dataset_id=dataset)
+        else:
+            root = Path(dataset)
+            if not root.is_dir():
+                raise ModelVersionError(
+                    f"{dataset}: neither a dataset id of the sample library nor a labelled folder"
+                )
+        found = evaluate_classifier(model_dir, root, class_map)
+    result = {
+        "dataset": dataset,
+        "dataset_kind": "library" if is_dataset else "folder",
+        "at": iso(utcnow()),
+        "by": actor,
+        "images": found["images"],
+        "kind": "classifier",
+        "classes": found["classes"],
+        "skipped_classes": [],
+        "overall": found["overall"],
+    }
+    _store_test(db, version_id, result, is_dataset and dataset == own_test_set)
     return result
 
 

@@ -117,6 +117,23 @@ def import_pack(
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 
 
+def project_models(cards_dir: Path) -> list[str]:
+    """The models the project trained itself and ships beside its cards (``config/models/helmet/``
+    with ``config/models/helmet.yaml``): ``import_pack(db, root, cards_dir, cards_dir)`` imports
+    them, offline, as ``vigil demo`` does after the shared pack."""
+    if not cards_dir.is_dir():
+        return []
+    found = []
+    for folder in sorted(p for p in cards_dir.iterdir() if p.is_dir()):
+        try:
+            card = _card_for(folder, cards_dir)
+        except ModelPackError:
+            continue  # a card whose weights are not there: nothing to import
+        if card is not None:
+            found.append(card.name)
+    return found
+
+
 def _unpack(archive: Path, target: Path) -> Path:
     """Extract a pack archive (no links out, no absolute paths) and return the pack folder in it."""
     try:

@@ -136,4 +136,4 @@ def test_cli_config_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     err = capsys.readouterr().err
     assert "1 problem(s)" in err and "unknown scene 'nope'" in err
     assert main(["config", "check", str(ROOT / "config" / "demo.yaml")]) == 0
-    assert "OK (1 camera(s), 2 scene task(s)" in capsys.readouterr().out
+    assert "OK (1 camera(s), 4 scene task(s)" in capsys.readouterr().out

@@ -268,3 +268,20 @@ def test_grid_patches_cover_the_frame() -> None:
     assert len(boxes) == 9
     assert min(b[0] for b in boxes) == 0 and min(b[1] for b in boxes) == 0
     assert max(b[2] for b in boxes) == pytest.approx(608) and max(b[3] for b in boxes) == pytest.approx(400)
+
+
+def test_scan_windows_cover_the_frame_and_merge_into_objects() -> None:
+    from analyzers.training.stage import merge_boxes, region_boxes
+
+    windows = region_boxes("scan", 320, 240)
+    assert all(0 <= b[0] < b[2] <= 320 and 0 <= b[1] < b[3] <= 240 for b in windows)
+    assert {round((b[2] - b[0]) / (b[3] - b[1]), 2) for b in windows} == {0.5}  # upright, like the objects
+    # three windows on one object (one inside another, one shifted) and one on a second object
+    hits = [
+        Detection((60.0, 120.0, 84.0, 168.0), 0.9, 0, "extinguisher"),
+        Detection((64.0, 130.0, 79.0, 160.0), 0.97, 0, "extinguisher"),
+        Detection((70.0, 110.0, 94.0, 158.0), 0.8, 0, "extinguisher"),
+        Detection((220.0, 100.0, 244.0, 148.0), 0.7, 0, "extinguisher"),
+    ]
+    merged = merge_boxes(hits)
+    assert [d.score for d in merged] == [0.97, 0.7]

@@ -51,6 +51,11 @@ class ModelCard(BaseModel):
     activation: Literal["softmax", "sigmoid", "none"] | None = Field(
         None, description="how class scores become probabilities; null = the family's default"
     )
+    crop: Literal["head", "torso", "person", "box", "frame", "grid", "scan"] | None = Field(
+        None,
+        description="classifier cards: the part the runtime cuts for the model (head/torso/person of "
+        "each detected person; frame, grid or scan windows of the frame); null = the scene's own",
+    )
     strides: list[int] = Field(default_factory=lambda: [8, 16, 32], description="YOLOX grid strides")
 
 

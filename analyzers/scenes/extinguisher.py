@@ -1,12 +1,15 @@
 """Hot work without fire extinguishers: fewer than required in the configured area for a minimum time.
 
-Sampled at 1 frame/min by default. No licence-clean extinguisher data exists here: the scene works
-with any detector whose card declares an extinguisher class, and reports "model missing" until then.
+Sampled at 1 frame/min by default. No licence-clean extinguisher data exists here: the scene works with
+the ``extinguisher`` classifier a plant trains on its own photos (`vigil samples import`, `vigil train
+extinguisher --library`), or with any detector whose card declares an extinguisher class, and reports
+"model missing" until one is imported.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import supervision as sv
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,6 +31,9 @@ class Extinguisher(RegionScene):
     default_model = "extinguisher"
     anchor = sv.Position.CENTER
     score_by_confidence = False
+    # A classifier card (extinguisher / background) looks at sliding windows of the frame; the
+    # windows it calls extinguisher are merged into one detection per object and counted.
+    classifier_crop: ClassVar[str | None] = "scan"
 
     def wanted_labels(self) -> frozenset[str]:
         return frozenset(self.params.labels)

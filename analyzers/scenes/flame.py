@@ -13,7 +13,7 @@ class Flame(FireScene):
     key = "flame"
     # The default `fire` card is a whole-frame classifier (classes fire, smoke; sigmoid): its
     # "fire" probability becomes one frame-sized detection labelled "fire".
-    classifier_crop: ClassVar[str] = "frame"
+    classifier_crop: ClassVar[str | None] = "frame"
 
     class Params(FireParams):
         labels: list[str] = Field(default_factory=lambda: ["fire", "flame", "Fire"], min_length=1)

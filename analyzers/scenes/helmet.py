@@ -49,12 +49,18 @@ class Helmet(TargetScene):
     key = "helmet"
     Params = HelmetParams
     default_model = "helmet"
-    classifier_crop: ClassVar[str] = "head"  # a classifier card runs on head crops of people
+    classifier_crop: ClassVar[str | None] = "head"  # a classifier card runs on head crops of people
 
     def wanted_labels(self) -> frozenset[str]:
         return frozenset(self.params.violation_labels) | frozenset(self.params.helmet_labels)
 
     def judge(self, region: str, target: Detection, inside: Sequence[Detection], frame: Frame) -> Observation:
+        # The colour at the head is in every alarm: the shell's colour for a wrong-colour helmet, and
+        # what the head shows otherwise (a cap, hair: "other"), which helps find the person on site.
+        colour = None
+        if frame.image is not None:
+            x1, y1, x2, y2 = (max(0, int(v)) for v in target.box)
+            colour = helmet_colour(frame.image[y1:y2, x1:x2])
         if target.label in self.params.violation_labels:
             return Observation(
                 region,
@@ -62,23 +68,16 @@ class Helmet(TargetScene):
                 target.score,
                 str(target.track_id),
                 (target,),
-                details={"violation": "no helmet"},
+                details={"violation": "no helmet", "helmet": False, "colour": colour},
             )
-        colour = None
-        if frame.image is not None:
-            x1, y1, x2, y2 = (max(0, int(v)) for v in target.box)
-            colour = helmet_colour(frame.image[y1:y2, x1:x2])
         wrong = bool(self.params.allowed_colours) and colour not in self.params.allowed_colours
-        return Observation(
-            region,
-            wrong,
-            target.score,
-            str(target.track_id),
-            (target,),
-            details={"violation": "wrong helmet colour", "colour": colour} if wrong else {"colour": colour},
-        )
+        details = {"helmet": True, "colour": colour}
+        if wrong:
+            details["violation"] = "wrong helmet colour"
+        return Observation(region, wrong, target.score, str(target.track_id), (target,), details=details)
 
     def describe(self, obs: Observation, hold: Hold) -> str:
+        colour = obs.details.get("colour") or "unknown"
         if obs.details.get("violation") == "wrong helmet colour":
-            return f"helmet colour {obs.details.get('colour') or 'unknown'} not allowed in {obs.region!r}"
-        return f"person without a safety helmet in {obs.region!r}"
+            return f"helmet colour {colour} not allowed in {obs.region!r}"
+        return f"person without a safety helmet in {obs.region!r} (colour at the head: {colour})"

@@ -13,7 +13,7 @@ class Smoke(FireScene):
     key = "smoke"
     # The default `fire` card is a whole-frame classifier (classes fire, smoke; sigmoid): its
     # "smoke" probability becomes one frame-sized detection labelled "smoke".
-    classifier_crop: ClassVar[str] = "frame"
+    classifier_crop: ClassVar[str | None] = "frame"
 
     class Params(FireParams):
         labels: list[str] = Field(default_factory=lambda: ["smoke"], min_length=1)

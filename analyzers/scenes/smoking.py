@@ -30,7 +30,7 @@ class Smoking(TargetScene):
     Params = SmokingParams
     default_model = "smoking"
     uses_pose = True
-    classifier_crop: ClassVar[str] = "person"  # a classifier card runs on people's upper bodies
+    classifier_crop: ClassVar[str | None] = "person"  # a classifier card runs on people's upper bodies
 
     def wanted_labels(self) -> frozenset[str]:
         return frozenset(self.params.labels)

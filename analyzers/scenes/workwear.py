@@ -33,7 +33,7 @@ class Workwear(TargetScene):
     key = "workwear"
     Params = WorkwearParams
     default_model = "workwear"
-    classifier_crop: ClassVar[str] = "torso"  # a classifier card runs on torso crops of people
+    classifier_crop: ClassVar[str | None] = "torso"  # a classifier card runs on torso crops of people
 
     def wanted_labels(self) -> frozenset[str]:
         return frozenset(self.params.violation_labels) | frozenset(self.params.uniform_labels)

@@ -33,7 +33,7 @@ from analyzers.evaluation import IMAGE_SUFFIXES, load_yolo_dataset
 
 PAD_VALUE = 114  # the letterbox grey of the classifier cards
 BACKGROUND = "background"
-CACHE_VERSION = 2  # bump when the way crops are cut changes
+CACHE_VERSION = 3  # bump when the way crops are cut changes
 
 
 class DataError(ValueError):
@@ -213,17 +213,21 @@ def _background_boxes(
     height: int,
     count: int,
 ) -> list[tuple[float, float, float, float]]:
-    """Random boxes, sized like the objects, that overlap none of them."""
-    sides = [max(b[2] - b[0], b[3] - b[1]) for b in objects] or [min(width, height) / 6]
+    """Random boxes shaped like the objects (their width and height, scaled 0.7-1.4x) that overlap
+    none of them: a background crop must not differ from an object crop by its shape alone (the
+    letterbox padding of a tall crop would give the class away)."""
+    shapes = [(b[2] - b[0], b[3] - b[1]) for b in objects] or [(min(width, height) / 6,) * 2]
     found: list[tuple[float, float, float, float]] = []
     for _ in range(count * 20):
         if len(found) >= count:
             break
-        side = float(rng.choice(sides)) * float(rng.uniform(0.7, 1.4))
-        if side >= min(width, height):
+        w, h = shapes[int(rng.integers(len(shapes)))]
+        scale = float(rng.uniform(0.7, 1.4))
+        w, h = w * scale, h * scale
+        if w >= width or h >= height:
             continue
-        x1, y1 = rng.uniform(0, width - side), rng.uniform(0, height - side)
-        box = (x1, y1, x1 + side, y1 + side)
+        x1, y1 = rng.uniform(0, width - w), rng.uniform(0, height - h)
+        box = (x1, y1, x1 + w, y1 + h)
         if all(_overlap(box, o) < 0.1 for o in objects):
             found.append(box)
     return found

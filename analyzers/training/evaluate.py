@@ -4,15 +4,19 @@ model runs through the analyzers' classifier loader, exactly as the gateway runs
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from analyzers.detectors.classifier import ImageClassifier
-from analyzers.runtime.card import load_card, read_card
+from analyzers.runtime.card import ModelCard, load_card, read_card
 from analyzers.training.data import CropSet
+
+if TYPE_CHECKING:
+    from analyzers.training.tasks import Mode, TaskSpec
 
 
 def prf(tp: int, fp: int, fn: int) -> dict[str, Any]:
@@ -96,3 +100,118 @@ def format_metrics(result: dict[str, dict[str, dict[str, Any]]]) -> str:
             p, r, f = m["precision"], m["recall"], m["f1"]
             lines.append(f"{level:7} {name:14} {p:6.3f} {r:6.3f} {f:6.3f} {m['support']:8d}")
     return "\n".join(lines)
+
+
+# --- a classifier card on a labelled folder (`vigil eval`, `vigil models test`) -----------------------
+
+
+def default_class_map(
+    spec: TaskSpec, names: Sequence[str], explicit: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Dataset class -> task class: ``explicit`` (--map), else the task's known dataset names, else
+    same-named classes (case-insensitive; for the extinguisher any class whose name contains it)."""
+    if explicit:
+        return dict(explicit)
+    known: dict[str, str] = {}
+    for src in (*spec.train, *spec.valid):
+        known.update(src.class_map)
+    mapping = {}
+    for name in names:
+        if name in known:
+            mapping[name] = known[name]
+        elif name.lower() in spec.classes:
+            mapping[name] = name.lower()
+        elif spec.name == "extinguisher" and "extinguisher" in name.lower():
+            mapping[name] = "extinguisher"
+    return mapping
+
+
+def card_spec(card: ModelCard) -> TaskSpec:
+    """How to cut evaluation samples for a classifier card as its runtime cuts them: the trained
+    task's recipe when the card is one of the project's tasks, else one derived from the card."""
+    from analyzers.training.stage import crop_expand
+    from analyzers.training.tasks import TASKS, TaskSpec
+
+    task = TASKS.get(card.name)
+    crop = card.crop or (task.crop if task is not None else "box")
+    mode: Mode = {"frame": "image", "grid": "patch"}.get(crop, "crop")  # type: ignore[assignment]
+    size = (int(card.input.size[0]), int(card.input.size[1]))
+    if task is not None and list(task.classes) == list(card.classes):
+        return replace(task, size=size, crop=crop, mode="folder" if task.mode == "folder" else mode)
+    return TaskSpec(
+        card.name,
+        tuple(card.classes),
+        mode,
+        size,
+        expand=crop_expand(crop),
+        multilabel=card.activation == "sigmoid",
+        crop=crop,
+    )
+
+
+def card_samples(
+    card: ModelCard,
+    root: Path,
+    class_map: Mapping[str, str] | None = None,
+    cache_dir: Path | None = None,
+) -> tuple[CropSet, TaskSpec]:
+    """The labelled samples of ``root`` cut for ``card``: a YOLO split (one crop per labelled box of a
+    mapped class, or whole frames / grid patches), or a folder with one sub-folder per class."""
+    from analyzers.evaluation import find_data_yaml, read_names
+    from analyzers.training.data import DataError
+    from analyzers.training.tasks import Source, build_set
+
+    spec = card_spec(card)
+    if all((root / c).is_dir() for c in spec.classes) and not (root / "images").is_dir():
+        spec = replace(spec, mode="folder")
+        cmap: dict[str, str] = {}
+    else:
+        if spec.mode == "folder":
+            raise DataError(
+                f"{root}: {card.name} is evaluated on a folder with one sub-folder per class "
+                f"({', '.join(spec.classes)})"
+            )
+        cmap = default_class_map(spec, read_names(find_data_yaml(root)), class_map)
+        if not cmap:
+            raise DataError(
+                f"{root}: no class of the data set is a class of {card.name} ({', '.join(spec.classes)}); "
+                "map them with --map DATASET_CLASS=MODEL_CLASS"
+            )
+    return build_set(spec, (Source(str(root), cmap),), None, cache_dir), spec
+
+
+def evaluate_card(
+    model_dir: Path,
+    root: Path,
+    class_map: Mapping[str, str] | None = None,
+    card_path: Path | None = None,
+    cache_dir: Path | None = None,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Precision, recall and F1 per class of a classifier card on a labelled folder, at object level
+    (one sample per labelled box, cut as at run time) and image level (any of a frame's crops)."""
+    classifier = load_classifier(model_dir, card_path)
+    data, spec = card_samples(classifier.card, root, class_map, cache_dir)
+    if len(data) == 0:
+        raise ValueError(
+            f"{root}: no samples of {', '.join(spec.classes)} to evaluate {classifier.card.name} on"
+        )
+    return metrics(predict(classifier, data), data, spec.multilabel)
+
+
+def summarise(result: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Per-class rows with object- and image-level numbers side by side (the shape `vigil models test`
+    prints and stores), and the macro means over classes as ``overall``."""
+    rows: dict[str, dict[str, Any]] = {}
+    image = result.get("image", {})
+    for name, m in result.get("object", {}).items():
+        i = image.get(name, m)
+        rows[name] = {
+            **m,
+            "image_precision": i["precision"],
+            "image_recall": i["recall"],
+            "image_f1": i["f1"],
+            "image_support": i["support"],
+        }
+    keys = ("precision", "recall", "f1", "image_precision", "image_recall", "image_f1")
+    overall = {k: round(float(np.mean([r[k] for r in rows.values()])), 4) if rows else 0.0 for k in keys}
+    return {"classes": rows, "overall": {**overall, "average": "macro over classes"}}

@@ -26,8 +26,10 @@ PARTS: dict[str, tuple[Box, float]] = {
     "head": ((0.2, 0.0, 0.8, 0.2), 1.5),
     "torso": ((0.1, 0.15, 0.9, 0.6), 1.2),
     "person": ((0.0, 0.0, 1.0, 0.6), 1.0),  # upper body: smoking
-    "box": ((0.0, 0.0, 1.0, 1.0), 1.3),  # the detection itself (extinguisher region)
+    "box": ((0.0, 0.0, 1.0, 1.0), 1.3),  # the detection itself
+    "scan": ((0.0, 0.0, 1.0, 1.0), 1.3),  # sliding windows (extinguisher region classifier)
 }
+PEOPLE_FREE = ("frame", "grid", "scan")  # parts cut from the frame alone, not from people
 HEAD_POINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
 
 
@@ -51,6 +53,100 @@ def part_box(person: Box, part: str, pose: Pose | None = None) -> Box:
     return (x1 + fx1 * w, y1 + fy1 * h, x1 + fx2 * w, y1 + fy2 * h)
 
 
+Job = tuple[np.ndarray, Sequence[Box], float]  # (image, boxes, expand): one frame's crops
+
+
+def region_boxes(part: str, width: int, height: int) -> list[Box]:
+    """The boxes of a part that needs no people: ``frame`` (the whole image), ``grid`` (3x3
+    overlapping patches, the patch flame/smoke model) or ``scan`` (sliding windows, the region
+    classifier of small objects such as extinguishers)."""
+    if part == "frame":
+        return [(0.0, 0.0, float(width), float(height))]
+    if part == "grid":
+        return grid_boxes(width, height)
+    if part == "scan":
+        return scan_boxes(width, height)
+    raise ValueError(f"part {part!r} needs people; use part_box")
+
+
+def scan_boxes(
+    width: int, height: int, sides: Sequence[float] = (0.12, 0.2, 0.3), aspect: float = 0.5
+) -> list[Box]:
+    """Upright windows (width = ``aspect`` x height) of each side (a fraction of the frame height),
+    overlapping by half: where a region classifier looks for a small standing object."""
+    boxes: list[Box] = []
+    for frac in sides:
+        h = max(8.0, frac * height)
+        w = min(float(width), h * aspect)
+        xs = np.arange(0.0, max(width - w, 0.0) + 1e-6, w / 2)
+        ys = np.arange(0.0, max(height - h, 0.0) + 1e-6, h / 2)
+        boxes.extend((float(x), float(y), float(x + w), float(y + h)) for y in ys for x in xs)
+    return boxes
+
+
+def merge_boxes(dets: Sequence[Detection], overlap: float = 0.2) -> list[Detection]:
+    """Windows of one label that overlap (intersection over the smaller box above ``overlap``,
+    transitively) are one object: each group becomes its best-scoring window, so a count of the
+    result counts objects, not the windows that saw them."""
+    order = sorted(dets, key=lambda d: -d.score)
+    parent = list(range(len(order)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, a in enumerate(order):
+        for j in range(i):
+            b = order[j]
+            if a.label != b.label:
+                continue
+            ix = max(0.0, min(a.box[2], b.box[2]) - max(a.box[0], b.box[0]))
+            iy = max(0.0, min(a.box[3], b.box[3]) - max(a.box[1], b.box[1]))
+            smaller = min(
+                (a.box[2] - a.box[0]) * (a.box[3] - a.box[1]), (b.box[2] - b.box[0]) * (b.box[3] - b.box[1])
+            )
+            if smaller > 0 and ix * iy / smaller > overlap:
+                parent[find(i)] = find(j)
+    kept: dict[int, Detection] = {}
+    for i, d in enumerate(order):  # best first: the first of each group represents it
+        kept.setdefault(find(i), d)
+    return list(kept.values())
+
+
+def _decide(classifier: ImageClassifier, box: Box, row: np.ndarray, min_score: float) -> list[Detection]:
+    if not row.any():  # an empty crop
+        return []
+    if classifier.activation == "sigmoid":
+        return [
+            Detection(tuple(box), float(p), k, classifier.labels[k])  # type: ignore[arg-type]
+            for k, p in enumerate(row)
+            if p >= max(min_score, 0.5)
+        ]
+    k = int(row.argmax())
+    if row[k] < min_score:
+        return []
+    return [Detection(tuple(box), float(row[k]), k, classifier.labels[k])]  # type: ignore[arg-type]
+
+
+def classify_jobs(
+    classifier: ImageClassifier, jobs: Sequence[Job], min_score: float = 0.0
+) -> list[list[Detection]]:
+    """Every crop of several frames in one batched pass (the inference worker's batch function):
+    one list of detections per job, one detection per box (see ``classify_regions``)."""
+    crops = [crop_box(image, b, expand) for image, boxes, expand in jobs for b in boxes]
+    probs = classifier.classify(crops) if crops else np.zeros((0, 0), np.float32)
+    out, k = [], 0
+    for _, boxes, _ in jobs:
+        dets = []
+        for box in boxes:
+            dets.extend(_decide(classifier, box, probs[k], min_score))
+            k += 1
+        out.append(dets)
+    return out
+
+
 def classify_regions(
     classifier: ImageClassifier,
     image: np.ndarray,
@@ -60,23 +156,19 @@ def classify_regions(
 ) -> list[Detection]:
     """One detection per box: the classifier's best class over the grown crop (multi-label cards:
     one detection per class at or above ``min_score``, at least 0.5 by default)."""
-    if not boxes:
-        return []
-    probs = classifier.classify([crop_box(image, b, expand) for b in boxes])
-    sigmoid = classifier.activation == "sigmoid"
-    result = []
-    for box, row in zip(boxes, probs, strict=True):
-        if not row.any():
-            continue
-        if sigmoid:
-            for k, p in enumerate(row):
-                if p >= max(min_score, 0.5):
-                    result.append(Detection(tuple(box), float(p), k, classifier.labels[k]))  # type: ignore[arg-type]
-        else:
-            k = int(row.argmax())
-            if row[k] >= min_score:
-                result.append(Detection(tuple(box), float(row[k]), k, classifier.labels[k]))  # type: ignore[arg-type]
-    return result
+    return classify_jobs(classifier, [(image, boxes, expand)], min_score)[0]
+
+
+def crop_expand(part: str) -> float:
+    """How much the runtime grows a part's box before cropping (as the training crops were cut)."""
+    return PARTS[part][1] if part in PARTS else 1.0
+
+
+def person_boxes(people: Sequence[Detection], part: str, poses: Sequence[Pose] = ()) -> list[Box]:
+    """The ``part`` box of every person (the head from face keypoints where a pose has them)."""
+    from analyzers.scenes.targets import pose_for
+
+    return [part_box(p.box, part, pose_for(p, poses) if poses else None) for p in people]
 
 
 def classify_people(
@@ -86,13 +178,10 @@ def classify_people(
     part: str,
     poses: Sequence[Pose] = (),
 ) -> list[Detection]:
-    """The classifier over each person's ``part``; ``frame``: the whole image once, ``grid``: the 3x3
-    overlapping patches of the frame (the patch flame/smoke model); neither needs people."""
-    if part in ("frame", "grid"):
+    """The classifier over each person's ``part``; ``frame``, ``grid`` and ``scan`` need no people
+    (see ``region_boxes``; ``scan`` windows are merged into one detection per object)."""
+    if part in PEOPLE_FREE:
         h, w = image.shape[:2]
-        boxes = [(0.0, 0.0, float(w), float(h))] if part == "frame" else grid_boxes(w, h)
-        return classify_regions(classifier, image, boxes)
-    from analyzers.scenes.targets import pose_for
-
-    boxes = [part_box(p.box, part, pose_for(p, poses) if poses else None) for p in people]
-    return classify_regions(classifier, image, boxes, PARTS[part][1])
+        dets = classify_regions(classifier, image, region_boxes(part, w, h), crop_expand(part))
+        return merge_boxes(dets) if part == "scan" else dets
+    return classify_regions(classifier, image, person_boxes(people, part, poses), crop_expand(part))

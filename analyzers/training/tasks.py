@@ -45,7 +45,7 @@ class TaskSpec:
     train: tuple[Source, ...] = ()
     valid: tuple[Source, ...] = ()
     description: str = ""
-    crop: str = "box"  # what the runtime crops for this model: head | torso | person | frame | box
+    crop: str = "box"  # what the runtime crops: head | torso | person | frame | grid | scan | box
 
     def with_data(self, train: list[Source], valid: list[Source]) -> TaskSpec:
         return replace(self, train=tuple(train) or self.train, valid=tuple(valid) or self.valid)
@@ -100,7 +100,12 @@ TASKS: dict[str, TaskSpec] = {
         "image",
         (128, 128),
         multilabel=True,
-        train=(_src("fire_wrpgm/train", FIRE_MAP, "CC BY 4.0", FIRE),),
+        # fire_wrpgm has few fire-free frames: the construction-site photos (no class mapped, so
+        # neither fire nor smoke) teach the model what an ordinary work site looks like.
+        train=(
+            _src("fire_wrpgm/train", FIRE_MAP, "CC BY 4.0", FIRE),
+            _src("construction_site_safety/train", {}, "CC BY 4.0", CSS),
+        ),
         valid=(_src("fire_wrpgm/valid", FIRE_MAP, "CC BY 4.0", FIRE),),
         description="whole frame -> fire, smoke (independent sigmoids; both low = neither)",
         crop="frame",
@@ -133,9 +138,12 @@ TASKS: dict[str, TaskSpec] = {
         "crop",
         (64, 64),
         expand=1.3,
-        background_per_image=2,
-        description="region crop -> extinguisher / background, trained on the plant's own labelled photos",
-        crop="box",
+        # Many background crops: at run time the model sees hundreds of windows a frame, nearly all
+        # of them background, so its false-positive rate per window must be tiny.
+        background_per_image=8,
+        description="region crop -> extinguisher / background, trained on the plant's own labelled photos; "
+        "run on sliding windows of the frame",
+        crop="scan",
     ),
 }
 

@@ -160,6 +160,7 @@ def card_dict(spec: TaskSpec, version: str, sha256: str, description: str) -> di
         },
         "classes": list(spec.classes),
         "activation": "sigmoid" if spec.multilabel else "softmax",
+        "crop": spec.crop,
     }
 
 
