@@ -13,11 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gateway import cli_samples, cli_train, cli_uplink
+from gateway import cli_samples, cli_train, cli_uplink, cli_video
 from gateway.config import ConfigError, GatewayConfig, default_config_path, load_config
 from gateway.db.engine import SchemaOutdated
 from gateway.discovery import add_discover_parser
 from gateway.evaluate import add_eval_parser
+from gateway.seed import add_seed_parser
 from gateway.times import as_utc
 
 log = logging.getLogger("vigil")
@@ -283,7 +284,8 @@ def cmd_video_import(args: argparse.Namespace) -> int:
 
     from gateway.db.schema import Alarm
     from gateway.service import Gateway
-    from gateway.video_import import VideoImportError, analyse_video, find_camera
+    from gateway.video_import import VideoImportError, find_camera
+    from gateway.video_library import import_video
 
     video = Path(args.file)
     if not video.is_file():
@@ -332,7 +334,7 @@ def cmd_video_import(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
 
         try:
-            result = analyse_video(
+            result, kept = import_video(  # kept in the video library, analysed as a stored job
                 gateway,
                 video,
                 camera.id,
@@ -356,7 +358,8 @@ def cmd_video_import(args: argparse.Namespace) -> int:
         gateway.stop()
     print(
         f"{video.name} on camera {camera.id}: {result.frames} frames ({result.duration_s:.1f} s of video) "
-        f"in {result.elapsed_s:.1f} s ({result.fps:.0f} frames/s), {len(rows)} alarm(s)"
+        f"in {result.elapsed_s:.1f} s ({result.fps:.0f} frames/s), {len(rows)} alarm(s); "
+        f"kept in the video library as {kept.id}"
     )
     if result.errors:
         print(f"  {result.errors} frame(s) could not be analysed", file=sys.stderr)
@@ -439,6 +442,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.auth import create_user
     from gateway.db import upgrade
     from gateway.db.schema import User
+    from gateway.modelpack import project_models
 
     config, path = _config(args)
     media = os.environ.get("VIGIL_MEDIA_DIR")
@@ -476,6 +480,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     upgrade(db.engine)
     print(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
     if _import_models(config, path, pack, None) != 0:
+        return 1
+    # The project's own trained classifiers (helmet, workwear, fire, smoking) ship in config/models.
+    own = path.parent / "models"
+    if project_models(own) and _import_models(config, path, own, own) != 0:
         return 1
     creds = config.storage.root.parent / "demo-admin.txt"
     with db.session() as s:
@@ -606,6 +614,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_train.register(sub)  # `train TASK` (needs the `train` extra: PyTorch CPU)
     add_eval_parser(sub)
     add_discover_parser(sub)
+    add_seed_parser(sub)  # `seed`: realistic cameras and alarms for load tests
+    cli_video.register(sub)  # `replay`: history replay over the video library
     return parser
 
 

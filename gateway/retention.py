@@ -73,6 +73,7 @@ class RetentionPolicy:
         now = now or utcnow()
         report = SweepReport(quota_bytes=self.quota_bytes)
         self._expire(now, report)
+        self._expire_videos(now, report)
         self._orphans(report)
         report.usage_bytes = self.usage_bytes(fresh=True)
         self._quota(report)
@@ -111,6 +112,15 @@ class RetentionPolicy:
                 report.bytes_removed += path.stat().st_size
                 path.unlink()
                 report.files_removed += 1
+
+    def _expire_videos(self, now: dt.datetime, report: SweepReport) -> None:
+        """The video library (uploads, imports) follows the evidence retention."""
+        from gateway.video_library import sweep_videos  # imports the analysis stack: only when sweeping
+
+        rows, files, size = sweep_videos(self.db, self.store.root, now)
+        report.expired_rows += rows
+        report.files_removed += files
+        report.bytes_removed += size
 
     def _orphans(self, report: SweepReport) -> None:
         root = self.store.root / self.store.folder
@@ -191,10 +201,18 @@ class RetentionPolicy:
         return alarm_id
 
     def usage_bytes(self, fresh: bool = False) -> int:
-        """Bytes of evidence on disk, read at most once a minute unless ``fresh``."""
+        """Bytes of evidence and library videos on disk, read at most once a minute unless ``fresh``."""
         if fresh or self._usage is None or time.monotonic() - self._usage[0] > USAGE_MAX_AGE_S:
-            self._usage = (time.monotonic(), self.store.usage_bytes())
+            from gateway.video_library import videos_usage_bytes
+
+            on_disk = self.store.usage_bytes() + videos_usage_bytes(self.store.root)
+            self._usage = (time.monotonic(), on_disk)
         return self._usage[1]
+
+    def _videos(self) -> dict[str, Any]:
+        from gateway.video_library import videos_usage
+
+        return videos_usage(self.db)
 
     def usage(self) -> dict[str, Any]:
         """Storage as the API and the console show it."""
@@ -215,6 +233,7 @@ class RetentionPolicy:
             "retention_days": self.config.evidence_retention_days,
             "clips_kept": self.clips_allowed,
             "by_kind": by_kind,
+            "videos": self._videos(),
             "oldest_evidence": iso(oldest),
             "last_sweep": self.last.as_dict() if self.last else None,
         }

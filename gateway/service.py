@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -12,7 +14,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway.alarm_types import default_table, load_table
 from gateway.alarms import AlarmRecorder
@@ -22,7 +24,7 @@ from gateway.cameras import api_cameras, apply_health, camera_config, upsert_cam
 from gateway.clips import ClipRecorder
 from gateway.config import CameraConfig, GatewayConfig
 from gateway.db import Database
-from gateway.db.schema import Camera, Source, UplinkTarget, User
+from gateway.db.schema import Alarm, Camera, Source, UplinkTarget, User
 from gateway.gb28181_service import URL_SCHEME, GbService
 from gateway.lifecycle import AlarmLifecycle
 from gateway.onvif_watch import OnvifWatcher
@@ -81,8 +83,11 @@ class Gateway:
                 row_src.settings = {"username": src.username}  # the password stays in the environment
                 s.add(row_src)
             s.flush()
+            # A file camera edited or removed in the console since is the database's (origin "api").
+            owned = set(s.scalars(select(Camera.id).where(Camera.origin == "api")))
             for cam in self.config.cameras:
-                scene_ids[cam.id] = upsert_camera(s, cam, origin="config")
+                if cam.id not in owned:
+                    scene_ids[cam.id] = upsert_camera(s, cam, origin="config")
             configured = {c.id for c in self.config.cameras}
             for stale in s.scalars(select(Camera).where(Camera.origin == "config")):
                 if stale.id not in configured:  # taken out of the file: kept for its alarms, not run
@@ -100,7 +105,8 @@ class Gateway:
                 if stale_target.name not in configured_targets:  # kept for its delivery history
                     stale_target.enabled = False
             self._bootstrap_users(s)
-            extra = [camera_config(row) for row in api_cameras(s)]
+            # Seeded cameras (`vigil seed`) are listed with their made-up state but never opened.
+            extra = [camera_config(row) for row in api_cameras(s) if row.origin != "seed"]
             for cam in extra:
                 scene_ids[cam.id] = {t.scene: t.id for t in s.get(Camera, cam.id).tasks}  # type: ignore[union-attr]
             gb_sources = set(s.scalars(select(Source.id).where(Source.kind == "gb28181")))
@@ -109,7 +115,7 @@ class Gateway:
         open_keys = self.recorder.open_event_keys()
         # GB/T 28181 channels are played by a live INVITE on the serving loop (self.gb28181), not here;
         # a discovered channel without scenes has nothing to analyse.
-        wanted = [c for c in self.config.cameras if c.enabled] + extra
+        wanted = [c for c in self.config.cameras if c.enabled and c.id not in owned] + extra
         is_gb = [c.source in gb_sources or c.url.startswith(URL_SCHEME) for c in wanted]
         self.gb_cameras = [
             (c, scene_ids.get(c.id, {})) for c, gb in zip(wanted, is_gb, strict=True) if gb and c.scenes
@@ -139,12 +145,109 @@ class Gateway:
 
     def add_camera(self, cam: CameraConfig) -> None:
         """Store a camera added through the API and start it (blocking)."""
+        gb = self._is_gb(cam)  # a GB/T 28181 channel is played by a live INVITE on the serving loop
+        if gb and self.analyse and cam.enabled and self.gb28181.upper is None:
+            raise ValueError(f"camera {cam.id!r} is a GB/T 28181 channel: enable gb28181.server first")
         with self.db.session() as s:
-            if s.get(Camera, cam.id) is not None:
+            row = s.get(Camera, cam.id)
+            if row is not None and row.status != "removed":
                 raise ValueError(f"camera {cam.id!r} exists already")
+            if row is not None:  # removed but kept for its alarms: it comes back
+                row.origin, row.status = "api", "unknown"
             ids = upsert_camera(s, cam, origin="api")
-        if self.analyse and cam.enabled:
+        if self.analyse and cam.enabled and gb:
+            self.gb28181.add_camera(cam, ids)
+        elif self.analyse and cam.enabled:
             self.analytics.start_camera(cam, ids, self.recorder.open_event_keys())
+
+    def _is_gb(self, cam: CameraConfig) -> bool:
+        if cam.url.startswith(URL_SCHEME):
+            return True
+        if cam.source is None:
+            return False
+        with self.db.session() as s:
+            src = s.get(Source, cam.source)
+            return src is not None and src.kind == "gb28181"
+
+    async def update_camera(self, cam: CameraConfig) -> None:
+        """Store a camera's new configuration and restart it with it (on the serving loop).
+
+        Raises LookupError for an unknown (or removed) camera. The database owns the camera from now
+        on, also when it came from the configuration file (see start()).
+        """
+
+        def store() -> tuple[dict[str, int], bool]:
+            with self.db.session() as s:
+                row = s.get(Camera, cam.id)
+                if row is None or row.status == "removed":
+                    raise LookupError(f"no camera {cam.id}")
+                if row.origin == "config":
+                    row.origin = "api"
+                ids = upsert_camera(s, cam, origin=row.origin)
+            return ids, self._is_gb(cam)
+
+        ids, is_gb = await asyncio.to_thread(store)
+        await self._stop_camera(cam.id)
+        if not (self.analyse and cam.enabled):
+            return
+        if is_gb:  # played by a live INVITE on this loop
+            self.gb_cameras = [(c, i) for c, i in self.gb_cameras if c.id != cam.id]
+            if cam.scenes:
+                self.gb_cameras.append((cam, ids))
+                self.gb28181.analyse(cam, ids)
+            return
+
+        def start() -> None:
+            try:
+                self.analytics.start_camera(cam, ids, self.recorder.open_event_keys())
+            except Exception as exc:  # e.g. its model is missing: the status says why
+                log.error("camera %s not restarted: %s", cam.id, exc)
+                with self.db.session() as s:
+                    row = s.get(Camera, cam.id)
+                    if row is not None:
+                        row.status, row.last_error = "error", str(exc)
+
+        await asyncio.to_thread(start)
+
+    async def remove_camera(self, camera_id: str) -> dict[str, Any]:
+        """Stop a camera and remove it. Its alarms stay with their camera id: a camera that has alarms
+        is kept as ``removed`` (not run; its name still labels them); one without is deleted.
+        Raises LookupError for an unknown camera."""
+
+        def exists() -> None:
+            with self.db.session() as s:
+                row = s.get(Camera, camera_id)
+                if row is None or row.status == "removed":
+                    raise LookupError(f"no camera {camera_id}")
+
+        await asyncio.to_thread(exists)
+        await self._stop_camera(camera_id)
+        self.gb_cameras = [(c, i) for c, i in self.gb_cameras if c.id != camera_id]
+
+        def forget() -> dict[str, Any]:
+            with self.db.session() as s:
+                row = s.get(Camera, camera_id)
+                assert row is not None
+                alarms = s.scalar(select(func.count()).select_from(Alarm).where(Alarm.camera_id == camera_id))
+                if alarms:
+                    # origin "api": a camera from the file stays removed after a restart too.
+                    row.enabled, row.status, row.origin = False, "removed", "api"
+                else:
+                    s.delete(row)
+            return {"id": camera_id, "deleted": not alarms, "alarms_kept": int(alarms or 0)}
+
+        return await asyncio.to_thread(forget)
+
+    async def _stop_camera(self, camera_id: str) -> None:
+        player = self.gb28181._players.pop(camera_id, None)  # a played GB channel: its task stops it
+        if player is not None:
+            player.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await player
+        with self.analytics._lock:
+            runner = self.analytics.runners.pop(camera_id, None)
+        if runner is not None:
+            await asyncio.to_thread(runner.stop)
 
     def persist_health(self) -> None:
         """Copy live stream health into the cameras table (called periodically, off the loop)."""

@@ -3,10 +3,11 @@
 The frames go through a CameraRunner built like a live camera's (same scenes, same shared model workers),
 but fed from here instead of its source thread: timestamps are ``start`` + stream time, the file is read
 once (no looping, no pacing), and the alarms carry video times (``occurred_at``/``raised_at``) and
-``video_ts`` (seconds into the video). This is also the engine of history replay.
+``video_ts`` (seconds into the video). This is also the engine of history replay (``offset_s`` and
+``max_seconds`` cut the part of a video inside a time range; ``model`` runs a chosen model version).
 
-Jobs (API uploads) live in memory, one registry per Gateway object, for now: a restart forgets them
-(their alarms stay in the database).
+Jobs (uploads, history replays) run one at a time on a worker thread, one registry per Gateway object;
+gateway/video_library.py stores them (and the videos) in the database, so they outlive a restart.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +73,7 @@ class VideoJobResult:
     alarm_ids: list[str]
     errors: int
     scene_status: dict[str, str]
+    model_versions: dict[str, str] = field(default_factory=dict)  # scene -> the model version it read
 
     @property
     def fps(self) -> float:
@@ -125,7 +127,9 @@ def open_video(path: Path) -> av.container.InputContainer:
     return container
 
 
-def _total_frames(container: av.container.InputContainer, max_seconds: float | None) -> int | None:
+def _total_frames(
+    container: av.container.InputContainer, max_seconds: float | None, offset_s: float = 0.0
+) -> int | None:
     stream = container.streams.video[0]
     rate = float(stream.average_rate or 0)
     total: int | None = stream.frames or None
@@ -137,13 +141,22 @@ def _total_frames(container: av.container.InputContainer, max_seconds: float | N
     if max_seconds is not None and rate:
         limit = math.ceil(max_seconds * rate)
         total = min(total, limit) if total is not None else limit
+    if offset_s > 0 and rate and total is not None:
+        total = max(0, total - math.floor(offset_s * rate))
     return total
 
 
 def build_runs(
-    gateway: Gateway, camera: CameraConfig, scene_ids: dict[str, int], video: VideoOrigin
+    gateway: Gateway,
+    camera: CameraConfig,
+    scene_ids: dict[str, int],
+    video: VideoOrigin,
+    pinned: bool = True,
 ) -> list[SceneRun]:
-    """The camera's enabled scenes as Analytics.start_camera builds them, fresh (nothing latched)."""
+    """The camera's enabled scenes as Analytics.start_camera builds them, fresh (nothing latched).
+
+    ``pinned=False``: the scenes' own ``model`` wins over a version pinned to the camera-scene (a model
+    chosen for this analysis, e.g. a history replay with an older version)."""
     runs = []
     for cfg in camera.scenes:
         if not cfg.enabled:
@@ -156,7 +169,12 @@ def build_runs(
             regions=[Region(r.name, r.polygon) for r in cfg.regions],
             video=video,
         )
-        runs.append(gateway.analytics.scene_run(camera, scene, ctx))
+        if pinned:
+            runs.append(gateway.analytics.scene_run(camera, scene, ctx))
+            continue
+        run = gateway.analytics.scene_run(camera, scene, replace(ctx, camera_scene_id=None))
+        run.ctx = ctx  # the alarms still name their camera-scene
+        runs.append(run)
     return runs
 
 
@@ -171,12 +189,17 @@ def analyse_video(
     job_id: str | None = None,
     stop: threading.Event | None = None,
     capture_interval_s: float | None = None,
+    offset_s: float = 0.0,
+    model: str | None = None,
 ) -> VideoJobResult:
     """Analyse a video file once, as fast as it decodes; ``scenes`` replaces the camera's scenes.
 
     Frame times are ``start`` + stream time (the first frame at ``start``); ``max_seconds`` ends the
-    analysis that far into the video. Raises VideoImportError (nothing stored) for a file that is not a
-    video, an unknown camera or when no scene can run.
+    analysis that far into the video, ``offset_s`` starts it that far in (a seek to the keyframe
+    before, then the frames before the offset are decoded but not analysed). ``model`` (NAME,
+    VERSION_ID or NAME@VERSION_ID) is read by every scene instead of its own or a pinned version.
+    Raises VideoImportError (nothing stored) for a file that is not a video, an unknown camera or when
+    no scene can run.
     """
     path = Path(path)
     job_id = job_id or new_ulid()
@@ -186,9 +209,13 @@ def analyse_video(
         camera, scene_ids = resolve_camera(gateway, camera_id)
         if scenes is not None:
             camera = camera.model_copy(update={"scenes": list(scenes)})
+        if model:
+            camera = camera.model_copy(
+                update={"scenes": [s.model_copy(update={"model": model}) for s in camera.scenes]}
+            )
         start = as_utc(start)
         origin = VideoOrigin(job_id, start.timestamp())
-        runs = build_runs(gateway, camera, scene_ids, origin)
+        runs = build_runs(gateway, camera, scene_ids, origin, pinned=not model)
         if not any(r.model is not None for r in runs):
             why = "; ".join(f"{r.scene.key}: {r.status}" for r in runs) or "the camera has no enabled scene"
             raise VideoImportError(f"no scene can run on camera {camera_id}: {why}")
@@ -207,7 +234,7 @@ def analyse_video(
         )
         runner = CameraRunner(camera, runs, gateway.recorder, on_alarm=alarm_ids.append, capture=capture)
         try:
-            frames, duration = _feed(container, runner, origin, progress, max_seconds, stop, path)
+            frames, end = _feed(container, runner, origin, progress, max_seconds, stop, path, offset_s)
             runner.drain()
         finally:
             runner.stop()
@@ -219,12 +246,13 @@ def analyse_video(
             start=start,
             frames=frames,
             analysed=runner.stats.frames_analysed,
-            total=_total_frames(container, max_seconds),
-            duration_s=round(duration, 3),
+            total=_total_frames(container, max_seconds, offset_s),
+            duration_s=round(end - offset_s, 3),
             elapsed_s=time.perf_counter() - started,
             alarm_ids=alarm_ids,
             errors=runner.stats.errors,
             scene_status=runner.scene_status(),
+            model_versions={r.scene.key: r.model.version_id for r in runs if r.model is not None},
         )
     finally:
         container.close()
@@ -238,16 +266,28 @@ def _feed(
     max_seconds: float | None,
     stop: threading.Event | None,
     path: Path,
+    offset_s: float = 0.0,
 ) -> tuple[int, float]:
-    """Decode every frame; hand the ones some scene is due to analyse to the runner's first stage."""
+    """Decode every frame; hand the ones some scene is due to analyse to the runner's first stage.
+
+    Returns the frames decoded from ``offset_s`` on and where (seconds into the video) they end."""
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     codec = stream.codec_context
-    total = _total_frames(container, max_seconds)
+    total = _total_frames(container, max_seconds, offset_s)
     rate = float(stream.average_rate or 25)
     runs = [r for r in runner.runs if r.model is not None]
     frames, first_pts, last_pts = 0, None, None
     offset = 0.0
+    if offset_s > 0:
+        # Video times count from the stream's start, not from the keyframe the seek lands on.
+        tb = stream.time_base
+        first_pts = float(stream.start_time * tb) if stream.start_time is not None and tb else 0.0
+        if tb:
+            try:
+                container.seek(int((first_pts + offset_s) / tb), stream=stream, backward=True)
+            except av.error.FFmpegError as exc:  # not seekable: decode from the start, skip to the offset
+                log.info("%s: cannot seek (%s); decoding from the start", path.name, exc)
     for packet in container.demux(stream):
         if stop is not None and stop.is_set():
             raise CancelledError("cancelled")
@@ -268,6 +308,8 @@ def _feed(
             offset = pts - first_pts
             if max_seconds is not None and offset >= max_seconds:
                 return frames, offset
+            if offset < offset_s - 1e-6:
+                continue  # before the range: decoded (the keyframe's successors need it), not analysed
             frames += 1
             ts = origin.start + offset
             if any(r.scene.due(ts) for r in runs):  # convert only the frames a scene will look at
@@ -276,22 +318,23 @@ def _feed(
             if progress is not None:
                 progress(frames, total)
     if not frames:
-        raise VideoImportError(f"no frames could be decoded from {path.name}")
+        where = f" from {offset_s:g} s on" if offset_s > 0 else ""
+        raise VideoImportError(f"no frames could be decoded from {path.name}{where}")
     return frames, offset + 1.0 / rate
 
 
-# --- jobs -----------------------------------------------------------------------------------------
+# --- jobs ---------------------------------------------------------------------------------------------
 
 
 @dataclass
 class VideoJob:
     id: str
     camera_id: str
-    path: Path
+    path: Path | None
     start: dt.datetime
     scenes: list[SceneConfig] | None = None
-    delete_after: bool = False  # an upload's temp file is removed once analysed
-    status: str = "queued"  # queued | running | done | failed
+    delete_after: bool = False  # a file outside the library is removed once analysed
+    status: str = "queued"  # queued | running | done | failed | cancelled
     frames: int = 0
     total: int | None = None
     alarm_ids: list[str] = field(default_factory=list)
@@ -300,6 +343,13 @@ class VideoJob:
     started_at: float | None = None
     finished_at: float | None = None
     result: VideoJobResult | None = None
+    kind: str = "upload"  # upload | replay
+    model: str | None = None  # NAME, VERSION_ID or NAME@VERSION_ID read instead of the scenes' own
+    video_id: str | None = None  # the library video an upload job analyses
+    created_by: str = ""
+    # A replay runs this (over many videos) instead of one file's analysis; it updates frames/total.
+    work: Callable[[VideoJob], None] | None = field(default=None, repr=False)
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
     def progress(self) -> float:
@@ -315,13 +365,15 @@ class VideoJob:
 
         return {
             "id": self.id,
-            "kind": "video_import",
+            "kind": self.kind,
             "camera_id": self.camera_id,
+            "video_id": self.video_id,
             "start": self.start.isoformat(),
             "status": self.status,
             "progress": self.progress,
             "frames": self.frames,
             "total_frames": self.total,
+            "model": self.model,
             "alarms": list(self.alarm_ids),
             "error": self.error,
             "created_at": iso(self.created_at),
@@ -330,10 +382,15 @@ class VideoJob:
         }
 
 
+INTERRUPTED = "interrupted by a restart; submit the job again"
+SAVE_EVERY_S = 2.0  # progress reaches the database this often (the API reads live jobs from memory)
+
+
 class VideoJobs:
     """Offline analysis jobs of one gateway, run one at a time on a worker thread.
 
-    In memory for now: a restart forgets the jobs (their alarms stay). The last KEEP jobs are kept.
+    The last KEEP jobs stay in memory; ``saved`` and ``load`` are the persistence hooks (no-ops here,
+    gateway/video_library.py stores the jobs in the database).
     """
 
     KEEP = 200
@@ -346,19 +403,31 @@ class VideoJobs:
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
 
+    def saved(self, job: VideoJob) -> None:
+        """Called on every change of a job's state, and every SAVE_EVERY_S while it runs."""
+
+    def load(self, job_id: str) -> VideoJob | None:
+        """A job not (or no longer) in memory."""
+        return None
+
     def submit(
         self,
-        path: Path,
+        path: Path | None,
         camera_id: str,
         start: dt.datetime,
         scenes: list[SceneConfig] | None = None,
         delete_after: bool = False,
+        **extra: Any,
     ) -> VideoJob:
-        job = VideoJob(new_ulid(), camera_id, path, as_utc(start), scenes, delete_after)
+        job = VideoJob(new_ulid(), camera_id, path, as_utc(start), scenes, delete_after, **extra)
+        return self.enqueue(job)
+
+    def enqueue(self, job: VideoJob) -> VideoJob:
+        self.saved(job)
         with self._lock:
             self._jobs[job.id] = job
             for old in list(self._jobs)[: max(0, len(self._jobs) - self.KEEP)]:
-                if self._jobs[old].status in ("done", "failed"):
+                if self._jobs[old].status in ("done", "failed", "cancelled"):
                     del self._jobs[old]
             if self._worker is None:
                 self._worker = threading.Thread(target=self._run, name="video-jobs", daemon=True)
@@ -367,11 +436,39 @@ class VideoJobs:
         return job
 
     def get(self, job_id: str) -> VideoJob | None:
-        return self._jobs.get(job_id)
+        return self._jobs.get(job_id) or self.load(job_id)
+
+    def cancel(self, job_id: str) -> VideoJob | None:
+        """Ask a queued or running job of this process to end; None when it is not one."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.status not in ("queued", "running"):
+                return None
+            job.cancel.set()
+            queued = job.status == "queued"
+            if queued:  # never started: cancelled at once (the worker skips it)
+                job.status, job.finished_at = "cancelled", time.time()
+        if queued:
+            self.saved(job)
+        return job
+
+    def running(self) -> list[VideoJob]:
+        return [j for j in list(self._jobs.values()) if j.status in ("queued", "running")]
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Ask the running job to end, and wait (briefly) until it has."""
         self._stop.set()
+        with self._lock:  # queued jobs fail now: the worker may never reach them
+            waiting = [j for j in self._jobs.values() if j.status == "queued"]
+            for job in waiting:
+                job.status, job.error, job.finished_at = "failed", INTERRUPTED, time.time()
+            for job in self._jobs.values():
+                job.cancel.set()
+        for job in waiting:
+            try:
+                self.saved(job)
+            except Exception:
+                log.exception("video job %s: could not store its state", job.id)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and any(j.status == "running" for j in self._jobs.values()):
             time.sleep(0.05)
@@ -385,25 +482,44 @@ class VideoJobs:
                 self._queue.task_done()
 
     def _execute(self, job: VideoJob) -> None:
-        job.status, job.started_at = "running", time.time()
+        with self._lock:
+            if job.status != "queued":  # failed before it could run (not a video), cancelled, stopped
+                return
+            job.status, job.started_at = "running", time.time()
+        last_save = time.monotonic()
 
         def progress(done: int, total: int | None) -> None:
+            nonlocal last_save
             job.frames, job.total = done, total
+            if time.monotonic() - last_save >= SAVE_EVERY_S:
+                last_save = time.monotonic()
+                self.saved(job)
 
         try:
-            result = analyse_video(
-                self.gateway,
-                job.path,
-                job.camera_id,
-                job.start,
-                job.scenes,
-                progress=progress,
-                job_id=job.id,
-                stop=self._stop,
-            )
-            job.result, job.frames, job.alarm_ids = result, result.frames, result.alarm_ids
-            job.total = job.total or result.frames
+            if job.cancel.is_set():
+                raise CancelledError("cancelled")
+            self.saved(job)
+            if job.work is not None:
+                job.work(job)
+            else:
+                assert job.path is not None
+                result = analyse_video(
+                    self.gateway,
+                    job.path,
+                    job.camera_id,
+                    job.start,
+                    job.scenes,
+                    progress=progress,
+                    job_id=job.id,
+                    stop=job.cancel,
+                    model=job.model,
+                )
+                job.result, job.frames, job.alarm_ids = result, result.frames, result.alarm_ids
+                job.total = job.total or result.frames
             job.status = "done"
+        except CancelledError:
+            # A shutdown fails the job (it may be submitted again); a person's cancel is a cancel.
+            job.status, job.error = ("failed", INTERRUPTED) if self._stop.is_set() else ("cancelled", None)
         except VideoImportError as exc:
             job.status, job.error = "failed", str(exc)
         except Exception as exc:  # a job must never take the worker down
@@ -411,8 +527,12 @@ class VideoJobs:
             job.status, job.error = "failed", f"internal error: {exc}"
         finally:
             job.finished_at = time.time()
-            if job.delete_after:
+            if job.delete_after and job.path is not None:
                 job.path.unlink(missing_ok=True)
+            try:
+                self.saved(job)
+            except Exception:
+                log.exception("video job %s: could not store its result", job.id)
         log.info("video job %s %s: %d frames, %d alarms", job.id, job.status, job.frames, len(job.alarm_ids))
 
 
@@ -421,9 +541,11 @@ _REGISTRY_LOCK = threading.Lock()
 
 
 def jobs_for(gateway: Gateway) -> VideoJobs:
-    """The gateway's job registry (created on first use)."""
+    """The gateway's job registry (created on first use), stored in the database by the video library."""
+    from gateway.video_library import StoredJobs  # the library builds on this module
+
     with _REGISTRY_LOCK:
         jobs = _REGISTRY.get(gateway)
         if jobs is None:
-            jobs = _REGISTRY[gateway] = VideoJobs(gateway)
+            jobs = _REGISTRY[gateway] = StoredJobs(gateway)
         return jobs

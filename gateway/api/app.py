@@ -13,11 +13,15 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.api import alarm_actions as _alarm_actions  # noqa: F401  (registers the lifecycle routes)
+from gateway.api import console_routes as _console_routes  # noqa: F401  (camera edit, scenes, users)
+from gateway.api import gb28181_routes as _gb28181_routes  # noqa: F401  (held GB devices, PTZ)
 from gateway.api import live as _live  # noqa: F401  (registers the live view and snapshot routes)
 from gateway.api import models_routes as _models_routes  # noqa: F401  (model versions, promotion gate)
 from gateway.api import routes as _routes  # noqa: F401  (registers the handlers)
 from gateway.api import samples_routes as _samples_routes  # noqa: F401  (sample library, tasks)
+from gateway.api import stats_routes as _stats_routes  # noqa: F401  (console statistics)
 from gateway.api import uplink_routes as _uplink_routes  # noqa: F401  (uplink admin, storage, feed)
+from gateway.api import video_routes as _video_routes  # noqa: F401  (video library, history replay)
 from gateway.api.guard import LoginGuard
 from gateway.api.http import PUBLIC, ROUTES, ApiError, Handler, RouteSpec, error_body
 from gateway.api.openapi import build_openapi
@@ -27,6 +31,7 @@ from gateway.service import Gateway
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "static"
+WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"  # `npm run build` in gateway/web
 HEALTH_PERSIST_S = 5.0
 SWEEP_FIRST_S = 10.0
 
@@ -101,8 +106,30 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     return await handler(request)
 
 
-async def console(_request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC / "index.html")
+FALLBACK_NOTE = (
+    '<p style="background:#fff3cd;margin:0;padding:8px 16px">The full web console is not built: run '
+    "<code>make demo</code>, or <code>npm ci &amp;&amp; npm run build</code> in gateway/web, "
+    "then reload. This is the minimal console.</p>"
+)
+
+
+async def console(_request: web.Request) -> web.StreamResponse:
+    """The built console (gateway/web/dist) when present, else the minimal page with a build hint.
+    No auth here: the page is public, the API behind it is not."""
+    index = WEB_DIST / "index.html"
+    if index.is_file():
+        return web.FileResponse(index, headers={"Cache-Control": "no-cache"})
+    page = (STATIC / "index.html").read_text(encoding="utf-8").replace("<body>", "<body>" + FALLBACK_NOTE, 1)
+    return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-cache"})
+
+
+async def console_asset(request: web.Request) -> web.StreamResponse:
+    """Hashed build assets: their names change with their content, so browsers may keep them a year."""
+    root = (WEB_DIST / "assets").resolve()
+    path = (root / request.match_info["name"]).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise ApiError(404, f"no console asset {request.match_info['name']}; rebuild the console")
+    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
 
 def create_app(gateway: Gateway, start_gateway: bool = True) -> web.Application:
@@ -117,6 +144,7 @@ def create_app(gateway: Gateway, start_gateway: bool = True) -> web.Application:
         app.router.add_route(spec.method, spec.path, spec.handler)
         SPECS[spec.handler] = spec
     app.router.add_get("/", console)
+    app.router.add_get("/assets/{name:.+}", console_asset)
     if STATIC.is_dir():
         app.router.add_static("/static", STATIC)
 
@@ -143,6 +171,12 @@ def create_app(gateway: Gateway, start_gateway: bool = True) -> web.Application:
         # Graceful: camera threads and inference workers end, status is saved, connections close.
         await asyncio.to_thread(gateway.stop)
 
+    async def end_feeds(app: web.Application) -> None:
+        # Screens hold their feed open for days; the server waits for open handlers before it stops.
+        for hub in gateway.uplinks.hubs.values():
+            hub.going_away()
+
+    app.on_shutdown.append(end_feeds)
     app.cleanup_ctx.append(lifecycle)
     return app
 

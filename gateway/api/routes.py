@@ -13,7 +13,7 @@ from typing import Any, Literal
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from gateway.alarms import OPEN_STATUSES
@@ -247,6 +247,10 @@ def parse_time(request: web.Request, name: str) -> dt.datetime | None:
         ("until", "string", "ISO 8601 upper bound of occurrence time"),
         ("before", "string", "page cursor: alarm id to continue after"),
         ("limit", "integer", "page size, 1..500 (default 50)"),
+        ("q", "string", "text in the message or the camera's name (up to 100 characters)"),
+        ("region", "string", "only this region"),
+        ("verdict", "string", "true_positive, false_positive, or none (not yet verified)"),
+        ("count", "integer", "1: also return `total`, the number of alarms matching the filters"),
     ),
 )
 async def list_alarms(request: web.Request) -> web.Response:
@@ -254,9 +258,25 @@ async def list_alarms(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 50, 1, 500)
     since, until = parse_time(request, "since"), parse_time(request, "until")
     q = request.query
+    text = q.get("q", "").strip()
+    if len(text) > 100:
+        raise ApiError(400, "query parameter q may have at most 100 characters")
+    verdict = q.get("verdict")
+    if verdict not in (None, "", "true_positive", "false_positive", "none"):
+        raise ApiError(400, "verdict must be true_positive, false_positive or none")
 
     def work() -> dict[str, Any]:
         stmt = select(Alarm)
+        if text:
+            like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            named = select(Camera.id).where(Camera.name.ilike(like, escape="\\"))
+            stmt = stmt.where(or_(Alarm.message.ilike(like, escape="\\"), Alarm.camera_id.in_(named)))
+        if q.get("region"):
+            stmt = stmt.where(Alarm.region == q["region"])
+        if verdict == "none":
+            stmt = stmt.where(Alarm.verdict.is_(None))
+        elif verdict:
+            stmt = stmt.where(Alarm.verdict == verdict)
         if q.get("camera_id"):
             stmt = stmt.where(Alarm.camera_id == q["camera_id"])
         if q.get("scene"):
@@ -270,12 +290,17 @@ async def list_alarms(request: web.Request) -> web.Response:
             stmt = stmt.where(Alarm.occurred_at >= since)
         if until:
             stmt = stmt.where(Alarm.occurred_at <= until)
-        if q.get("before"):
-            stmt = stmt.where(Alarm.id < q["before"])
         with gw.db.session() as s:
+            counted = stmt.with_only_columns(func.count(), maintain_column_froms=True)
+            total = s.scalar(counted) if q.get("count") == "1" else None
+            if q.get("before"):
+                stmt = stmt.where(Alarm.id < q["before"])
             rows = list(s.scalars(stmt.order_by(Alarm.id.desc()).limit(limit)))
             items = [alarm_json(a) for a in rows]
-        return {"items": items, "next": items[-1]["id"] if len(items) == limit else None}
+        out: dict[str, Any] = {"items": items, "next": items[-1]["id"] if len(items) == limit else None}
+        if total is not None:
+            out["total"] = total
+        return out
 
     return web.json_response(await asyncio.to_thread(work))
 
@@ -340,13 +365,24 @@ async def alarm_snapshot(request: web.Request) -> web.StreamResponse:
 # --- cameras ------------------------------------------------------------------------------------
 
 
-@route("GET", "/api/cameras", scope="cameras:read", summary="Cameras with live status", tag="cameras")
+@route(
+    "GET",
+    "/api/cameras",
+    scope="cameras:read",
+    summary="Cameras with live status",
+    tag="cameras",
+    query=(("include_removed", "boolean", "also list removed cameras (kept for their alarms)"),),
+)
 async def list_cameras(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
+    include_removed = request.query.get("include_removed", "").lower() in ("1", "true", "yes")
 
     def work() -> list[dict[str, Any]]:
+        stmt = select(Camera).options(selectinload(Camera.tasks)).order_by(Camera.id)
+        if not include_removed:
+            stmt = stmt.where(Camera.status != "removed")
         with gw.db.session() as s:
-            rows = s.scalars(select(Camera).options(selectinload(Camera.tasks)).order_by(Camera.id))
+            rows = s.scalars(stmt)
             return [camera_json(r, *_live(gw, r.id), onvif=gw.onvif.state(r.id)) for r in rows]
 
     return web.json_response({"items": await asyncio.to_thread(work)})
@@ -614,7 +650,8 @@ UPLOAD_CHUNK = 1024 * 1024
     "/api/videos",
     scope="alarms:write",
     tag="videos",
-    summary="Upload a video (raw body, video/* or application/octet-stream) to analyse as a job; 202",
+    summary="Upload a video (raw body, video/* or application/octet-stream) into the library and "
+    "analyse it as a job; 202",
     query=(
         ("camera_id", "string", "the camera whose scenes and models analyse the video"),
         ("start", "string", "ISO 8601 time of the video's first frame (without zone: UTC)"),
@@ -623,10 +660,12 @@ UPLOAD_CHUNK = 1024 * 1024
             "string",
             "model the scenes read instead of their own: NAME, VERSION_ID or NAME@VERSION_ID",
         ),
+        ("filename", "string", "the file's original name, kept in the library (up to 255 characters)"),
     ),
 )
 async def upload_video(request: web.Request) -> web.Response:
-    from gateway.video_import import find_camera, jobs_for
+    from gateway.video_import import find_camera
+    from gateway.video_library import submit_upload
 
     gw = request.app[GATEWAY]
     camera_id = request.query.get("camera_id")
@@ -642,8 +681,10 @@ async def upload_video(request: web.Request) -> web.Response:
     camera = await asyncio.to_thread(find_camera, gw, camera_id)
     if camera is None:
         raise ApiError(404, f"no camera {camera_id}: configure it or add it (POST /api/cameras) first")
-    model = request.query.get("model")
-    scenes = [s.model_copy(update={"model": model}) for s in camera.scenes] if model else None
+    model = request.query.get("model") or None
+    filename = request.query.get("filename", "")
+    if len(filename) > 255:
+        raise ApiError(400, "query parameter filename may have at most 255 characters")
     limit_mb = gw.config.server.max_upload_mb
     limit = int(limit_mb * 1024 * 1024)
     too_large = f"video too large: the limit is {limit_mb:g} MB (server.max_upload_mb)"
@@ -666,7 +707,10 @@ async def upload_video(request: web.Request) -> web.Response:
     except BaseException:  # too large, empty, or the client went away: nothing is left behind
         _discard(tmp)
         raise
-    job = jobs_for(gw).submit(tmp, camera_id, start, scenes, delete_after=True)
+    # Kept in the library (the same bytes for the same camera and start once); a file that is not a
+    # video is removed and its job fails at once, saying why.
+    args = (gw, tmp, camera_id, start, model, filename, principal(request).name)
+    job = await asyncio.to_thread(submit_upload, *args)
     body = job.as_json()
     body["url"] = f"/api/jobs/{job.id}"
     return web.json_response(body, status=202, headers={"Location": body["url"]})
@@ -679,10 +723,11 @@ def _discard(path: Path) -> None:
 
 @route("GET", "/api/jobs/{job_id}", scope="alarms:read", summary="An offline analysis job", tag="videos")
 async def get_job(request: web.Request) -> web.Response:
-    from gateway.video_import import jobs_for
+    from gateway.video_library import serving
 
     job_id = request.match_info["job_id"]
-    job = jobs_for(request.app[GATEWAY]).get(job_id)
+    gw = request.app[GATEWAY]
+    job = await asyncio.to_thread(lambda: serving(gw).get(job_id))
     if job is None:
-        raise ApiError(404, f"no job {job_id} (jobs are kept in memory until the gateway restarts)")
+        raise ApiError(404, f"no job {job_id}")
     return web.json_response(job.as_json())

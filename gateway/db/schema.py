@@ -108,6 +108,21 @@ class Alarm(Base):
         Index("ix_alarms_camera_occurred", "camera_id", "occurred_at"),
         Index("ix_alarms_status_occurred", "status", "occurred_at"),
         Index("ix_alarms_event_key_status", "event_key", "status"),
+        Index("ix_alarms_scene_occurred", "scene", "occurred_at"),
+        # Time ranges (overview, statistics, lists): covering, the statistics read no table rows.
+        Index(
+            "ix_alarms_occurred_cover",
+            "occurred_at",
+            "scene",
+            "camera_id",
+            "region",
+            "status",
+            "verdict",
+            "raised_at",
+            "confirmed_at",
+            "cleared_at",
+            "id",
+        ),
     )
     id: Mapped[str] = mapped_column(String(26), primary_key=True)  # ULID: sortable, never reused
     # None for the gateway's own alarms (storage running out), which belong to no camera.
@@ -161,6 +176,7 @@ class Disposal(Base):
     """A disposal record: who handled the alarm, when, with what result and measures."""
 
     __tablename__ = "alarm_disposals"
+    __table_args__ = (Index("ix_alarm_disposals_alarm_handled", "alarm_id", "handled_at"),)  # first disposal
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     alarm_id: Mapped[str] = mapped_column(ForeignKey("alarms.id", ondelete="CASCADE"), index=True)
     handler: Mapped[str] = mapped_column(String(100))
@@ -339,3 +355,85 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class Video(Base):
+    """A video in the library (uploaded or imported), stored once under ``videos/`` by its SHA-256.
+
+    The same bytes for the same camera and start are one row; the same bytes as another camera's or
+    start are another row naming the same file. Kept ``evidence_retention_days`` like evidence.
+    """
+
+    __tablename__ = "videos"
+    __table_args__ = (
+        UniqueConstraint("sha256", "camera_id", "started_at", name="uq_videos_sha256_camera_start"),
+        Index("ix_videos_camera_started", "camera_id", "started_at"),
+        Index("ix_videos_started_ended", "started_at", "ended_at"),
+    )
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    # No foreign key: a camera removed without alarms is deleted, its videos stay until retention.
+    camera_id: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[dt.datetime] = mapped_column()  # the first frame, UTC
+    ended_at: Mapped[dt.datetime] = mapped_column()  # started_at + duration_s: range queries
+    duration_s: Mapped[float] = mapped_column(Float)
+    frames: Mapped[int | None] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    codec: Mapped[str] = mapped_column(String(32), default="")
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    path: Mapped[str] = mapped_column(String(255))  # relative to the storage root, under videos/
+    filename: Mapped[str] = mapped_column(String(255), default="")  # as uploaded
+    uploaded_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    retain_until: Mapped[dt.datetime] = mapped_column()
+
+
+class AnalysisJob(Base):
+    """An offline analysis: an upload's (one video) or a history replay's (cameras over a time range)."""
+
+    __tablename__ = "analysis_jobs"
+    __table_args__ = (Index("ix_analysis_jobs_status", "status"),)
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # upload | replay
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|running|done|failed|cancelled
+    camera_ids: Mapped[list[Any]] = mapped_column(default=list)
+    since: Mapped[dt.datetime | None] = mapped_column()
+    until: Mapped[dt.datetime | None] = mapped_column()
+    scenes: Mapped[list[Any] | None] = mapped_column(JSON)  # scene keys; None: every enabled scene
+    model: Mapped[str | None] = mapped_column(String(120))  # as given
+    model_version_id: Mapped[str | None] = mapped_column(ForeignKey("model_versions.id"))  # resolved
+    frames_done: Mapped[int] = mapped_column(Integer, default=0)
+    frames_total: Mapped[int | None] = mapped_column(Integer)
+    alarm_count: Mapped[int] = mapped_column(Integer, default=0)
+    notes: Mapped[list[Any]] = mapped_column(default=list)  # per camera: why nothing was analysed
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column()
+    finished_at: Mapped[dt.datetime | None] = mapped_column()
+
+    videos: Mapped[list[AnalysisJobVideo]] = relationship(
+        back_populates="job", order_by="AnalysisJobVideo.id", cascade="all, delete-orphan"
+    )
+
+
+class AnalysisJobVideo(Base):
+    """One video of a job (the part of it inside the job's range) and its result."""
+
+    __tablename__ = "analysis_job_videos"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("analysis_jobs.id", ondelete="CASCADE"), index=True)
+    video_id: Mapped[str | None] = mapped_column(ForeignKey("videos.id", ondelete="SET NULL"), index=True)
+    camera_id: Mapped[str] = mapped_column(String(64))
+    from_s: Mapped[float] = mapped_column(Float, default=0.0)  # seconds into the video
+    to_s: Mapped[float | None] = mapped_column(Float)  # None: to its end
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    frames: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int | None] = mapped_column(Integer)
+    alarm_count: Mapped[int] = mapped_column(Integer, default=0)
+    alarm_ids: Mapped[list[Any]] = mapped_column(default=list)  # the first 500
+    model_versions: Mapped[dict[str, Any]] = mapped_column(default=dict)  # scene -> model version id
+    error: Mapped[str | None] = mapped_column(Text)
+
+    job: Mapped[AnalysisJob] = relationship(back_populates="videos")

@@ -1,0 +1,211 @@
+"""The video library (search, playback, removal) and history replay jobs (gateway/video_library.py).
+
+Uploads stay at POST /api/videos (gateway/api/routes.py): they go into the library and get a job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Annotated, Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from gateway.api.http import ApiError, parse_body, query_int, route
+from gateway.api.routes import parse_time, principal
+from gateway.db.schema import AnalysisJob
+from gateway.keys import GATEWAY
+from gateway.video_library import (
+    ACTIVE,
+    MAX_REPLAY_CAMERAS,
+    MAX_REPLAY_DAYS,
+    LibraryError,
+    cancel_job,
+    delete_video,
+    job_json,
+    replay_json,
+    search_videos,
+    serving,
+    submit_replay,
+    video_file,
+)
+
+CameraId = Annotated[str, Field(min_length=1, max_length=64)]
+SceneKey = Annotated[str, Field(min_length=1, max_length=32)]
+
+
+def _refused(exc: LibraryError) -> ApiError:
+    return ApiError(exc.status, exc.message)
+
+
+@route(
+    "GET",
+    "/api/videos",
+    scope="alarms:read",
+    tag="videos",
+    summary="Search the video library (uploads and imports), newest first, each with its jobs and alarms",
+    query=(
+        ("camera_id", "string", "only this camera"),
+        ("location", "string", "only cameras whose location (or name) contains this (up to 100 characters)"),
+        ("since", "string", "ISO 8601: videos that end after this"),
+        ("until", "string", "ISO 8601: videos that start before this"),
+        ("before", "string", "page cursor: the `next` of the previous page"),
+        ("limit", "integer", "page size, 1..200 (default 50)"),
+    ),
+)
+async def list_videos(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    q = request.query
+    since, until = parse_time(request, "since"), parse_time(request, "until")
+    if since and until and until <= since:
+        raise ApiError(400, "until must be after since")
+    location = q.get("location", "").strip()
+    if len(location) > 100:
+        raise ApiError(400, "query parameter location may have at most 100 characters")
+    limit = query_int(request, "limit", 50, 1, 200)
+
+    def work() -> dict[str, Any]:
+        serving(gw)  # jobs a stopped gateway left running show as failed
+        return search_videos(
+            gw.db, q.get("camera_id") or None, location or None, since, until, limit, q.get("before") or None
+        )
+
+    return web.json_response(await asyncio.to_thread(work))
+
+
+@route(
+    "GET",
+    "/api/videos/{video_id}/file",
+    scope="alarms:read",
+    tag="videos",
+    summary="The video file for playback (HTTP Range requests supported)",
+    produces="video/*",
+)
+async def get_video_file(request: web.Request) -> web.StreamResponse:
+    gw = request.app[GATEWAY]
+    try:
+        path, media = await asyncio.to_thread(video_file, gw, request.match_info["video_id"])
+    except LibraryError as exc:
+        raise _refused(exc) from exc
+    return web.FileResponse(path, headers={"Content-Type": media, "Cache-Control": "private, max-age=3600"})
+
+
+@route(
+    "DELETE",
+    "/api/videos/{video_id}",
+    scope="alarms:write",
+    tag="videos",
+    summary="Remove a video from the library (refused while a job uses it); its alarms stay",
+)
+async def remove_video(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    try:
+        return web.json_response(await asyncio.to_thread(delete_video, gw, request.match_info["video_id"]))
+    except LibraryError as exc:
+        raise _refused(exc) from exc
+
+
+class ReplayBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    camera_ids: list[CameraId] = Field(min_length=1, max_length=MAX_REPLAY_CAMERAS)
+    since: dt.datetime = Field(description="ISO 8601 start of the range (without zone: UTC)")
+    until: dt.datetime = Field(description=f"ISO 8601 end, after since, at most {MAX_REPLAY_DAYS} days later")
+    model: str | None = Field(
+        None,
+        min_length=1,
+        max_length=120,
+        description="NAME, VERSION_ID or NAME@VERSION_ID; default: each scene's own model",
+    )
+    scenes: list[SceneKey] | None = Field(
+        None, max_length=20, description="scene keys to run; default: each camera's enabled scenes"
+    )
+
+
+@route(
+    "POST",
+    "/api/replay",
+    scope="alarms:write",
+    tag="videos",
+    body=ReplayBody,
+    summary="History replay: run a model version over the library videos of cameras in a time range; 202",
+)
+async def start_replay(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    body = await parse_body(request, ReplayBody)
+    who = principal(request).name
+
+    def work() -> dict[str, Any]:
+        job = submit_replay(gw, body.camera_ids, body.since, body.until, body.model, body.scenes, who)
+        return replay_json(gw, job.id)
+
+    try:
+        out = await asyncio.to_thread(work)
+    except LibraryError as exc:
+        raise _refused(exc) from exc
+    return web.json_response(out, status=202, headers={"Location": out["url"]})
+
+
+@route(
+    "GET",
+    "/api/replay",
+    scope="alarms:read",
+    tag="videos",
+    summary="History replay jobs, newest first",
+    query=(
+        ("status", "string", "queued, running, done, failed or cancelled"),
+        ("limit", "integer", "1..200 (default 50)"),
+    ),
+)
+async def list_replays(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    status = request.query.get("status")
+    if status not in (None, "", "queued", "running", "done", "failed", "cancelled"):
+        raise ApiError(400, "status must be queued, running, done, failed or cancelled")
+    limit = query_int(request, "limit", 50, 1, 200)
+
+    def work() -> dict[str, Any]:
+        jobs = serving(gw)
+        stmt = select(AnalysisJob).where(AnalysisJob.kind == "replay")
+        if status:
+            stmt = stmt.where(AnalysisJob.status == status)
+        with gw.db.session() as s:
+            rows = s.scalars(stmt.order_by(AnalysisJob.id.desc()).limit(limit))
+            items = []
+            for row in rows:
+                live = jobs._jobs.get(row.id)
+                items.append(job_json(row, live if live is not None and live.status in ACTIVE else None))
+        return {"items": items}
+
+    return web.json_response(await asyncio.to_thread(work))
+
+
+@route(
+    "GET",
+    "/api/replay/{job_id}",
+    scope="alarms:read",
+    tag="videos",
+    summary="A replay (or upload) job: status, progress, per-video results, alarm ids (first 500)",
+)
+async def get_replay(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    try:
+        return web.json_response(await asyncio.to_thread(replay_json, gw, request.match_info["job_id"]))
+    except LibraryError as exc:
+        raise _refused(exc) from exc
+
+
+@route(
+    "POST",
+    "/api/replay/{job_id}/cancel",
+    scope="alarms:write",
+    tag="videos",
+    summary="Cancel a queued or running replay (or upload) job; the alarms it raised stay",
+)
+async def cancel_replay(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    try:
+        return web.json_response(await asyncio.to_thread(cancel_job, gw, request.match_info["job_id"]))
+    except LibraryError as exc:
+        raise _refused(exc) from exc
