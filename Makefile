@@ -14,8 +14,15 @@ SYSTEM_PKGS := python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
 	gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools postgresql \
 	mosquitto sip-tester
+# Only the tests need these: Chromium for the console's end-to-end tests (driven by Playwright).
+TEST_PKGS := chromium
 
-.PHONY: demo test lint system-deps venv bench clean
+# The web console (Vue + Vite) in gateway/web, built to gateway/web/dist which the gateway serves.
+WEB := gateway/web
+WEB_SRC := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) \
+	$(wildcard $(WEB)/index.html $(WEB)/vite.config.* $(WEB)/tsconfig*.json $(WEB)/env.d.ts)
+
+.PHONY: demo test lint system-deps test-system-deps venv console bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -32,8 +39,9 @@ $(VENV)/.train-installed: $(VENV)/.installed
 	$(VENV)/bin/pip install -q -e ".[dev,train]"
 	touch $@
 
-system-deps:
-	@missing=""; for p in $(SYSTEM_PKGS); do \
+# $(call install_debs,PACKAGES): apt-get install those not installed yet.
+define install_debs
+	@missing=""; for p in $(1); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -42,8 +50,30 @@ system-deps:
 		$$sudo apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
 
-demo: system-deps venv
+system-deps:
+	$(call install_debs,$(SYSTEM_PKGS))
+
+test-system-deps: system-deps
+	$(call install_debs,$(TEST_PKGS))
+
+# npm ci only when package*.json changed (the stamp lives inside node_modules, which npm ci replaces);
+# the build only when a source changed. Node.js 20.19+ (Vite's minimum) must be on PATH.
+$(WEB)/node_modules/.vigil-installed: $(wildcard $(WEB)/package.json $(WEB)/package-lock.json)
+	@command -v npm >/dev/null || { echo "the web console needs Node.js 20.19 or newer with npm on PATH" \
+		"(https://nodejs.org or the NodeSource Debian packages); Debian 12's nodejs 18 is too old" >&2; exit 1; }
+	cd $(WEB) && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; \
+		else npm install --no-audit --no-fund; fi
+	touch $@
+
+$(WEB)/dist/index.html: $(WEB)/node_modules/.vigil-installed $(WEB_SRC)
+	cd $(WEB) && npm run build
+	touch $@
+
+console: $(WEB)/dist/index.html
+
+demo: system-deps venv console
 	$(VENV)/bin/vigil --config config/demo.yaml demo
 
 lint: venv
@@ -52,15 +82,19 @@ lint: venv
 	$(VENV)/bin/mypy adapters analyzers uplink gateway
 
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
-test: system-deps venv $(VENV)/.train-installed lint
-	@$(VENV)/bin/python -m pytest; rc=$$?; \
+# VIGIL_REQUIRE_CONSOLE: the console's end-to-end tests fail (never skip) when the build is missing.
+test: test-system-deps venv $(VENV)/.train-installed console lint
+	@VIGIL_REQUIRE_CONSOLE=1 $(VENV)/bin/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
-bench: system-deps venv
+bench: test-system-deps venv console
 	$(VENV)/bin/python tests/benchmarks/bench_slice.py
 	$(VENV)/bin/python tests/benchmarks/bench_analyzers.py
 	$(VENV)/bin/python tests/benchmarks/bench_decode.py
 	$(VENV)/bin/python tests/benchmarks/bench_uplink.py
+	$(VENV)/bin/python tests/benchmarks/bench_console.py
+	$(VENV)/bin/python tests/benchmarks/bench_console_pages.py
 
 clean:
-	rm -rf $(VENV) var test-artifacts .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) var test-artifacts .pytest_cache .mypy_cache .ruff_cache *.egg-info \
+		$(WEB)/node_modules $(WEB)/dist

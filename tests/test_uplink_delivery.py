@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import aiomqtt
 import pytest
 from aiohttp.test_utils import TestClient
@@ -204,6 +205,29 @@ async def test_big_screen_feed_websocket_and_sse_replay_after_reconnect(
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         event = await read_sse_alarm(resp)
     assert event["alarm"]["id"] == first and event["seq"] == got[2]["seq"]
+
+
+async def test_gateway_shutdown_ends_open_screen_feeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aiohttp_client: Any
+) -> None:
+    """Screens hold the feed open for days; a stopping gateway must not wait for them (it would hang
+    until its shutdown timeout) but tell them to reconnect."""
+    screen = {"name": "screen", "kind": "websocket", "tier": "big_screen", "dispatch": FAST}
+    gw = make_gateway(tmp_path, [screen], monkeypatch)
+    client = await aiohttp_client(create_app(gw))
+    viewer = auth(gw, "viewer")
+    ws = await client.ws_connect("/api/feed/ws", headers=viewer)
+    sse = await client.get("/api/feed/sse", headers=viewer)
+    await wait_until(lambda: len(gw.uplinks.hubs["screen"].subscribers) == 2, 5, "both screens to subscribe")
+    await asyncio.wait_for(client.server.app.shutdown(), timeout=5)
+    closing = await asyncio.wait_for(ws.receive(), timeout=5)
+    while closing.type == aiohttp.WSMsgType.TEXT:  # the statistics sent on connect
+        closing = await asyncio.wait_for(ws.receive(), timeout=5)
+    assert closing.type == aiohttp.WSMsgType.CLOSE and closing.data == aiohttp.WSCloseCode.GOING_AWAY
+    await asyncio.wait_for(sse.content.read(), timeout=5)  # returns only when the stream has ended
+    assert sse.content.at_eof()
+    sse.release()
+    await ws.close()
 
 
 async def receive_alarm(ws: Any) -> dict[str, Any]:

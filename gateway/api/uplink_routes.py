@@ -10,8 +10,9 @@ import json
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
@@ -231,6 +232,9 @@ async def feed_ws(request: web.Request) -> web.StreamResponse:
                 getter.cancel()
                 break
             item = getter.result()
+            if item is None and sub.going_away:
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"gateway stopping; reconnect")
+                break
             if item is None:  # dropped for falling behind: the screen reconnects with since=
                 await ws.close(code=4000, message=b"too far behind; reconnect with since")
                 break
@@ -294,7 +298,9 @@ async def publish_stats(gw: Any) -> None:
     """Live statistics for the screens: today's counts by scene, open alarms, cameras online."""
 
     def work() -> dict[str, Any]:
-        midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        # "Today" is the plant's day (site time zone), as on the console's overview.
+        local = dt.datetime.now(ZoneInfo(gw.config.site.timezone))
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
         with gw.db.session() as s:
             by_scene = dict(
                 s.execute(

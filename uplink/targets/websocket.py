@@ -31,6 +31,7 @@ class Subscriber:
     def __init__(self, depth: int) -> None:
         self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=depth)
         self.dropped = False
+        self.going_away = False  # the gateway shuts down: the screen reconnects to the next one
 
     def take_all(self) -> list[dict[str, Any] | None]:
         """Everything queued now, without waiting."""
@@ -53,7 +54,12 @@ class FeedHub:
         return None
 
     async def close(self) -> None:
+        self.going_away()
+
+    def going_away(self) -> None:
+        """End every screen's stream (the gateway stops): their handlers return at once."""
         for sub in list(self.subscribers):
+            sub.going_away = True
             self._drop(sub)
 
     async def deliver(self, message: UplinkMessage) -> DeliveryResult:

@@ -1,0 +1,127 @@
+// Thin JSON client for the gateway API. The session cookie (httpOnly, same origin) authenticates
+// every call, so no header is needed; a 401 anywhere sends the user to the login page.
+import { router } from './router'
+
+export class ApiError extends Error {
+  status: number
+  details: unknown
+  constructor(status: number, message: string, details?: unknown) {
+    super(message)
+    this.name = 'ApiError'
+    this.status = status
+    this.details = details
+  }
+}
+
+export type Query = Record<string, string | number | boolean | undefined | null>
+
+export function apiUrl(path: string, query?: Query): string {
+  const params = new URLSearchParams()
+  for (const [k, v] of Object.entries(query ?? {})) {
+    if (v !== undefined && v !== null && v !== '') params.set(k, String(v))
+  }
+  const qs = params.toString()
+  return qs ? `${path}${path.includes('?') ? '&' : '?'}${qs}` : path
+}
+
+function toLogin(): void {
+  const current = router.currentRoute.value
+  if (current.name !== 'login') {
+    void router.push({ name: 'login', query: { next: current.fullPath } })
+  }
+}
+
+function errorMessage(status: number, text: string): { message: string; details?: unknown } {
+  try {
+    const body = JSON.parse(text) as { error?: { message?: string; details?: unknown } }
+    if (body.error?.message) return { message: body.error.message, details: body.error.details }
+  } catch {
+    // not JSON: a proxy error page or similar
+  }
+  return { message: text.trim().slice(0, 300) || `HTTP ${status}` }
+}
+
+export async function api<T = any>(
+  path: string,
+  opts: { method?: string; body?: unknown; query?: Query; headers?: Record<string, string> } = {},
+): Promise<T> {
+  const headers: Record<string, string> = { Accept: 'application/json', ...(opts.headers ?? {}) }
+  let body: BodyInit | undefined
+  if (opts.body !== undefined) {
+    headers['Content-Type'] = 'application/json'
+    body = JSON.stringify(opts.body)
+  }
+  let response: Response
+  try {
+    response = await fetch(apiUrl(path, opts.query), {
+      method: opts.method ?? (body ? 'POST' : 'GET'),
+      headers,
+      body,
+      credentials: 'same-origin',
+    })
+  } catch (exc) {
+    throw new ApiError(0, `gateway unreachable (${(exc as Error).message})`)
+  }
+  const text = await response.text()
+  if (response.status === 401 && !path.startsWith('/api/auth/login')) toLogin()
+  if (!response.ok) {
+    const { message, details } = errorMessage(response.status, text)
+    throw new ApiError(response.status, message, details)
+  }
+  if (!text) return undefined as T
+  const type = response.headers.get('Content-Type') ?? ''
+  return (type.includes('json') ? JSON.parse(text) : text) as T
+}
+
+export function upload<T = any>(
+  path: string,
+  form: FormData,
+  onProgress?: (fraction: number) => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const xhr = new XMLHttpRequest()
+    xhr.open('POST', path)
+    xhr.withCredentials = true
+    xhr.setRequestHeader('Accept', 'application/json')
+    if (onProgress) {
+      xhr.upload.onprogress = (e) => {
+        if (e.lengthComputable && e.total > 0) onProgress(e.loaded / e.total)
+      }
+    }
+    xhr.onerror = () => reject(new ApiError(0, 'gateway unreachable during upload'))
+    xhr.onload = () => {
+      if (xhr.status === 401) toLogin()
+      if (xhr.status < 200 || xhr.status >= 300) {
+        const { message, details } = errorMessage(xhr.status, xhr.responseText)
+        reject(new ApiError(xhr.status, message, details))
+        return
+      }
+      try {
+        resolve((xhr.responseText ? JSON.parse(xhr.responseText) : undefined) as T)
+      } catch {
+        resolve(xhr.responseText as unknown as T)
+      }
+    }
+    xhr.send(form)
+  })
+}
+
+/** Read a File as bare base64 (no data: prefix), the form the lifecycle API expects for pictures. */
+export function fileToBase64(file: Blob): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader()
+    reader.onerror = () => reject(reader.error ?? new Error('cannot read file'))
+    reader.onload = () => {
+      const url = String(reader.result)
+      resolve(url.slice(url.indexOf(',') + 1))
+    }
+    reader.readAsDataURL(file)
+  })
+}
+
+/** A message for an error caught from api()/upload(), for ElMessage. */
+export function errText(exc: unknown): string {
+  if (exc instanceof ApiError) return exc.message
+  if (exc instanceof Error) return exc.message
+  return String(exc)
+}

@@ -1,0 +1,46 @@
+// Scene names by catalogue key (analyzers/scenes/catalogue.py); fire/storage are alarm types
+// reported without a camera scene of their own.
+export default {
+  zh: {
+    scenes: {
+      helmet: '未戴安全帽',
+      workwear: '未穿工作服',
+      flame: '火焰',
+      smoke: '烟雾',
+      smoking: '吸烟',
+      phone: '打电话',
+      sleeping: '睡岗',
+      off_post: '离岗',
+      crowd: '人员聚集',
+      intrusion: '区域入侵',
+      lifting_zone: '吊装区域有人',
+      extinguisher: '动火作业未配灭火器',
+      rigger_on_post: '司索指挥人员不在岗',
+      supervisor_present: '现场监护人不在岗',
+      fire: '火灾',
+      custom: '自定义模型',
+      storage: '存储告警',
+    },
+  },
+  en: {
+    scenes: {
+      helmet: 'No safety helmet',
+      workwear: 'No work clothes',
+      flame: 'Flame',
+      smoke: 'Smoke',
+      smoking: 'Smoking',
+      phone: 'Phone call',
+      sleeping: 'Sleeping on duty',
+      off_post: 'Off post',
+      crowd: 'Crowd gathering',
+      intrusion: 'Zone intrusion',
+      lifting_zone: 'People in lifting zone',
+      extinguisher: 'Hot work without extinguisher',
+      rigger_on_post: 'Rigger/signaller absent',
+      supervisor_present: 'Site supervisor absent',
+      fire: 'Fire',
+      custom: 'Custom model',
+      storage: 'Storage alert',
+    },
+  },
+}

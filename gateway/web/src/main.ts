@@ -1,0 +1,10 @@
+import { createApp } from 'vue'
+import ElementPlus from 'element-plus'
+import 'element-plus/dist/index.css'
+import 'element-plus/theme-chalk/dark/css-vars.css'
+import App from './App.vue'
+import { router } from './router'
+import { i18n } from './i18n'
+import './style.css'
+
+createApp(App).use(i18n).use(router).use(ElementPlus).mount('#app')
