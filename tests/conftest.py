@@ -129,3 +129,23 @@ async def wait_until(check: Callable[[], Any], seconds: float, what: str) -> Any
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+# --- the HTTP API of a module's own `gateway` fixture ---------------------------------------------
+
+PASSWORD = "correct horse battery"  # what the API tests give the users they create
+
+
+@pytest.fixture
+async def client(gateway: Any, aiohttp_client: Callable[..., Any]) -> Any:
+    """A test client of the API of the requesting module's `gateway` fixture."""
+    from gateway.api import create_app
+
+    return await aiohttp_client(create_app(gateway))
+
+
+async def login(client: Any, username: str) -> dict[str, str]:
+    """Log in as ``username`` (password PASSWORD); the bearer header of the session."""
+    r = await client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
+    assert r.status == 200, await r.text()
+    return {"Authorization": f"Bearer {(await r.json())['token']}"}

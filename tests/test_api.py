@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +10,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from gateway.api import create_app
 from gateway.auth import create_user, issue_token
 from gateway.config import load_config
 from gateway.db import upgrade
 from gateway.db.schema import Camera, CameraScene, User
 from gateway.service import Gateway
-from tests.conftest import write_config
+from tests.conftest import PASSWORD, login, write_config
 
 Client = TestClient  # type: ignore[type-arg]
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -33,17 +30,6 @@ def gateway(tmp_path: Path) -> Gateway:
         for role in ("admin", "operator", "viewer"):
             create_user(s, role, PASSWORD, role)
     return gw
-
-
-@pytest.fixture
-async def client(gateway: Gateway, aiohttp_client: Callable[..., Awaitable[Client]]) -> Client:
-    return await aiohttp_client(create_app(gateway))
-
-
-async def login(client: Client, username: str) -> dict[str, str]:
-    r = await client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
-    assert r.status == 200, await r.text()
-    return {"Authorization": f"Bearer {(await r.json())['token']}"}
 
 
 def token(

@@ -28,10 +28,9 @@ from gateway.db.schema import Alarm, ApiToken, Camera, CameraScene, Disposal, Us
 from gateway.seed import SeedRefused, seed
 from gateway.service import Gateway
 from gateway.times import as_utc
-from tests.conftest import write_config
+from tests.conftest import PASSWORD, login, write_config
 
 Client = TestClient
-PASSWORD = "correct horse battery"
 TZ = "Asia/Shanghai"
 CAMERA = {
     "id": "gate-1",
@@ -65,17 +64,6 @@ def gateway(template: Path, tmp_path: Path) -> Gateway:
     shutil.copy(template / "vigil.db", tmp_path / "vigil.db")
     config = load_config(write_config(tmp_path, site={"timezone": TZ}), environ={})
     return Gateway(config, analyse=False)
-
-
-@pytest.fixture
-async def client(gateway: Gateway, aiohttp_client: Callable[..., Awaitable[Client]]) -> Client:
-    return await aiohttp_client(create_app(gateway))
-
-
-async def login(client: Client, username: str) -> dict[str, str]:
-    r = await client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
-    assert r.status == 200, await r.text()
-    return {"Authorization": f"Bearer {(await r.json())['token']}"}
 
 
 def all_alarms(gw: Gateway) -> list[Alarm]:

@@ -7,7 +7,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,6 @@ from aiohttp.test_utils import TestClient
 
 import gateway.api.live  # noqa: F401  (registers the live routes before the app is built)
 from adapters.rtsp.live import FragmentedMp4Relay, avc_codec_string, split_boxes
-from gateway.api import create_app
 from gateway.auth import create_user, issue_token
 from gateway.config import load_config
 from gateway.db import upgrade
@@ -44,11 +43,6 @@ def gateway(tmp_path: Path) -> Gateway:
     with gw.db.session() as s:
         create_user(s, "admin", "correct horse battery", "admin")
     return gw
-
-
-@pytest.fixture
-async def client(gateway: Gateway, aiohttp_client: Callable[..., Awaitable[Client]]) -> Client:
-    return await aiohttp_client(create_app(gateway))
 
 
 def auth(gw: Gateway, role: str = "viewer") -> dict[str, str]:

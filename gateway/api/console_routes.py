@@ -9,17 +9,17 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session
 
 from adapters import redact_url
 from adapters.onvif import OnvifError, discover, probe
 from adapters.onvif.client import insert_credentials
 from analyzers.scenes import CATALOGUE, IMPLEMENTED, SceneConfig
 from gateway.api.http import ApiError, parse_body, query_int, route
-from gateway.api.routes import principal
+from gateway.api.routes import camera_out, principal
 from gateway.api.stats_routes import scene_names
 from gateway.auth import ROLES, check_password_strength, hash_password
-from gateway.cameras import camera_config, camera_json
+from gateway.cameras import camera_config
 from gateway.config import CameraConfig
 from gateway.db.schema import ApiToken, Camera, Source, User, utcnow
 from gateway.keys import GATEWAY
@@ -28,14 +28,12 @@ from gateway.times import iso
 # --- cameras ------------------------------------------------------------------------------------
 
 
-def _camera_out(gw: Any, camera_id: str) -> dict[str, Any]:
-    with gw.db.session() as s:
-        row = s.scalar(select(Camera).where(Camera.id == camera_id).options(selectinload(Camera.tasks)))
-        if row is None:
-            raise ApiError(404, f"no camera {camera_id}")
-        runner = gw.analytics.runners.get(camera_id)
-        health, scenes = (runner.health, runner.scene_status()) if runner is not None else (None, None)
-        return camera_json(row, health, scenes, onvif=gw.onvif.state(camera_id))
+def _camera_row(s: Session, camera_id: str) -> Camera:
+    """The camera's row; 404 for none or a removed one (kept only for its alarms)."""
+    row = s.get(Camera, camera_id)
+    if row is None or row.status == "removed":
+        raise ApiError(404, f"no camera {camera_id}")
+    return row
 
 
 @route(
@@ -50,9 +48,7 @@ async def get_camera_config(request: web.Request) -> web.Response:
 
     def work() -> dict[str, Any]:
         with gw.db.session() as s:
-            row = s.get(Camera, camera_id)
-            if row is None or row.status == "removed":
-                raise ApiError(404, f"no camera {camera_id}")
+            row = _camera_row(s, camera_id)
             cam = camera_config(row)
         out = cam.model_dump(mode="json")
         out["url"] = redact_url(cam.url)
@@ -83,9 +79,7 @@ async def put_camera(request: web.Request) -> web.Response:
 
     def keep_secrets() -> CameraConfig:
         with gw.db.session() as s:
-            row = s.get(Camera, camera_id)
-            if row is None or row.status == "removed":
-                raise ApiError(404, f"no camera {camera_id}")
+            row = _camera_row(s, camera_id)
             changes: dict[str, Any] = {}
             if cam.url == redact_url(row.stream_url):  # the console sends back what it was shown
                 changes["url"] = row.stream_url
@@ -98,7 +92,7 @@ async def put_camera(request: web.Request) -> web.Response:
         await gw.update_camera(full)
     except LookupError as exc:
         raise ApiError(404, str(exc)) from exc
-    return web.json_response(await asyncio.to_thread(_camera_out, gw, camera_id))
+    return web.json_response(await asyncio.to_thread(camera_out, gw, camera_id))
 
 
 @route(

@@ -403,15 +403,7 @@ def _live(gw: Any, camera_id: str) -> tuple[Any, dict[str, str] | None]:
 )
 async def get_camera(request: web.Request) -> web.Response:
     gw, camera_id = request.app[GATEWAY], request.match_info["camera_id"]
-
-    def work() -> dict[str, Any]:
-        with gw.db.session() as s:
-            row = s.get(Camera, camera_id)
-            if row is None:
-                raise ApiError(404, f"no camera {camera_id}")
-            return camera_json(row, *_live(gw, camera_id), onvif=gw.onvif.state(camera_id))
-
-    return web.json_response(await asyncio.to_thread(work))
+    return web.json_response(await asyncio.to_thread(camera_out, gw, camera_id))
 
 
 @route(
@@ -429,13 +421,15 @@ async def add_camera(request: web.Request) -> web.Response:
         await asyncio.to_thread(gw.add_camera, cam)
     except ValueError as exc:
         raise ApiError(409, str(exc)) from exc
-    return web.json_response(await asyncio.to_thread(_camera_by_id, gw, cam.id), status=201)
+    return web.json_response(await asyncio.to_thread(camera_out, gw, cam.id), status=201)
 
 
-def _camera_by_id(gw: Any, camera_id: str) -> dict[str, Any]:
+def camera_out(gw: Any, camera_id: str) -> dict[str, Any]:
+    """One camera as GET /api/cameras/{id} shows it (with live status): the answer of every camera route."""
     with gw.db.session() as s:
         row = s.get(Camera, camera_id)
-        assert row is not None
+        if row is None:
+            raise ApiError(404, f"no camera {camera_id}")
         return camera_json(row, *_live(gw, camera_id), onvif=gw.onvif.state(camera_id))
 
 

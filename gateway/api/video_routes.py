@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,10 +35,15 @@ from gateway.video_library import (
 
 CameraId = Annotated[str, Field(min_length=1, max_length=64)]
 SceneKey = Annotated[str, Field(min_length=1, max_length=32)]
+T = TypeVar("T")
 
 
-def _refused(exc: LibraryError) -> ApiError:
-    return ApiError(exc.status, exc.message)
+async def _library(call: Callable[..., T], *args: Any) -> T:
+    """Run a library call off the event loop; what the library refuses becomes the API error it names."""
+    try:
+        return await asyncio.to_thread(call, *args)
+    except LibraryError as exc:
+        raise ApiError(exc.status, exc.message) from exc
 
 
 @route(
@@ -85,10 +91,7 @@ async def list_videos(request: web.Request) -> web.Response:
 )
 async def get_video_file(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
-    try:
-        path, media = await asyncio.to_thread(video_file, gw, request.match_info["video_id"])
-    except LibraryError as exc:
-        raise _refused(exc) from exc
+    path, media = await _library(video_file, gw, request.match_info["video_id"])
     return web.FileResponse(path, headers={"Content-Type": media, "Cache-Control": "private, max-age=3600"})
 
 
@@ -101,10 +104,7 @@ async def get_video_file(request: web.Request) -> web.StreamResponse:
 )
 async def remove_video(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    try:
-        return web.json_response(await asyncio.to_thread(delete_video, gw, request.match_info["video_id"]))
-    except LibraryError as exc:
-        raise _refused(exc) from exc
+    return web.json_response(await _library(delete_video, gw, request.match_info["video_id"]))
 
 
 class ReplayBody(BaseModel):
@@ -140,10 +140,7 @@ async def start_replay(request: web.Request) -> web.Response:
         job = submit_replay(gw, body.camera_ids, body.since, body.until, body.model, body.scenes, who)
         return replay_json(gw, job.id)
 
-    try:
-        out = await asyncio.to_thread(work)
-    except LibraryError as exc:
-        raise _refused(exc) from exc
+    out = await _library(work)
     return web.json_response(out, status=202, headers={"Location": out["url"]})
 
 
@@ -190,10 +187,7 @@ async def list_replays(request: web.Request) -> web.Response:
 )
 async def get_replay(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    try:
-        return web.json_response(await asyncio.to_thread(replay_json, gw, request.match_info["job_id"]))
-    except LibraryError as exc:
-        raise _refused(exc) from exc
+    return web.json_response(await _library(replay_json, gw, request.match_info["job_id"]))
 
 
 @route(
@@ -205,7 +199,4 @@ async def get_replay(request: web.Request) -> web.Response:
 )
 async def cancel_replay(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    try:
-        return web.json_response(await asyncio.to_thread(cancel_job, gw, request.match_info["job_id"]))
-    except LibraryError as exc:
-        raise _refused(exc) from exc
+    return web.json_response(await _library(cancel_job, gw, request.match_info["job_id"]))

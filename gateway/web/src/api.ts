@@ -73,16 +73,22 @@ export async function api<T = any>(
   return (type.includes('json') ? JSON.parse(text) : text) as T
 }
 
+/**
+ * POST a form or a raw body (the video and data-set import routes read the body itself, then pass its
+ * `contentType`) with upload progress (XMLHttpRequest, since fetch() cannot report it). Errors and 401 as api().
+ */
 export function upload<T = any>(
   path: string,
-  form: FormData,
+  form: FormData | Blob,
   onProgress?: (fraction: number) => void,
+  contentType?: string,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const xhr = new XMLHttpRequest()
     xhr.open('POST', path)
     xhr.withCredentials = true
     xhr.setRequestHeader('Accept', 'application/json')
+    if (contentType) xhr.setRequestHeader('Content-Type', contentType)
     if (onProgress) {
       xhr.upload.onprogress = (e) => {
         if (e.lengthComputable && e.total > 0) onProgress(e.loaded / e.total)
@@ -96,6 +102,7 @@ export function upload<T = any>(
         reject(new ApiError(xhr.status, message, details))
         return
       }
+      onProgress?.(1)
       try {
         resolve((xhr.responseText ? JSON.parse(xhr.responseText) : undefined) as T)
       } catch {

@@ -1,12 +1,11 @@
 // Helpers shared by the statistics, video, model, sample, uplink and user pages.
-import { ApiError, apiUrl } from '../../api'
+import { apiUrl, upload, type Query } from '../../api'
 
-type Query = Record<string, string | number | boolean | undefined | null>
+// One time format and one error text for the whole console: these pages import them from here.
+export { errText } from '../../api'
+export { fmtTime } from '../format'
 
-/**
- * Send a file as the raw request body (the video and data-set import routes read the body itself, not a
- * multipart form), with upload progress. Errors become ApiError with the server's message; 401 goes to login.
- */
+/** Send a file as the raw request body with upload progress (see upload() for errors and 401). */
 export function sendRaw<T = any>(
   path: string,
   query: Query,
@@ -14,46 +13,7 @@ export function sendRaw<T = any>(
   contentType: string,
   onProgress?: (fraction: number) => void,
 ): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest()
-    xhr.open('POST', apiUrl(path, query))
-    xhr.withCredentials = true
-    xhr.setRequestHeader('Content-Type', contentType)
-    if (onProgress) {
-      xhr.upload.onprogress = (ev) => {
-        if (ev.lengthComputable && ev.total > 0) onProgress(ev.loaded / ev.total)
-      }
-    }
-    xhr.onload = () => {
-      let data: any = null
-      try {
-        data = xhr.responseText ? JSON.parse(xhr.responseText) : null
-      } catch {
-        data = null
-      }
-      if (xhr.status === 401) {
-        window.location.hash = '#/login'
-      }
-      if (xhr.status >= 200 && xhr.status < 300) {
-        onProgress?.(1)
-        resolve(data as T)
-      } else {
-        const msg = data?.error?.message ?? `${xhr.status} ${xhr.statusText}`
-        reject(new ApiError(xhr.status, msg))
-      }
-    }
-    xhr.onerror = () => reject(new ApiError(0, 'gateway unreachable during upload'))
-    xhr.send(body)
-  })
-}
-
-/** Local datetime string of an ISO time, or '-' for none. */
-export function fmtTime(iso: string | null | undefined): string {
-  if (!iso) return '-'
-  const d = new Date(iso)
-  if (Number.isNaN(d.getTime())) return iso
-  const p = (n: number) => String(n).padStart(2, '0')
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`
+  return upload<T>(apiUrl(path, query), body, onProgress, contentType)
 }
 
 /** Human duration of a number of seconds (s / min / h / d). */
@@ -81,12 +41,6 @@ export function fmtBytes(n: number | null | undefined): string {
 export function fmtPct(v: number | null | undefined, digits = 1): string {
   if (v === null || v === undefined || Number.isNaN(v)) return '-'
   return `${(v * 100).toFixed(digits)}%`
-}
-
-/** The message of any thrown value, for ElMessage. */
-export function errText(e: unknown): string {
-  if (e instanceof Error) return e.message
-  return String(e)
 }
 
 /** Trigger a browser download of a URL (CSV and zip links of the API; the session cookie goes along). */
