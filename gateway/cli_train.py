@@ -97,6 +97,21 @@ def register(sub: Any) -> None:
         default=None,
         help="register the result as a candidate model version (default: with --library)",
     )
+    p.add_argument(
+        "--crops",
+        choices=("gt", "detector", "both"),
+        default="gt",
+        help="crop tasks of a person's part (helmet, workwear): samples cut around the labelled boxes "
+        "(gt, default), from the person detector's boxes exactly as the scene cuts them (detector), or "
+        "both plus a jittered copy of every labelled box (both)",
+    )
+    p.add_argument(
+        "--people-model",
+        default="yolox_nano",
+        metavar="DIR_OR_NAME",
+        help="the person detector for --crops detector/both and the end-to-end measurement "
+        "(default yolox_nano: imported, or in $VIGIL_MODELS_DIR)",
+    )
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
@@ -109,27 +124,16 @@ def _parse_map(text: str | None) -> dict[str, str]:
 
 
 def _default_map(spec: Any, root: Path, explicit: dict[str, str]) -> dict[str, str]:
-    """Dataset class -> task class: --map, else the task's known names, else same-named classes
-    (case-insensitive; for the extinguisher any class whose name contains 'extinguisher')."""
+    """Dataset class -> task class of a data set under ``root``: --map, else as `vigil eval` maps
+    (analyzers.training.evaluate.default_class_map); a folder task's classes are its folders."""
     if explicit:
         return explicit
     if spec.mode == "folder":
         return {}
     from analyzers.evaluation import find_data_yaml, read_names
+    from analyzers.training.evaluate import default_class_map
 
-    names = read_names(find_data_yaml(root))
-    known: dict[str, str] = {}
-    for src in spec.train:
-        known.update(src.class_map)
-    mapping = {}
-    for name in names:
-        if name in known:
-            mapping[name] = known[name]
-        elif name.lower() in spec.classes:
-            mapping[name] = name.lower()
-        elif spec.name == "extinguisher" and "extinguisher" in name.lower():
-            mapping[name] = "extinguisher"
-    return mapping
+    return default_class_map(spec, read_names(find_data_yaml(root)))
 
 
 def _sources(spec: Any, paths: list[str], explicit: dict[str, str]) -> tuple[list[Any], list[Any]]:
@@ -176,6 +180,8 @@ def _command(args: argparse.Namespace) -> str:
     for flag in ("data", "valid"):
         for value in getattr(args, flag):
             words += [f"--{flag}", value]
+    if getattr(args, "crops", "gt") != "gt":
+        words += ["--crops", args.crops]
     for flag in ("map", "epochs", "seed", "subset", "size", "version", "batch", "lr", "patience"):
         value = getattr(args, flag)
         if value is not None:
@@ -183,6 +189,28 @@ def _command(args: argparse.Namespace) -> str:
     if args.data_root or os.environ.get(DATA_ENV):
         words += ["--data-root", "$" + DATA_ENV if not args.data_root else "DATA_ROOT"]
     return shlex.join(words)
+
+
+def _people(args: argparse.Namespace, spec: Any, cache: Path) -> Any:
+    """The person detector (cached boxes) for --crops detector/both; for --crops gt it is only used
+    to measure a person-part task end to end, and its absence is no error then."""
+    from analyzers.detectors import load_detector
+    from analyzers.evaluation import EvalError
+    from analyzers.training.people import PeopleFinder
+    from analyzers.training.stage import PEOPLE_FREE
+    from gateway.evaluate import resolve_model
+
+    if spec.mode != "crop" or spec.crop in PEOPLE_FREE or spec.crop == "box":
+        if args.crops != "gt":
+            raise ValueError(f"--crops {args.crops} needs a task of a person's part (helmet, workwear)")
+        return None
+    try:
+        found = resolve_model(args.people_model, argparse.Namespace(config=getattr(args, "config", None)))
+    except EvalError as exc:
+        if args.crops == "gt":
+            return None
+        raise ValueError(f"--crops {args.crops} needs the person detector: {exc}") from None
+    return PeopleFinder(load_detector(found.card, found.path), cache / "people")
 
 
 def _library(args: argparse.Namespace) -> tuple[Any, Path] | None:
@@ -332,6 +360,8 @@ def _train(args: argparse.Namespace, library: tuple[Any, Path] | None, split: di
             )
             print(f"vigil train {spec.name}: no training data; pass {need}", file=sys.stderr)
             return 2
+        spec = dataclasses.replace(spec, crops=args.crops)
+        people = _people(args, spec, cache)
         try:
             from analyzers.training.train import summary, train_classifier
         except ImportError as exc:
@@ -354,6 +384,7 @@ def _train(args: argparse.Namespace, library: tuple[Any, Path] | None, split: di
             threads=args.threads,
             progress=not args.no_progress,
             command=_command(args),
+            people=people,
         )
         version_id = None
         if library is not None and (args.register or (args.register is None and split is not None)):

@@ -180,6 +180,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if not 0.0 <= args.conf <= 1.0:
         raise EvalError(f"--conf must be in 0..1, not {args.conf}")
+    if args.iou is None:
+        args.iou = 0.3 if getattr(args, "end_to_end", False) else 0.5
     if not 0.0 < args.iou <= 1.0:
         raise EvalError(f"--iou must be in (0, 1], not {args.iou}")
     mapping = parse_class_map(args.map)
@@ -193,6 +195,8 @@ def _run(args: argparse.Namespace) -> int:
             raise
         not_yolo = exc
     labels: frozenset[str] | None = None
+    threshold: float | None = None
+    person_model = "yolox_nano"
     if args.scene:
         try:
             scene_type = scene_class(args.scene)
@@ -201,6 +205,7 @@ def _run(args: argparse.Namespace) -> int:
         except (SceneError, ValidationError) as exc:
             raise EvalError(f"scene {args.scene!r}: {exc}") from None
         labels = scene.wanted_labels()
+        threshold, person_model = scene.config.detection_threshold, scene.person_model
         default = scene.model_name
         if not default:
             raise EvalError(
@@ -210,6 +215,10 @@ def _run(args: argparse.Namespace) -> int:
     else:
         model = resolve_model(args.model, args)
     card = model.card
+    if card.family == "classifier" and getattr(args, "end_to_end", False):
+        return _eval_end_to_end(args, model, mapping, labels, threshold, args.people_model or person_model)
+    if getattr(args, "end_to_end", False):
+        raise EvalError(f"--end-to-end scores a classifier of people's parts; {card.name} is a {card.family}")
     if card.family == "classifier":
         return _eval_classifier(args, model, mapping, labels)
     if dataset is None:
@@ -310,6 +319,80 @@ def _eval_classifier(
     return 0
 
 
+def _eval_end_to_end(
+    args: argparse.Namespace,
+    model: ResolvedModel,
+    mapping: dict[str, str],
+    labels: frozenset[str] | None,
+    threshold: float | None,
+    person_model: str,
+) -> int:
+    """A classifier card of people's parts scored as its scene runs it: the person detector's boxes
+    (scene threshold), the part cut from each as ``stage.part_box`` cuts it, the classifier; object
+    level by matching parts to labelled boxes (IoU >= --iou or containment), image level per frame."""
+    from tqdm import tqdm
+
+    from analyzers.detectors import ImageClassifier, load_detector
+    from analyzers.evaluation import find_data_yaml, read_names
+    from analyzers.training.data import DataError
+    from analyzers.training.evaluate import card_spec, default_class_map, summarise
+    from analyzers.training.people import PERSON_THRESHOLD, PeopleFinder, evaluate_people_scene
+    from analyzers.training.stage import PEOPLE_FREE
+
+    spec = card_spec(model.card)
+    if spec.crop in PEOPLE_FREE or spec.crop == "box":
+        raise EvalError(
+            f"--end-to-end needs a classifier of a person's part; {model.card.name} crops {spec.crop}"
+        )
+    root = Path(args.data)
+    people_model = resolve_model(person_model, args, "--people-model")
+    cmap = default_class_map(spec, read_names(find_data_yaml(root)), mapping)
+    if not cmap:
+        raise EvalError(f"{root}: no class of the data set is a class of {model.card.name}; use --map")
+    cache = Path(os.environ.get("VIGIL_TRAIN_CACHE") or Path.home() / ".cache" / "vigil" / "train") / "people"
+    floor = PERSON_THRESHOLD if threshold is None else threshold
+    started = time.perf_counter()
+    try:
+        classifier = ImageClassifier(model.card, model.path)
+        finder = PeopleFinder(load_detector(people_model.card, people_model.path), cache)
+        count = len(load_yolo_dataset(root).images)
+        with tqdm(total=count, desc="evaluating", unit="image", leave=False, file=sys.stderr) as bar:
+            raw = evaluate_people_scene(
+                classifier, finder, root, cmap, spec.crop, floor, args.iou, progress=bar.update
+            )
+    except DataError as exc:
+        raise EvalError(str(exc)) from None
+    elapsed = time.perf_counter() - started
+    result = summarise(raw)
+    if labels is not None:
+        result["classes"] = {k: v for k, v in result["classes"].items() if k in labels} or result["classes"]
+    if args.json:
+        print(json.dumps({"classes": result["classes"], "overall": result["overall"], "levels": raw}))
+        return 0
+    print(
+        f"{model.card.name} {model.card.version} end to end on {root} ({count} images): "
+        f"{people_model.card.name} people >= {floor:g} -> {spec.crop} crop -> classifier; "
+        f"a part matches a labelled box at IoU >= {args.iou:g} or when it holds it; model: {model.source}"
+    )
+    _print_rows(result["classes"])
+    print(f"{count} images in {elapsed:.1f} s")
+    return 0
+
+
+def _print_rows(rows: dict[str, dict[str, Any]]) -> None:
+    width = max([5, *(len(n) for n in rows)])
+    print(
+        f"{'class':<{width}}  {'support':>7}  {'TP':>5}  {'FP':>5}  {'FN':>5}  {'precision':>9}  "
+        f"{'recall':>6}  {'F1':>6}  {'img n':>5}  {'img P':>6}  {'img R':>6}  {'img F1':>6}"
+    )
+    for name, m in rows.items():
+        print(
+            f"{name:<{width}}  {m['support']:>7}  {m['tp']:>5}  {m['fp']:>5}  {m['fn']:>5}  "
+            f"{m['precision']:>9.4f}  {m['recall']:>6.4f}  {m['f1']:>6.4f}  {m['image_support']:>5}  "
+            f"{m['image_precision']:>6.4f}  {m['image_recall']:>6.4f}  {m['image_f1']:>6.4f}"
+        )
+
+
 def add_eval_parser(subparsers: Any) -> None:
     """Register `vigil eval` on the top-level sub-command parsers."""
     p = subparsers.add_parser(
@@ -343,6 +426,20 @@ def add_eval_parser(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help='print {"classes": {NAME: {...}}} on stdout only')
     p.add_argument("--conf", type=float, default=0.3, help="detector confidence threshold (default 0.3)")
     p.add_argument(
-        "--iou", type=float, default=0.5, help="IoU for a prediction to match an object (default 0.5)"
+        "--iou",
+        type=float,
+        default=None,
+        help="IoU for a prediction to match an object (default 0.5; --end-to-end: 0.3, or containment)",
+    )
+    p.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help="classifier of people's parts (helmet, workwear): run the person detector first and cut "
+        "each part as the scene does, instead of cropping the labelled boxes",
+    )
+    p.add_argument(
+        "--people-model",
+        metavar="DIR_OR_NAME",
+        help="person detector for --end-to-end (default: the scene's, yolox_nano)",
     )
     p.set_defaults(func=cmd_eval)

@@ -347,3 +347,49 @@ def test_bad_input_exits_2_and_says_why(
     # eval scores classifier cards too, so a detector's weights under a classifier card fail on shape
     assert "the card lists 1 classes (expected [?,1])" in fails("--model", str(classifier))
     assert "--iou" in fails("--model", model, "--iou", "0")
+
+
+# --- a classifier scene end to end --------------------------------------------------------------
+
+
+def test_eval_end_to_end_scores_the_helmet_card_through_the_person_detector(
+    tmp_path: Path, models_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`vigil eval --end-to-end`: person detector -> head part -> classifier on a tiny labelled split;
+    the counts add up to the labels, and a detector card is refused with exit status 2."""
+    split = DATA_DIR / "construction_site_safety" / "valid"
+    card = ROOT / "config" / "models" / "helmet"
+    if not split.is_dir() or not (card / "helmet.onnx").is_file():
+        pytest.skip("needs VIGIL_DATA_DIR with construction_site_safety and the trained helmet card")
+    tiny = tmp_path / "tiny"
+    (tiny / "images").mkdir(parents=True)
+    (tiny / "labels").mkdir()
+    shutil.copy(split.parent / "data.yaml", tiny / "data.yaml")
+    chosen = sorted(split.glob("labels/*.txt"))[:6]
+    for label in chosen:
+        shutil.copy(label, tiny / "labels" / label.name)
+        shutil.copy(next((split / "images").glob(label.stem + ".*")), tiny / "images")
+    monkeypatch.setenv("VIGIL_TRAIN_CACHE", str(tmp_path / "cache"))
+    config = ROOT / "config" / "demo.yaml"
+    people = str(models_dir / "yolox_nano")
+    args = ["--config", str(config), "eval", "--model", str(card), "--data", str(tiny), "--end-to-end"]
+    assert main([*args, "--people-model", people, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    names = yaml.safe_load((tiny / "data.yaml").read_text())["names"]
+    lines = [ln.split() for p in chosen for ln in p.read_text().splitlines() if ln.strip()]
+    heads = {"helmet": "Hardhat", "no_helmet": "NO-Hardhat"}
+    for cls, raw in heads.items():
+        row = result["levels"]["object"][cls]
+        assert row["support"] == sum(names[int(ln[0])] == raw for ln in lines)
+        assert row["tp"] + row["fn"] == row["support"] and 0.0 <= row["f1"] <= 1.0
+        frames = sum(
+            any(names[int(ln.split()[0])] == raw for ln in p.read_text().splitlines()) for p in chosen
+        )
+        assert result["levels"]["image"][cls]["support"] == frames
+    assert list((tmp_path / "cache" / "people").glob("people-*.json"))  # person boxes cached
+    # the same run again reads the cached boxes and gives the same numbers
+    assert main([*args, "--people-model", people, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == result
+    # a detector is no classifier of people's parts
+    assert main(["eval", "--model", people, "--data", str(tiny), "--end-to-end"]) == 2
+    assert "--end-to-end" in capsys.readouterr().err

@@ -285,3 +285,76 @@ def test_scan_windows_cover_the_frame_and_merge_into_objects() -> None:
     ]
     merged = merge_boxes(hits)
     assert [d.score for d in merged] == [0.97, 0.7]
+
+
+class FixedPeople:
+    """A person 'detector' that reports the same boxes in every image: the labelling rules of the
+    detector crops are checked exactly, independent of what a real model finds."""
+
+    def __init__(self, boxes: list[tuple[float, float, float, float]]) -> None:
+        from types import SimpleNamespace
+
+        self.card = SimpleNamespace(name="fixed", classes=["person"], sha256="fixed")
+        self.boxes = boxes
+        self.calls = 0
+
+    def detect(
+        self, images: object, conf: float = 0.3, nms_iou: float = 0.45, classes: set[int] | None = None
+    ) -> list[list[Detection]]:
+        self.calls += 1
+        return [[Detection(b, 0.9, 0, "person") for b in self.boxes]]
+
+
+def make_heads(root: Path, n: int) -> Path:
+    """Two people per image: the left one's head labelled NO-Hardhat, the right one's holding a
+    Hardhat and a NO-Hardhat box (ambiguous), plus a person whose head has no label."""
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    (root / "data.yaml").write_text(yaml.safe_dump({"names": ["Hardhat", "NO-Hardhat"], "nc": 2}))
+    rng = np.random.default_rng(3)
+    for i in range(n):
+        cv2.imwrite(str(root / "images" / f"p{i}.jpg"), rng.integers(0, 255, (200, 300, 3), dtype=np.uint8))
+        # person 1 box (20, 20)-(80, 180): head square (35, 20)-(65, 50); label (40, 22)-(60, 46)
+        # person 2 box (120, 20)-(180, 180): head (135, 20)-(165, 50) holds both labels below
+        lines = ["1 0.1667 0.17 0.0667 0.12", "0 0.4833 0.16 0.0333 0.08", "1 0.5167 0.18 0.0333 0.08"]
+        (root / "labels" / f"p{i}.txt").write_text("\n".join(lines))
+    return root
+
+
+def test_detector_crops_are_labelled_by_the_box_they_hold(tmp_path: Path) -> None:
+    import dataclasses
+
+    from analyzers.training.people import PeopleFinder, holds, match
+
+    root = make_heads(tmp_path / "heads", 3)
+    people = FixedPeople([(20, 20, 80, 180), (120, 20, 180, 180), (220, 20, 280, 180)])
+    finder = PeopleFinder(people, tmp_path / "cache")  # type: ignore[arg-type]
+    spec = dataclasses.replace(TASKS["helmet"], crops="detector")
+    src = (Source(str(root), {"Hardhat": "helmet", "NO-Hardhat": "no_helmet"}),)
+    data = build_set(spec, src, None, tmp_path / "crops", people=finder)
+    # one crop per image: the ambiguous head and the unlabelled one are skipped
+    assert len(data) == 3 and data.counts() == {"helmet": 0, "no_helmet": 3}
+    assert people.calls == 3
+    # the person boxes are cached: a new finder over the same cache runs no detector
+    again = FixedPeople([])
+    spec_both = dataclasses.replace(spec, crops="both", jitter=2)
+    both = build_set(
+        spec_both, src, None, tmp_path / "crops2", people=PeopleFinder(again, tmp_path / "cache")
+    )  # type: ignore[arg-type]
+    assert again.calls == 0
+    # both: 3 labelled boxes x (1 + 2 jittered) per image, plus the detector crops
+    assert len(both) == 3 * 3 * 3 + 3
+    with pytest.raises(ValueError, match="person detector"):
+        build_set(spec, src, None, None)
+    # matching: a loose head box holds a tight label; one-to-one, best first
+    assert holds((35, 20, 65, 50), (40, 22, 60, 46)) and not holds((35, 20, 65, 50), (60, 40, 90, 70))
+    assert match([(0, 0, 10, 10), (1, 0, 11, 10)], [(1, 0, 11, 10)]) == [(1, 0)]
+
+
+def test_cli_crops_option_needs_a_person_part(
+    tiny: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway.cli_train import main
+
+    code = main(["fire", "--crops", "detector", "--data", str(tiny[0]), "--out", str(tmp_path / "o")])
+    assert code == 2 and "person's part" in capsys.readouterr().err

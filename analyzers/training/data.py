@@ -145,9 +145,12 @@ def yolo_crops(
     min_side: float = 4.0,
     background_per_image: int = 0,
     seed: int = 0,
+    jitter: int = 0,
 ) -> tuple[CropSet, list[str]]:
     """One crop per box whose dataset class ``class_map`` names; returns the set and the problems
-    (unreadable images by file name; they are skipped)."""
+    (unreadable images by file name; they are skipped). ``jitter``: that many more crops per box,
+    each a square shifted and grown about the box (``jitter_box``) the way a part box cut from a
+    detected person sits around the real head."""
     data = load_yolo_dataset(root)
     known = {i for i, n in enumerate(data.names) if n in class_map}
     missing = sorted(set(class_map) - set(data.names))
@@ -171,6 +174,7 @@ def yolo_crops(
             box = b.to_pixels(width, height)
             if min(box[2] - box[0], box[3] - box[1]) >= min_side:
                 todo.append((box, class_map[data.names[b.class_id]]))
+                todo.extend((jitter_box(rng, box), class_map[data.names[b.class_id]]) for _ in range(jitter))
         if background_per_image > 0 and BACKGROUND in classes:
             todo.extend(
                 (box, BACKGROUND)
@@ -204,6 +208,19 @@ def yolo_crops(
     return CropSet(
         list(classes), np.stack(images), np.stack(targets), groups, ids, np.asarray(boxes, np.float32)
     ), problems
+
+
+def jitter_box(
+    rng: np.random.Generator, box: tuple[float, float, float, float]
+) -> tuple[float, float, float, float]:
+    """A square 1.1-1.9x the box's longer side, its top up to 0.15 side above the box's top and its
+    centre up to 0.15 side to either side: a head box as ``stage.part_box`` cuts it from the top of a
+    detected person (a band as wide as the shoulders, starting at the top of the head) lies so."""
+    x1, y1, x2, y2 = box
+    side = max(x2 - x1, y2 - y1) * float(rng.uniform(1.1, 1.9))
+    cx = (x1 + x2) / 2 + float(rng.uniform(-0.15, 0.15)) * side
+    top = y1 - float(rng.uniform(0.0, 0.15)) * side
+    return (cx - side / 2, top, cx + side / 2, top + side)
 
 
 def _background_boxes(

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from analyzers.training.data import (
     BACKGROUND,
@@ -19,8 +19,14 @@ from analyzers.training.data import (
     yolo_images,
     yolo_patches,
 )
+from analyzers.training.stage import PEOPLE_FREE
+
+if TYPE_CHECKING:
+    from analyzers.training.people import PeopleFinder
 
 Mode = Literal["crop", "image", "patch", "folder"]
+CropSource = Literal["gt", "detector", "both"]
+CROP_SOURCES: tuple[CropSource, ...] = ("gt", "detector", "both")
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,11 @@ class TaskSpec:
     valid: tuple[Source, ...] = ()
     description: str = ""
     crop: str = "box"  # what the runtime crops: head | torso | person | frame | grid | scan | box
+    # crop tasks of a person's part: samples cut around the labelled boxes (gt), from the person
+    # detector's boxes exactly as the scene cuts them (detector), or both plus ``jitter`` shifted and
+    # grown copies of every labelled box (both)
+    crops: CropSource = "gt"
+    jitter: int = 1  # with crops=both: jittered copies per labelled box
 
     def with_data(self, train: list[Source], valid: list[Source]) -> TaskSpec:
         return replace(self, train=tuple(train) or self.train, valid=tuple(valid) or self.valid)
@@ -156,11 +167,24 @@ def resolve(path: str, data_root: Path | None) -> Path:
 
 
 def build_set(
-    spec: TaskSpec, sources: tuple[Source, ...], data_root: Path | None, cache_dir: Path | None, seed: int = 0
+    spec: TaskSpec,
+    sources: tuple[Source, ...],
+    data_root: Path | None,
+    cache_dir: Path | None,
+    seed: int = 0,
+    people: PeopleFinder | None = None,
 ) -> CropSet:
-    """The task's samples from every source (cached per source folder and cutting parameters)."""
+    """The task's samples from every source (cached per source folder and cutting parameters).
+    ``people`` finds the persons of a photo for ``crops`` detector/both (analyzers.training.people)."""
     if not sources:
         raise DataError(f"task {spec.name}: no data; pass --data (a YOLO split or a folder per class)")
+    from_people = spec.mode == "crop" and spec.crops != "gt"
+    if from_people and (spec.crop in PEOPLE_FREE or spec.crop == "box"):
+        raise DataError(
+            f"task {spec.name}: --crops {spec.crops} needs a part of a person (its crop is {spec.crop})"
+        )
+    if from_people and people is None:
+        raise DataError(f"task {spec.name}: --crops {spec.crops} needs the person detector (yolox_nano)")
     parts = []
     for src in sources:
         root = resolve(src.path, data_root)
@@ -179,6 +203,8 @@ def build_set(
         build: Callable[[], tuple[CropSet, list[str]]]
         if spec.mode == "crop":
             crop_map = cmap or {c: c for c in spec.classes if c != BACKGROUND}
+            if spec.crops == "both":
+                params["jitter"] = spec.jitter
             build = partial(
                 yolo_crops,
                 root,
@@ -188,6 +214,7 @@ def build_set(
                 spec.expand,
                 background_per_image=spec.background_per_image,
                 seed=seed,
+                jitter=spec.jitter if spec.crops == "both" else 0,
             )
         elif spec.mode == "image":
             build = partial(yolo_images, root, cmap, spec.classes, spec.size)
@@ -195,7 +222,19 @@ def build_set(
             build = partial(yolo_patches, root, cmap, spec.classes, spec.size)
         else:
             build = partial(folder_images, root, spec.classes, spec.size)
-        parts.append(cached(cache_dir, root, params, build))
+        if spec.crops != "detector" or spec.mode != "crop":
+            parts.append(cached(cache_dir, root, params, build))
+        if from_people:
+            from analyzers.training.people import person_part_crops
+
+            assert people is not None
+            crop_map = cmap or {c: c for c in spec.classes if c != BACKGROUND}
+            people_params = {**params, "from": "people", "part": spec.crop, "detector": people.key}
+            people_params.pop("jitter", None)
+            people_build = partial(
+                person_part_crops, root, crop_map, spec.classes, spec.size, spec.crop, people
+            )
+            parts.append(cached(cache_dir, root, people_params, people_build))
     result = CropSet.concat(parts)
     if len(result) == 0:
         raise DataError(f"task {spec.name}: the data holds no samples of {', '.join(spec.classes)}")

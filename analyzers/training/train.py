@@ -14,7 +14,7 @@ import json
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,8 @@ class TrainResult:
     counts: dict[str, int]
     holdout: dict[str, Any] = field(default_factory=dict)
     valid: dict[str, Any] = field(default_factory=dict)
+    # per valid source: the scene end to end (person detector -> part -> classifier), see people.py
+    end_to_end: dict[str, Any] = field(default_factory=dict)
 
 
 def seed_everything(seed: int, threads: int) -> None:
@@ -178,13 +180,14 @@ def _as_crop_set(
     data_root: Path | None,
     cache_dir: Path | None,
     seed: int,
+    people: Any = None,
 ) -> CropSet | None:
     if isinstance(source, CropSet):
         return source
     sources = tuple(source) if source else default
     if not sources:
         return None
-    return build_set(spec, sources, data_root, cache_dir, seed)
+    return build_set(spec, sources, data_root, cache_dir, seed, people)
 
 
 def train_classifier(
@@ -208,9 +211,13 @@ def train_classifier(
     augment_cfg: AugmentConfig | None = None,
     progress: bool = True,
     command: str = "",
+    people: Any = None,
 ) -> TrainResult:
     """Train, export and describe one classifier. ``crops_source``: a ready CropSet, YOLO/folder
-    sources, or None for the task's default data under ``data_root``."""
+    sources, or None for the task's default data under ``data_root``. ``people``: a
+    ``people.PeopleFinder`` (the person detector), needed by ``spec.crops`` detector/both and used to
+    measure a person-part task end to end on its valid sources. The valid split is always measured
+    on crops of its labelled boxes (comparable between crop sources)."""
     import torch  # type: ignore[import-not-found,unused-ignore]
     from tqdm import tqdm
 
@@ -223,10 +230,10 @@ def train_classifier(
     if isinstance(valid_source, Sequence) and not isinstance(valid_source, CropSet) and valid_source:
         spec = spec.with_data([], list(valid_source))
     seed_everything(seed, threads)
-    data = _as_crop_set(spec, crops_source, spec.train, data_root, cache_dir, seed)
+    data = _as_crop_set(spec, crops_source, spec.train, data_root, cache_dir, seed, people)
     if data is None:
         raise ValueError(f"task {spec.name}: no training data; pass --data")
-    valid = _as_crop_set(spec, valid_source, spec.valid, data_root, cache_dir, seed)
+    valid = _as_crop_set(replace(spec, crops="gt"), valid_source, spec.valid, data_root, cache_dir, seed)
     if subset:
         data = data.subset(subset, seed)
         valid = valid.subset(subset, seed) if valid is not None else None
@@ -324,6 +331,8 @@ def train_classifier(
     write_card(card_path, card_dict(spec, version, digest, spec.description), [f"vigil-trained {spec.name}"])
     if valid is not None and len(valid):
         result.valid = evaluate_model(model_dir, valid, spec.multilabel, card_path)
+    if people is not None and spec.mode == "crop" and not isinstance(valid_source, CropSet) and not subset:
+        result.end_to_end = _end_to_end(spec, model_dir, card_path, data_root, people)
     result.seconds = round(time.monotonic() - started, 1)
     header = [
         f"{spec.name} classifier trained by `vigil train {spec.name}` (seed {seed}, {epochs_run} epochs, "
@@ -337,6 +346,13 @@ def train_classifier(
                 f"valid {level:6} {name:12} P {m['precision']:.3f} R {m['recall']:.3f} "
                 f"F1 {m['f1']:.3f} (n={m['support']})"
             )
+    for split, levels in result.end_to_end.items():
+        for level, rows in levels.items():
+            for name, m in rows.items():
+                header.append(
+                    f"end to end {split} {level:6} {name:10} P {m['precision']:.3f} R {m['recall']:.3f} "
+                    f"F1 {m['f1']:.3f} (n={m['support']})"
+                )
     header.append(f"Attribution: {attribution(spec)[1]}")
     write_card(card_path, card_dict(spec, version, digest, spec.description), header)
     (model_dir / "metrics.json").write_text(
@@ -353,6 +369,8 @@ def train_classifier(
                 "train_counts": result.counts,
                 "holdout": result.holdout,
                 "valid": result.valid,
+                "end_to_end": result.end_to_end,
+                "crops": spec.crops,
                 "valid_sources": [s.path for s in spec.valid]
                 if not isinstance(valid_source, CropSet)
                 else [],
@@ -363,6 +381,26 @@ def train_classifier(
         encoding="utf-8",
     )
     return result
+
+
+def _end_to_end(
+    spec: TaskSpec, model_dir: Path, card_path: Path, data_root: Path | None, people: Any
+) -> dict[str, Any]:
+    """The scene end to end on every valid source of a person-part task (see people.py)."""
+    from analyzers.training.evaluate import load_classifier
+    from analyzers.training.people import evaluate_people_scene
+    from analyzers.training.stage import PEOPLE_FREE
+    from analyzers.training.tasks import resolve
+
+    if spec.crop in PEOPLE_FREE or spec.crop == "box":
+        return {}
+    classifier = load_classifier(model_dir, card_path)
+    out = {}
+    for src in spec.valid:
+        root = resolve(src.path, data_root)
+        cmap = dict(src.class_map) or {c: c for c in spec.classes}
+        out[src.path] = evaluate_people_scene(classifier, people, root, cmap, spec.crop)
+    return out
 
 
 def summary(result: TrainResult) -> str:
@@ -376,4 +414,6 @@ def summary(result: TrainResult) -> str:
         lines += ["hold-out (part of train, early stopping):", format_metrics(result.holdout)]
     if result.valid:
         lines += ["valid:", format_metrics(result.valid)]
+    for split, levels in result.end_to_end.items():
+        lines += [f"end to end (person detector -> {result.task} crop) on {split}:", format_metrics(levels)]
     return "\n".join(lines)
