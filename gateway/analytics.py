@@ -322,6 +322,9 @@ class Analytics:
         self.clips = clips  # None: no alarm clips (and no packet buffers)
         self.models: dict[str, ModelHandle] = {}
         self.runners: dict[str, CameraRunner] = {}
+        # Called (camera id, runner) from start_camera before the new runner reads a packet, e.g. so a
+        # GB/T 28181 relay moves to the new runner's packet feed.
+        self.runner_listeners: list[Callable[[str, CameraRunner], None]] = []
         self._lock = threading.Lock()
 
     def model(self, name: str, kind: str) -> ModelHandle:
@@ -463,6 +466,11 @@ class Analytics:
         if old is not None:
             old.stop()
         self.runners[camera.id] = runner
+        for listener in list(self.runner_listeners):
+            try:
+                listener(camera.id, runner)
+            except Exception:  # a listener must not keep the camera from starting
+                log.exception("camera %s: runner listener failed", camera.id)
         runner.start()
         log.info("camera %s started: %s", camera.id, runner.scene_status())
         return runner

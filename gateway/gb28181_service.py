@@ -3,7 +3,8 @@ channels become cameras, analysed channels are played live into a CameraRunner) 
 (the gateway registers up to each superior tier; the ``gb28181`` uplink target sends alarms through it).
 
 Everything here lives on the serving event loop; database writes and camera start/stop go to threads.
-Passwords come from the environment variables the configuration names and are never stored or logged.
+Passwords come from the environment variables the configuration names and are never stored or logged; a
+device approved through the API is kept as its digest HA1 (``gb_device_approvals``), never its password.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from collections.abc import Coroutine
+import threading
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
@@ -22,12 +24,14 @@ from sqlalchemy import select
 from adapters.gb28181.cascade import CascadeAgent, CascadeLink, SuperiorConfig
 from adapters.gb28181.common import GbError, gb_time, is_gb_id
 from adapters.gb28181.manscdp import AlarmNotify, CatalogItem, RecordItem, ptz_cmd
-from adapters.gb28181.media import GbMediaFactory, GbMediaSource, ReceiveSession, UnitFeed
+from adapters.gb28181.media import FeedFollower, GbMediaFactory, GbMediaSource, ReceiveSession, UnitFeed
+from adapters.gb28181.ps import AccessUnit
+from adapters.gb28181.sip.digest import Ha1, ha1_of
 from adapters.gb28181.upper import PlaySession, UpperConfig, UpperEvent, UpperPlatform
 from adapters.rtsp.packet_feed import PacketFeed
 from gateway.analytics import CameraRunner
 from gateway.config import CameraConfig, GbServerConfig
-from gateway.db.schema import Alarm, AlarmRevision, Camera, Source, utcnow
+from gateway.db.schema import Alarm, AlarmRevision, Camera, GbDeviceApproval, Source, utcnow
 from gateway.ids import new_ulid
 
 if TYPE_CHECKING:
@@ -108,6 +112,32 @@ def our_priority(gb: int) -> int:
     return 5 - gb if 1 <= gb <= 4 else 2
 
 
+class CameraFeed:
+    """The :class:`UnitFeed` of a camera shared upwards: every relay subscription follows the camera's
+    current feed (its RTSP runner's packet feed, or its GB live source), also across runner restarts."""
+
+    def __init__(self, service: GbService, camera_id: str) -> None:
+        self.service = service
+        self.camera_id = camera_id
+
+    def current(self) -> UnitFeed | None:
+        return self.service.current_feed(self.camera_id)
+
+    def subscribe(self, callback: Callable[[AccessUnit], None]) -> Callable[[], None]:
+        follower = FeedFollower(f"camera {self.camera_id}", callback)
+        followers = self.service._followers
+        with self.service._followers_lock:
+            followers.setdefault(self.camera_id, set()).add(follower)
+        follower.attach(self.current())
+
+        def cancel() -> None:
+            with self.service._followers_lock:
+                followers.get(self.camera_id, set()).discard(follower)
+            follower.close()
+
+        return cancel
+
+
 class GbService:
     """The GB/T 28181 roles of a gateway: build with the gateway, ``start()``/``stop()`` on the loop."""
 
@@ -123,6 +153,8 @@ class GbService:
         self._shares: dict[str, dict[str, str]] = {}  # superior -> {channel id there: camera id}
         self._camera_ids: dict[str, dict[str, str]] = {}  # superior -> {camera id: channel id there}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._followers: dict[str, set[FeedFollower]] = {}  # camera id -> relays following its feed
+        self._followers_lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -140,10 +172,16 @@ class GbService:
     async def start(self, cameras: list[tuple[CameraConfig, dict[str, int]]] | None = None) -> None:
         """Open the SIP roles; ``cameras`` are the GB channel cameras to analyse (with scene ids)."""
         self._loop = asyncio.get_running_loop()
+        self.gw.analytics.runner_listeners.append(self._on_runner)
         server = self.config.server
         if server is not None and server.enabled:
             self.media = GbMediaFactory(feeds=self._feed, bind_host=server.host)
             self.upper = UpperPlatform(self._upper_config(server), self._password, self.media)
+            for device_id, secret in await asyncio.to_thread(self._decisions, server.domain):
+                if secret is None:
+                    self.upper.refuse(device_id)
+                else:
+                    self.upper.approve(device_id, secret)
             await self.upper.start()
             self._spawn(self._consume(self.upper), "gb28181-events")
             log.info("GB/T 28181 upper platform %s on %s:%d", server.server_id, server.host, self.upper.port)
@@ -166,6 +204,8 @@ class GbService:
             self.analyse(cam, scene_ids)
 
     async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.gw.analytics.runner_listeners.remove(self._on_runner)
         players = list(self._players.values())
         self._players.clear()
         for task in players:
@@ -430,19 +470,51 @@ class GbService:
             for device_id, addr in sorted(self.upper.pending.items())
         ]
 
-    def approve(self, device_id: str, password: str) -> None:
-        """Admit a held device with this password (kept in memory until restart); KeyError if not held."""
+    async def approve(self, device_id: str, password: str, actor: str = "") -> None:
+        """Admit a held device with this password; KeyError if not held. Stored as HA1 (the realm is
+        our domain), so the approval survives a restart and the password is kept nowhere."""
         if self.upper is None or device_id not in self.upper.pending:
             raise KeyError(device_id)
-        self.upper.approve(device_id, password)
-        log.info("GB device %s approved; it is admitted on its next REGISTER", device_id)
+        realm = self.upper.config.domain
+        secret = Ha1(ha1_of(device_id, realm, password), realm)
+        await asyncio.to_thread(self._decide, device_id, "approved", secret, actor)
+        self.upper.approve(device_id, secret)
+        log.info("GB device %s approved by %s; it is admitted on its next REGISTER", device_id, actor or "?")
 
-    def refuse(self, device_id: str) -> None:
-        """Refuse a held device (403 from now on, until restart); KeyError if not held."""
+    async def refuse(self, device_id: str, actor: str = "") -> None:
+        """Refuse a held device (403 from now on, also after a restart); KeyError if not held."""
         if self.upper is None or device_id not in self.upper.pending:
             raise KeyError(device_id)
+        await asyncio.to_thread(self._decide, device_id, "refused", None, actor)
         self.upper.refuse(device_id)
-        log.info("GB device %s refused", device_id)
+        log.info("GB device %s refused by %s", device_id, actor or "?")
+
+    def _decide(self, device_id: str, status: str, secret: Ha1 | None, actor: str) -> None:
+        with self.gw.db.session() as s:
+            row = s.get(GbDeviceApproval, device_id) or GbDeviceApproval(device_id=device_id)
+            row.status, row.decided_by, row.decided_at = status, actor[:100], utcnow()
+            row.realm = secret.realm if secret is not None else ""
+            row.ha1 = secret.value if secret is not None else None
+            s.add(row)
+
+    def _decisions(self, realm: str) -> list[tuple[str, Ha1 | None]]:
+        """Stored approvals (as Ha1) and refusals (None), blocking. An approval for another realm (the
+        server domain changed) cannot be checked: that device is held again."""
+        out: list[tuple[str, Ha1 | None]] = []
+        with self.gw.db.session() as s:
+            for row in s.scalars(select(GbDeviceApproval)):
+                if row.status == "refused":
+                    out.append((row.device_id, None))
+                elif row.ha1 and row.realm == realm:
+                    out.append((row.device_id, Ha1(row.ha1, realm)))
+                else:
+                    log.warning(
+                        "GB device %s was approved for realm %s, not %s: approve it again when it is held",
+                        row.device_id,
+                        row.realm,
+                        realm,
+                    )
+        return out
 
     # ------------------------------------------------------------------------- PTZ and recordings
 
@@ -564,7 +636,8 @@ class GbService:
             except Exception:
                 log.exception("camera %s: analysis of the GB channel failed", camera.id)
             finally:
-                self.sources.pop(camera.id, None)
+                if self.sources.pop(camera.id, None) is not None:
+                    self.feed_changed(camera.id)
                 if runner is not None:
                     await asyncio.to_thread(self._stop_runner, camera.id, runner)
                 with contextlib.suppress(Exception):
@@ -579,7 +652,7 @@ class GbService:
             return source
 
         open_keys = await asyncio.to_thread(self.gw.recorder.open_event_keys)
-        self.sources[camera.id] = source
+        self.sources[camera.id] = source  # start_camera's listener moves relays of this camera to it
         return await asyncio.to_thread(
             self.gw.analytics.start_camera, camera, scene_ids, open_keys, None, factory
         )
@@ -600,22 +673,37 @@ class GbService:
             or source.health.stalls > 0  # no media for the stall timeout
         )
 
-    def _feed(self, channel_id: str) -> UnitFeed:
+    def _feed(self, channel_id: str) -> CameraFeed:
         """The access units of a channel shared upwards: an analysed GB channel's live source, or the
-        packet feed of a running RTSP camera (remuxed as they are, never transcoded)."""
+        packet feed of a running RTSP camera (remuxed as they are, never transcoded). The relay follows
+        the camera when its runner restarts (an edited camera): see :class:`CameraFeed`."""
         for shares in self._shares.values():
             camera_id = shares.get(channel_id)
             if camera_id is None:
                 continue
-            if camera_id in self.sources:
-                return self.sources[camera_id]
-            feed = self.packet_feed(camera_id)
-            if feed is not None:
-                return feed
+            if self.current_feed(camera_id) is not None:
+                return CameraFeed(self, camera_id)
             raise LookupError(
                 f"camera {camera_id} (shared as {channel_id}) is not running: no stream to relay"
             )
         raise LookupError(f"no live stream for {channel_id}: it is not shared to this superior")
+
+    def current_feed(self, camera_id: str) -> UnitFeed | None:
+        source = self.sources.get(camera_id)
+        return source if source is not None else self.packet_feed(camera_id)
+
+    def feed_changed(self, camera_id: str) -> None:
+        """Move the relays of a camera to its current feed (any thread)."""
+        with self._followers_lock:
+            followers = list(self._followers.get(camera_id, ()))
+        if followers:
+            feed = self.current_feed(camera_id)
+            for follower in followers:
+                follower.attach(feed)
+
+    def _on_runner(self, camera_id: str, runner: CameraRunner) -> None:
+        """``Analytics.start_camera`` (a worker thread): a camera got a new runner, and a new feed."""
+        self.feed_changed(camera_id)
 
     def packet_feed(self, camera_id: str) -> PacketFeed | None:
         """The live packet feed of a running RTSP camera (attached by ``Analytics.start_camera``)."""

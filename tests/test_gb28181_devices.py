@@ -3,7 +3,8 @@
 - a device's Alarm notification becomes a vigil alarm (mapped type, the channel's camera, the device's
   priority/method/type/description in details, outbox rows), once per device + AlarmTime + type;
 - an unknown device is held for approval (``unknown_devices: hold``), listed by the API, approved with a
-  password (then its digest REGISTER succeeds) or refused;
+  password (then its digest REGISTER succeeds) or refused; both decisions survive a restart, the approval
+  stored as the digest HA1 only (a wrong password still gets 403);
 - a GB channel camera added through POST /api/cameras is INVITEd and analysed like a configured one.
 """
 
@@ -17,10 +18,11 @@ import pytest
 from sqlalchemy import select
 
 from adapters.gb28181.manscdp import AlarmNotify
+from adapters.gb28181.sip.digest import ha1_of
 from gateway.api import create_app
 from gateway.config import load_config
 from gateway.db import upgrade
-from gateway.db.schema import Alarm, OutboxRow
+from gateway.db.schema import Alarm, GbDeviceApproval, OutboxRow
 from gateway.gb28181_service import our_priority, parse_gb_time
 from gateway.service import Gateway
 from tests.conftest import DEMO_SCENES, ROOT, wait_until, write_config
@@ -162,6 +164,62 @@ async def test_unknown_device_is_held_then_approved(
         await client.close()
 
 
+async def test_approval_survives_a_restart_as_ha1(
+    tmp_path: Path, aiohttp_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    gw = gateway(tmp_path, gb28181={"server": server_config(unknown_devices="hold")})
+    client = await aiohttp_client(create_app(gw))
+    upper = gw.gb28181.upper
+    assert upper is not None
+    try:
+        held = Sipp("device_unknown.xml", tmp_path, remote_port=upper.port, inf="device.csv")
+        await held.start()
+        (await held.wait()).check()
+        url = f"/api/gb28181/pending/{DEVICE}/approve"
+        resp = await client.post(url, json={"password": DEVICE_PASSWORD}, headers=auth(gw))
+        assert resp.status == 200 and DEVICE_PASSWORD not in await resp.text()
+    finally:
+        await client.close()  # the gateway stops; the approval is in the database only
+    ha1 = ha1_of(DEVICE, DOMAIN, DEVICE_PASSWORD)
+    with gw.db.session() as s:
+        row = s.get(GbDeviceApproval, DEVICE)
+        assert row is not None
+        assert (row.status, row.realm, row.ha1, row.decided_by) == ("approved", DOMAIN, ha1, "test-admin")
+    # The same database, a new gateway: the device is known without being held again.
+    gw = gateway(tmp_path, gb28181={"server": server_config(unknown_devices="hold")})
+    client = await aiohttp_client(create_app(gw))
+    upper = gw.gb28181.upper
+    assert upper is not None
+    try:
+        wrong = Sipp(
+            "device_wrong_password.xml",
+            tmp_path,
+            remote_port=upper.port,
+            inf="device.csv",
+            auth=(DEVICE, "not-the-password"),
+        )
+        await wrong.start()
+        (await wrong.wait()).check()  # challenged, then 403
+        assert DEVICE not in upper.devices and upper.pending == {}
+        device = Sipp(
+            "device_uac.xml",
+            tmp_path,
+            remote_port=upper.port,
+            ooc="device_ooc.xml",
+            inf="device.csv",
+            auth=(DEVICE, DEVICE_PASSWORD),
+        )
+        await device.start()
+        await wait_until(lambda: DEVICE in upper.devices, 15, "the approved device registered after restart")
+        (await device.wait()).check()
+        resp = await client.get("/api/gb28181/pending", headers=auth(gw))
+        assert (await resp.json())["items"] == []
+    finally:
+        await client.close()
+    assert ha1 not in caplog.text and DEVICE_PASSWORD not in caplog.text
+
+
 async def test_refused_device_stays_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aiohttp_client: Any
 ) -> None:
@@ -179,6 +237,17 @@ async def test_refused_device_stays_refused(
         await again.start()
         (await again.wait()).check()  # 403 again
         assert upper.pending == {} and DEVICE not in upper.devices  # and not held again
+    finally:
+        await client.close()
+    gw = gateway(tmp_path, gb28181={"server": server_config(unknown_devices="hold")})
+    client = await aiohttp_client(create_app(gw))
+    upper = gw.gb28181.upper
+    assert upper is not None
+    try:  # after a restart too
+        again = Sipp("device_unknown.xml", tmp_path, remote_port=upper.port, inf="device.csv")
+        await again.start()
+        (await again.wait()).check()
+        assert upper.pending == {} and DEVICE not in upper.devices
     finally:
         await client.close()
 

@@ -4,6 +4,10 @@ media receiver (UDP, TCP with the superior listening, TCP with the superior conn
 over RTP is demuxed with our ps.py and decoded with PyAV, and its H.264 NAL units are compared with the
 camera's own packets (the clip buffer keeps them as demuxed): a remux, never a re-encode.
 
+A relay follows its camera: when the camera is edited (PUT /api/cameras/{id}) its runner restarts with
+a new packet feed, and the superior keeps receiving PS on the same RTP stream, from the new feed's first
+keyframe on.
+
 Also the packet feed itself: avcC (MP4-style) packets become Annex-B units with parameter sets at
 keyframes, and a slow subscriber loses whole GOPs, counted, never a frame in the middle of one.
 """
@@ -29,6 +33,7 @@ from gateway.db import upgrade
 from gateway.service import Gateway
 from tests.conftest import wait_until, write_config
 from tests.gb28181.sipp import Sipp, free_port
+from tests.test_uplink_delivery import auth
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -230,6 +235,75 @@ async def test_rtsp_camera_is_relayed_to_superior(
         assert slices(unit.data) == slices(camera_packets[unit.pts])
 
 
+async def test_relay_follows_the_camera_when_its_runner_restarts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aiohttp_client: Any, rtsp: Any
+) -> None:
+    monkeypatch.setenv("VIGIL_TEST_GB_UPLINK_PW", "uplink-pw")
+    cascade_port = free_port()
+    sink = MediaSink("udp")
+    keys = {"channel": SHARED, "rtp_port": str(sink.port), "proto": "RTP/AVP", "setup": "recvonly"}
+    sipp = Sipp(
+        "superior_invite.xml",
+        tmp_path,
+        remote_port=cascade_port,
+        ooc="superior_ooc.xml",
+        timeout_s=60,
+        extra=[a for k, v in keys.items() for a in ("-key", k, v)],
+    )
+    sink.start()
+    await sipp.start()
+    gw = relay_gateway(tmp_path, rtsp.url("vtest"), sipp.port, cascade_port)
+    client = await aiohttp_client(create_app(gw))
+    try:
+        old_runner, old_feed = gw.analytics.runners["gate-1"], gw.gb28181.packet_feed("gate-1")
+        assert old_feed is not None
+        link = gw.gb28181.link("park")
+        assert link is not None
+        relay = await wait_until(
+            lambda: next(iter(link.sessions.values()), None), 20, "the superior's INVITE"
+        )
+        sender = cast(RelaySession, relay.sender).sender
+        await wait_until(lambda: sender.stats.frames >= 10, 30, "10 relayed frames")
+        # The camera is edited (same URL): its runner restarts with a new packet feed.
+        camera = {"id": "gate-1", "name": "North gate (edited)", "url": rtsp.url("vtest")}
+        resp = await client.put("/api/cameras/gate-1", json=camera, headers=auth(gw))
+        assert resp.status == 200, await resp.text()
+        runner = gw.analytics.runners["gate-1"]
+        feed = gw.gb28181.packet_feed("gate-1")
+        assert runner is not old_runner and feed is not None and feed is not old_feed
+        assert old_feed.subscribers == 0 and feed.subscribers == 1  # the relay moved
+        (follower,) = gw.gb28181._followers["gate-1"]
+        assert follower.feed is feed and follower.moves == 1
+        moved_at = sender.stats.frames  # the old runner is stopped: what comes now is the new feed's
+        await wait_until(
+            lambda: sender.stats.frames >= moved_at + 25, 30, "25 frames of the new feed relayed"
+        )
+        assert sender.alive and feed.stats()["delivered"] >= 25
+        info = relay.dialog.create_request(link.agent.endpoint, "INFO")
+        assert (await link.agent.endpoint.request(info, relay.dialog.peer)).status == 200
+        (await sipp.wait()).check()
+        await wait_until(lambda: not link.sessions, 10, "the relay session ended by BYE")
+        assert feed.subscribers == 0 and not gw.gb28181._followers["gate-1"]
+        sent = sender.stats.packets
+        await wait_until(lambda: len(sink.packets) >= sent, 10, "every sent RTP packet")
+    finally:
+        sink.close()
+        await client.close()
+        await sipp.stop()
+
+    # One RTP stream (the superior's SSRC, no sequence gap) across the restart, and every frame decodes:
+    # the new feed's part starts at a keyframe, with its parameter sets.
+    rtp, units = demux(sink.packets)
+    assert {p.ssrc for p in rtp} == {SSRC}
+    assert all((b.sequence - a.sequence) % 65536 == 1 for a, b in zip(rtp, rtp[1:], strict=False))
+    ctx = av.CodecContext.create("h264", "r")
+    frames = []
+    for unit in units:
+        frames += ctx.decode(av.Packet(unit.data))
+    frames += ctx.decode(None)
+    assert len(units) >= moved_at + 25 and len(frames) >= len(units) - 1
+
+
 async def test_unshared_or_stopped_channel_has_no_feed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aiohttp_client: Any
 ) -> None:
@@ -241,7 +315,8 @@ async def test_unshared_or_stopped_channel_has_no_feed(
             gw.gb28181._feed("34020000001310000999")
         with pytest.raises(LookupError, match="reactor .* is not running"):
             gw.gb28181._feed("34020000001310000103")
-        assert gw.gb28181._feed(SHARED) is gw.gb28181.packet_feed("gate-1")  # running, not connected yet
+        feed = gw.gb28181._feed(SHARED)  # running, not connected yet: follows the runner's packet feed
+        assert feed.current() is gw.gb28181.packet_feed("gate-1")
     finally:
         await client.close()
 

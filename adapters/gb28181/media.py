@@ -779,6 +779,64 @@ class UnitFeed(Protocol):
     def subscribe(self, callback: Callable[[AccessUnit], None]) -> Callable[[], None]: ...
 
 
+class FeedFollower:
+    """One subscription that can move between feeds: a relay keeps its sender (SSRC, RTP sequence, TCP
+    connection) while the camera behind it gets a new feed (its runner restarted). ``attach(feed)`` ends
+    the subscription to the old feed and resumes on the new one at its next keyframe (a superior's
+    decoder cannot join a GOP in the middle); ``attach(None)`` waits for a feed."""
+
+    def __init__(self, name: str, callback: Callable[[AccessUnit], None]) -> None:
+        self.name = name
+        self.callback = callback
+        self.feed: UnitFeed | None = None
+        self.moves = 0  # feeds replaced by a newer one
+        self.skipped = 0  # units of a new feed before its first keyframe
+        self._cancel: Callable[[], None] | None = None
+        self._generation = 0
+        self._need_key = True
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def attach(self, feed: UnitFeed | None) -> None:
+        with self._lock:
+            if self._closed or feed is self.feed:
+                return
+            moved = self.feed is not None and feed is not None
+            old, self._cancel = self._cancel, None
+            self._generation += 1
+            self.feed, self._need_key = feed, True
+            if feed is not None:
+                self._cancel = feed.subscribe(self._deliverer(self._generation))
+            if moved:
+                self.moves += 1
+        if old is not None:  # outside the lock: it may wait for the old feed's delivery thread
+            old()
+        if moved:
+            log.info("%s: relay moved to the camera's new feed; resuming at its next keyframe", self.name)
+
+    def _deliverer(self, generation: int) -> Callable[[AccessUnit], None]:
+        def deliver(unit: AccessUnit) -> None:
+            # No lock here: attach() may be cancelling this very subscription and waiting for it.
+            if generation != self._generation:
+                return  # a unit of the feed just replaced
+            if self._need_key:
+                if not unit.keyframe:
+                    self.skipped += 1
+                    return
+                self._need_key = False
+            self.callback(unit)
+
+        return deliver
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._generation += 1
+            old, self._cancel, self.feed = self._cancel, None, None
+        if old is not None:
+            old()
+
+
 class ReceiveSession:
     """A :class:`~adapters.gb28181.media_api.MediaReceiver`: one INVITE's receive side."""
 

@@ -309,8 +309,9 @@ class Rfc4571Reader:
     The buffer never grows past ``max_packet + 4`` bytes plus one ``feed``. Once two consecutive
     packets agree on an SSRC, only frames carrying it are accepted (garbage that happens to look like a
     length and an RTP header is rejected); before that, while searching, a frame counts only when the
-    next frame starts right after it with the same SSRC. Garbage is skipped byte by byte (``resyncs``,
-    ``skipped``); after two maximal frames without the known SSRC it is forgotten and learned anew.
+    next frame starts right after it with the same SSRC and a sequence number a little ahead. Garbage is
+    skipped byte by byte (``resyncs``, ``skipped``); after two maximal frames without the known SSRC it
+    is forgotten and learned anew.
     """
 
     def __init__(self, max_packet: int = MAX_RTP_PACKET, min_packet: int = RTP_HEADER_LEN) -> None:
@@ -361,8 +362,11 @@ class Rfc4571Reader:
                 if nxt is not None:
                     if n - end < nxt[0] + 12:
                         break
-                    here, there = pos + hdr + 8, end + nxt[0] + 8
-                    valid = buf[here : here + 4] == buf[there : there + 4]
+                    here, there = pos + hdr, end + nxt[0]
+                    # Same SSRC and the next sequence number: runs of zeros or other filler in garbage
+                    # agree on an SSRC easily, never on consecutive sequence numbers (TCP loses none).
+                    step = seq_delta(buf[there + 2] << 8 | buf[there + 3], buf[here + 2] << 8 | buf[here + 3])
+                    valid = buf[here + 8 : here + 12] == buf[there + 8 : there + 12] and 0 < step <= 16
                 else:
                     valid = False
             if not valid:

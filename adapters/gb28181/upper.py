@@ -24,7 +24,7 @@ from adapters.gb28181.manscdp import AlarmNotify, CatalogAggregator, CatalogItem
 from adapters.gb28181.media_api import MediaReceiver, MediaReceiverFactory, MediaTransport, ReceiveRequest
 from adapters.gb28181.sdp import DEFAULT_OFFER_MAP, Sdp, SdpError, build_sdp, make_ssrc, parse_sdp
 from adapters.gb28181.sip.dialog import Dialog
-from adapters.gb28181.sip.digest import DigestServer
+from adapters.gb28181.sip.digest import DigestServer, Ha1, Secret
 from adapters.gb28181.sip.endpoint import SipEndpoint, new_tag
 from adapters.gb28181.sip.message import SipMessage, SipParseError, parse_name_addr
 from adapters.gb28181.sip.transaction import ServerTransaction, SipTimeout, Timers
@@ -33,7 +33,8 @@ from adapters.gb28181.sip.transport import Address
 log = logging.getLogger(__name__)
 
 MAX_PENDING = 1000  # held devices: bounded, an unauthenticated REGISTER must not grow memory forever
-PasswordLookup = Callable[[str], "str | None | Awaitable[str | None]"]
+# A device's password, or the Ha1 stored for it (digest.Ha1); None: unknown device.
+PasswordLookup = Callable[[str], "Secret | None | Awaitable[Secret | None]"]
 
 
 @dataclass
@@ -144,7 +145,7 @@ class UpperPlatform:
         self.digest = DigestServer(config.domain)
         self.devices: dict[str, Device] = {}
         self.pending: dict[str, Address] = {}  # held for approval
-        self._approved: dict[str, str] = {}
+        self._approved: dict[str, Secret] = {}
         self._refused: set[str] = set()
         self._sn = SnCounter()
         self._ssrc_seq = SnCounter()
@@ -176,8 +177,9 @@ class UpperPlatform:
     def port(self) -> int:
         return self.endpoint.port
 
-    def approve(self, device_id: str, password: str) -> None:
-        """Admit a held device; it is accepted on its next REGISTER (with digest, this password)."""
+    def approve(self, device_id: str, password: Secret) -> None:
+        """Admit a device (held or not yet seen); it is accepted on its next REGISTER with digest
+        answering this password (or the password behind this Ha1)."""
         self._approved[device_id] = password
         self._refused.discard(device_id)
         self.pending.pop(device_id, None)
@@ -206,13 +208,13 @@ class UpperPlatform:
             interop = self.config.interop
         return interop.trying_for_invite if req.method == "INVITE" else interop.trying_for_other
 
-    async def _password(self, device_id: str) -> str | None:
+    async def _password(self, device_id: str) -> Secret | None:
         if device_id in self._approved:
             return self._approved[device_id]
         result = self._passwords(device_id)
         if inspect.isawaitable(result):
             result = await result
-        return result if isinstance(result, str) else None
+        return result if isinstance(result, str | Ha1) else None
 
     # ------------------------------------------------------------------------------------- liveness
 

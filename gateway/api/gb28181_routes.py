@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.gb28181.common import GbError
 from adapters.gb28181.manscdp import ptz_cmd
 from gateway.api.http import ApiError, parse_body, route
-from gateway.keys import GATEWAY
+from gateway.keys import GATEWAY, PRINCIPAL
 
 GB_ID = re.compile(r"^\d{20}$")
 
@@ -24,8 +24,8 @@ class ApproveBody(BaseModel):
     password: str = Field(
         min_length=1,
         max_length=128,
-        description="the SIP digest password the device registers with (kept in memory until restart; "
-        "add the device to gb28181.server.devices with a password_env to keep it)",
+        description="the SIP digest password the device registers with (stored only as its digest "
+        "HA1 for the server's realm, kept across restarts, never returned)",
     )
 
 
@@ -73,7 +73,7 @@ async def approve_device(request: web.Request) -> web.Response:
     device_id = _device_id(request)
     body = await parse_body(request, ApproveBody)
     try:
-        gw.gb28181.approve(device_id, body.password)
+        await gw.gb28181.approve(device_id, body.password, request[PRINCIPAL].name)
     except KeyError as exc:
         raise _not_held(device_id) from exc
     return web.json_response({"device_id": device_id, "status": "approved"})
@@ -84,13 +84,13 @@ async def approve_device(request: web.Request) -> web.Response:
     "/api/gb28181/pending/{device_id}/refuse",
     scope="cameras:write",
     tag="gb28181",
-    summary="Refuse a held device: its REGISTERs are answered 403 until the gateway restarts",
+    summary="Refuse a held device: its REGISTERs are answered 403 from now on (kept across restarts)",
 )
 async def refuse_device(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     device_id = _device_id(request)
     try:
-        gw.gb28181.refuse(device_id)
+        await gw.gb28181.refuse(device_id, request[PRINCIPAL].name)
     except KeyError as exc:
         raise _not_held(device_id) from exc
     return web.json_response({"device_id": device_id, "status": "refused"})

@@ -437,3 +437,17 @@ class AnalysisJobVideo(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
     job: Mapped[AnalysisJob] = relationship(back_populates="videos")
+
+
+class GbDeviceApproval(Base):
+    """A GB/T 28181 device admitted (or refused) through the API, kept across restarts. The password is
+    never stored: only HA1 = MD5(device id:realm:password), which is all a digest registrar needs; it is
+    valid for ``realm`` only (a changed server domain asks for a new approval)."""
+
+    __tablename__ = "gb_device_approvals"
+    device_id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # approved / refused
+    realm: Mapped[str] = mapped_column(String(64), default="")
+    ha1: Mapped[str | None] = mapped_column(String(32))  # secret-equivalent: never logged or returned
+    decided_by: Mapped[str] = mapped_column(String(100), default="")
+    decided_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -6,6 +6,7 @@ import asyncio
 import re
 import shutil
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,22 @@ def free_port() -> int:
                     continue
             return port
     raise RuntimeError("no free port")
+
+
+def bound(port: int, tcp: bool) -> bool:
+    """Whether something listens on ``port`` of 127.0.0.1 (read from /proc: probing by binding the port
+    ourselves could take it from SIPp). True where /proc is not there: nothing to wait for then."""
+    table = Path("/proc/net/tcp" if tcp else "/proc/net/udp")
+    try:
+        lines = table.read_text().splitlines()[1:]
+    except OSError:
+        return True
+    for line in lines:
+        fields = line.split()
+        # local address, then for TCP the state: 0A is LISTEN
+        if len(fields) > 3 and fields[1].endswith(f":{port:04X}") and (not tcp or fields[3] == "0A"):
+            return True
+    return False
 
 
 def need_sipp() -> str:
@@ -82,6 +99,7 @@ class Sipp:
         self.media_port = free_port()
         self.tmp = tmp
         self.error_file = tmp / f"{Path(scenario).stem}_errors.log"
+        self.transport = transport
         args = [need_sipp()]
         if remote_port is not None:
             args.append(f"127.0.0.1:{remote_port}")
@@ -120,7 +138,10 @@ class Sipp:
         self.args = args
         self.proc: asyncio.subprocess.Process | None = None
 
-    async def start(self) -> Sipp:
+    async def start(self, within: float = 30.0) -> Sipp:
+        """Start SIPp and return once its SIP port is bound (or it has already finished): a request sent
+        to it before that is lost, and on a busy machine SIPp can take longer to start than our SIP
+        transaction timeout."""
         self.proc = await asyncio.create_subprocess_exec(
             *self.args,
             cwd=self.tmp,
@@ -128,6 +149,12 @@ class Sipp:
             stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL,
         )
+        tcp = self.transport.startswith("t")
+        deadline = time.monotonic() + within
+        while self.proc.returncode is None and not bound(self.port, tcp):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"sipp did not bind 127.0.0.1:{self.port} within {within} s")
+            await asyncio.sleep(0.02)  # polling the state above, not a delay that makes anything work
         return self
 
     async def wait(self, within: float = 40.0) -> SippResult:

@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 from adapters.gb28181 import manscdp
 from adapters.gb28181.manscdp import AlarmNotify, CatalogAggregator, CatalogItem, ManscdpError
 from adapters.gb28181.sdp import Sdp, SdpError, build_sdp, make_ssrc, parse_sdp
-from adapters.gb28181.sip.digest import DigestClient, DigestServer, compute_response, parse_auth_header
+from adapters.gb28181.sip.digest import (
+    DigestClient,
+    DigestServer,
+    Ha1,
+    compute_response,
+    ha1_of,
+    parse_auth_header,
+)
 from adapters.gb28181.sip.message import (
     MAX_MESSAGE_BYTES,
     SipParseError,
@@ -155,6 +162,14 @@ def test_digest_client_and_server_agree(qop: bool) -> None:
     assert server.verify(auth, "REGISTER", "12345678")
     assert not server.verify(auth, "REGISTER", "wrong")
     assert not DigestServer("3402000000").verify(auth, "REGISTER", "12345678")  # unknown nonce
+    # A registrar that stores HA1 instead of the password accepts the same answer, for its realm only.
+    ha1 = ha1_of("34020000001320000001", "3402000000", "12345678")
+    assert server.verify(auth, "REGISTER", Ha1(ha1, "3402000000"))
+    assert not server.verify(
+        auth, "REGISTER", Ha1(ha1_of("34020000001320000001", "3402000000", "x"), "3402000000")
+    )
+    assert not server.verify(auth, "REGISTER", Ha1(ha1, "3402000001"))
+    assert ha1 not in repr(Ha1(ha1, "3402000000"))
 
 
 @FAST

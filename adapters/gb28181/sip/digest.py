@@ -54,19 +54,37 @@ def parse_auth_header(value: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), params
 
 
+def ha1_of(username: str, realm: str, password: str) -> str:
+    """HA1 = MD5(username:realm:password): what a registrar may store instead of the password."""
+    return _md5(f"{username}:{realm}:{password}")
+
+
+@dataclass(frozen=True)
+class Ha1:
+    """A stored digest secret for one realm, in place of a password. As good as the password against
+    this realm: its repr hides the value so it never reaches a log."""
+
+    value: str = field(repr=False)
+    realm: str
+
+
+Secret = str | Ha1  # a password, or the HA1 stored for it
+
+
 def compute_response(
     *,
     username: str,
     realm: str,
-    password: str,
+    password: str = "",
     method: str,
     uri: str,
     nonce: str,
     nc: str | None = None,
     cnonce: str | None = None,
     qop: str | None = None,
+    ha1: str | None = None,
 ) -> str:
-    ha1 = _md5(f"{username}:{realm}:{password}")
+    ha1 = ha1.lower() if ha1 is not None else ha1_of(username, realm, password)
     ha2 = _md5(f"{method}:{uri}")
     if qop:
         return _md5(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
@@ -108,9 +126,9 @@ class DigestServer:
         issued = self._nonces.get(p.get("nonce", ""))
         return issued is not None and time.monotonic() - issued < self.nonce_ttl
 
-    def verify(self, authorization: str, method: str, password: str) -> bool:
+    def verify(self, authorization: str, method: str, password: Secret) -> bool:
         """True when the response matches; ``uri`` is taken from the header (SIPp puts the transport
-        address there, not the Request-URI)."""
+        address there, not the Request-URI). With an :class:`Ha1` the answer must name its realm."""
         try:
             scheme, p = parse_auth_header(authorization)
         except DigestError:
@@ -119,11 +137,15 @@ class DigestServer:
             return False
         if not self.knows_nonce(authorization):
             return False
+        realm = p.get("realm", self.realm)
+        if isinstance(password, Ha1) and realm != password.realm:
+            return False  # HA1 binds the realm: any other cannot be checked
         try:
             expected = compute_response(
                 username=p["username"],
-                realm=p.get("realm", self.realm),
-                password=password,
+                realm=realm,
+                password=password if isinstance(password, str) else "",
+                ha1=password.value if isinstance(password, Ha1) else None,
                 method=method,
                 uri=p["uri"],
                 nonce=p["nonce"],
