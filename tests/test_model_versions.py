@@ -19,8 +19,8 @@ from gateway.db.schema import Camera, CameraScene, ModelVersion
 from gateway.modelpack import ModelPackError, active_model_dir
 from gateway.samples import SampleLibrary
 from gateway.service import Gateway
-from tests.conftest import ROOT
-from tests.test_api import Client, client, gateway, login  # noqa: F401  (fixtures)
+from tests.conftest import ROOT, login
+from tests.test_api import Client, gateway  # noqa: F401  (the gateway fixture; `client` is in conftest)
 from tests.test_samples import add_alarm, yolo_folder
 
 CARD = ROOT / "config" / "models" / "yolox_nano.yaml"
