@@ -10,6 +10,7 @@ import datetime as dt
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -237,6 +238,54 @@ def test_viewer_cannot_confirm_in_the_console_nor_through_the_api(tab: MakeTab, 
     r = page.request.post(f"/api/alarms/{alarm_id}/confirm", data={})
     assert r.status == 403, r.text()
     assert admin.get(f"/api/alarms/{alarm_id}").json()["status"] == "raised"
+
+
+def test_operator_uploads_plays_and_replays_a_library_video(
+    tab: MakeTab, api: Api, vtest: Path, tmp_path: Path
+) -> None:
+    from tests.test_video_import import cut
+
+    op = api("operator")
+    start = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC)
+    clip = cut(vtest, tmp_path / "vtest-4s.avi", 4)  # a few seconds keep the two analyses short
+    r = op.post(
+        "/api/videos",
+        params={"camera_id": CAMERA_ID, "start": start.isoformat(), "filename": "vtest.avi"},
+        content=clip.read_bytes(),
+        headers={"Content-Type": "video/x-msvideo"},
+    )
+    assert r.status_code == 202, r.text
+    video_id = r.json()["video_id"]
+
+    t = tab()
+    login(t, "operator")
+    page = t.page
+    page.goto("/#/videos")
+    cell = page.locator(f'[data-testid="video-row"][data-video-id="{video_id}"]')
+    expect(cell).to_be_visible()
+    row = page.locator("tr", has=cell)
+    row.get_by_test_id("video-play").click()
+    player = page.get_by_test_id("video-player")
+    expect(player).to_be_visible()
+    # Chromium cannot decode this AVI (MS-MPEG4), so check what the player relies on: Range requests.
+    src = player.get_attribute("src")
+    status = page.evaluate("async src => (await fetch(src, {headers: {Range: 'bytes=0-1023'}})).status", src)
+    assert status == 206, f"{src} answered {status} to a Range request"
+    t.shot("video-player")
+    page.keyboard.press("Escape")
+    expect(player).to_be_hidden()
+
+    row.get_by_test_id("video-replay").click()  # fills the replay form with the video's camera and range
+    page.get_by_test_id("replay-submit").click()
+    job = poll(lambda: op.get("/api/replay").json()["items"], 10, "the replay job to be listed")[0]
+    assert job["camera_ids"] == [CAMERA_ID] and job["created_by"] == USERS["operator"][0]
+    assert epoch_ms(job["since"]) == epoch_ms(start.isoformat())
+    job_row = page.locator(f'[data-testid="replay-row"][data-job-id="{job["id"]}"]')
+    expect(job_row).to_have_attribute("data-status", "done", timeout=60_000)
+    detail = op.get(f"/api/replay/{job['id']}").json()
+    assert [v["video_id"] for v in detail["videos"]] == [video_id]
+    t.shot("video-replay-done")
+    assert not t.errors, t.errors
 
 
 PAGES = [
