@@ -255,27 +255,19 @@ def cmd_models_show(args: argparse.Namespace) -> int:
 def cmd_models_activate(args: argparse.Namespace) -> int:
     from gateway.model_versions import activate
 
-    db, _ = _open(args)
-    v = activate(
-        db,
-        args.version,
-        _actor(),
-        scene=args.scene,
-        camera_id=args.camera,
-        override=args.override,
-        reason=args.reason,
-    )
-    print(
-        f"activated {v['model']} {v['version']} ({v['id']}) for {', '.join(a['scope'] for a in v['audit'])}"
-    )
-    return 0
+    return _switch(args, activate, "activated")
 
 
 def cmd_models_rollback(args: argparse.Namespace) -> int:
     from gateway.model_versions import rollback
 
+    return _switch(args, rollback, "rolled back to")
+
+
+def _switch(args: argparse.Namespace, change: Callable[..., dict[str, Any]], done: str) -> int:
+    """Activation and rollback take the same options and report alike (both pass the promotion gate)."""
     db, _ = _open(args)
-    v = rollback(
+    v = change(
         db,
         args.version,
         _actor(),
@@ -284,10 +276,7 @@ def cmd_models_rollback(args: argparse.Namespace) -> int:
         override=args.override,
         reason=args.reason,
     )
-    print(
-        f"rolled back to {v['model']} {v['version']} ({v['id']}) for "
-        f"{', '.join(a['scope'] for a in v['audit'])}"
-    )
+    print(f"{done} {v['model']} {v['version']} ({v['id']}) for {', '.join(a['scope'] for a in v['audit'])}")
     return 0
 
 

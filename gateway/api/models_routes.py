@@ -109,21 +109,7 @@ class ModelTestBody(BaseModel):
     tag="models",
 )
 async def activate_version(request: web.Request) -> web.Response:
-    body = await parse_body(request, VersionActivateBody)
-    db, version_id, actor = request.app[GATEWAY].db, request.match_info["version_id"], who(request).name
-    return web.json_response(
-        await call(
-            lambda: mv.activate(
-                db,
-                version_id,
-                actor,
-                scene=body.scene,
-                camera_id=body.camera_id,
-                override=body.override,
-                reason=body.reason,
-            )
-        )
-    )
+    return await _switch(request, mv.activate)
 
 
 @route(
@@ -135,11 +121,16 @@ async def activate_version(request: web.Request) -> web.Response:
     tag="models",
 )
 async def rollback_version(request: web.Request) -> web.Response:
+    return await _switch(request, mv.rollback)
+
+
+async def _switch(request: web.Request, change: Callable[..., dict[str, Any]]) -> web.Response:
+    """Activation and rollback take the same body and answer alike (both pass the promotion gate)."""
     body = await parse_body(request, VersionActivateBody)
     db, version_id, actor = request.app[GATEWAY].db, request.match_info["version_id"], who(request).name
     return web.json_response(
         await call(
-            lambda: mv.rollback(
+            lambda: change(
                 db,
                 version_id,
                 actor,
