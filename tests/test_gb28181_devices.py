@@ -43,6 +43,34 @@ def gateway(tmp: Path, analyse: bool = False, **sections: Any) -> Gateway:
     return gw
 
 
+async def holding_gateway(tmp: Path, aiohttp_client: Any) -> tuple[Gateway, Any, Any]:
+    """A gateway whose registrar holds unknown devices for approval, its API client and registrar."""
+    gw = gateway(tmp, gb28181={"server": server_config(unknown_devices="hold")})
+    client = await aiohttp_client(create_app(gw))
+    assert gw.gb28181.upper is not None
+    return gw, client, gw.gb28181.upper
+
+
+async def register_unknown(tmp: Path, upper: Any) -> Sipp:
+    """SIPp REGISTERs as a device the registrar does not know; the scenario expects 403, no challenge."""
+    sipp = Sipp("device_unknown.xml", tmp, remote_port=upper.port, inf="device.csv")
+    await sipp.start()
+    (await sipp.wait()).check()
+    return sipp
+
+
+def known_device(tmp: Path, upper: Any) -> Sipp:
+    """The whole device scenario (digest REGISTER, keepalive, queries, INVITE, alarm) with its password."""
+    return Sipp(
+        "device_uac.xml",
+        tmp,
+        remote_port=upper.port,
+        ooc="device_ooc.xml",
+        inf="device.csv",
+        auth=(DEVICE, DEVICE_PASSWORD),
+    )
+
+
 def test_time_and_priority_helpers() -> None:
     when = parse_gb_time("2026-11-21T19:30:00", "Asia/Shanghai")
     assert when is not None and when.isoformat() == "2026-11-21T11:30:00+00:00"
@@ -60,14 +88,7 @@ async def test_device_alarm_is_stored_and_sent_on(
     client = await aiohttp_client(create_app(gw))
     upper = gw.gb28181.upper
     assert upper is not None
-    sipp = Sipp(
-        "device_uac.xml",
-        tmp_path,
-        remote_port=upper.port,
-        ooc="device_ooc.xml",
-        inf="device.csv",
-        auth=(DEVICE, DEVICE_PASSWORD),
-    )
+    sipp = known_device(tmp_path, upper)
     try:
         await sipp.start()
         # device_ooc.xml answers our Alarm <Response> MESSAGE; check() fails if it never came
@@ -121,14 +142,9 @@ async def test_device_alarm_is_stored_and_sent_on(
 async def test_unknown_device_is_held_then_approved(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aiohttp_client: Any
 ) -> None:
-    gw = gateway(tmp_path, gb28181={"server": server_config(unknown_devices="hold")})
-    client = await aiohttp_client(create_app(gw))
-    upper = gw.gb28181.upper
-    assert upper is not None
+    gw, client, upper = await holding_gateway(tmp_path, aiohttp_client)
     try:
-        held = Sipp("device_unknown.xml", tmp_path, remote_port=upper.port, inf="device.csv")
-        await held.start()
-        (await held.wait()).check()  # 403 without a challenge
+        held = await register_unknown(tmp_path, upper)  # 403 without a challenge
         resp = await client.get("/api/gb28181/pending", headers=auth(gw, "viewer"))
         assert resp.status == 200
         body = await resp.json()
@@ -149,14 +165,7 @@ async def test_unknown_device_is_held_then_approved(
         resp = await client.get("/api/gb28181/pending", headers=auth(gw))
         assert (await resp.json())["items"] == []
         # Its next REGISTER with digest and that password is accepted (the whole device scenario runs).
-        device = Sipp(
-            "device_uac.xml",
-            tmp_path,
-            remote_port=upper.port,
-            ooc="device_ooc.xml",
-            inf="device.csv",
-            auth=(DEVICE, DEVICE_PASSWORD),
-        )
+        device = known_device(tmp_path, upper)
         await device.start()
         await wait_until(lambda: DEVICE in upper.devices, 15, "the approved device registered")
         (await device.wait()).check()
@@ -168,14 +177,9 @@ async def test_approval_survives_a_restart_as_ha1(
     tmp_path: Path, aiohttp_client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level("DEBUG")
-    gw = gateway(tmp_path, gb28181={"server": server_config(unknown_devices="hold")})
-    client = await aiohttp_client(create_app(gw))
-    upper = gw.gb28181.upper
-    assert upper is not None
+    gw, client, upper = await holding_gateway(tmp_path, aiohttp_client)
     try:
-        held = Sipp("device_unknown.xml", tmp_path, remote_port=upper.port, inf="device.csv")
-        await held.start()
-        (await held.wait()).check()
+        await register_unknown(tmp_path, upper)
         url = f"/api/gb28181/pending/{DEVICE}/approve"
         resp = await client.post(url, json={"password": DEVICE_PASSWORD}, headers=auth(gw))
         assert resp.status == 200 and DEVICE_PASSWORD not in await resp.text()
@@ -187,10 +191,7 @@ async def test_approval_survives_a_restart_as_ha1(
         assert row is not None
         assert (row.status, row.realm, row.ha1, row.decided_by) == ("approved", DOMAIN, ha1, "test-admin")
     # The same database, a new gateway: the device is known without being held again.
-    gw = gateway(tmp_path, gb28181={"server": server_config(unknown_devices="hold")})
-    client = await aiohttp_client(create_app(gw))
-    upper = gw.gb28181.upper
-    assert upper is not None
+    gw, client, upper = await holding_gateway(tmp_path, aiohttp_client)
     try:
         wrong = Sipp(
             "device_wrong_password.xml",
@@ -202,14 +203,7 @@ async def test_approval_survives_a_restart_as_ha1(
         await wrong.start()
         (await wrong.wait()).check()  # challenged, then 403
         assert DEVICE not in upper.devices and upper.pending == {}
-        device = Sipp(
-            "device_uac.xml",
-            tmp_path,
-            remote_port=upper.port,
-            ooc="device_ooc.xml",
-            inf="device.csv",
-            auth=(DEVICE, DEVICE_PASSWORD),
-        )
+        device = known_device(tmp_path, upper)
         await device.start()
         await wait_until(lambda: DEVICE in upper.devices, 15, "the approved device registered after restart")
         (await device.wait()).check()
@@ -223,30 +217,18 @@ async def test_approval_survives_a_restart_as_ha1(
 async def test_refused_device_stays_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aiohttp_client: Any
 ) -> None:
-    gw = gateway(tmp_path, gb28181={"server": server_config(unknown_devices="hold")})
-    client = await aiohttp_client(create_app(gw))
-    upper = gw.gb28181.upper
-    assert upper is not None
+    gw, client, upper = await holding_gateway(tmp_path, aiohttp_client)
     try:
-        held = Sipp("device_unknown.xml", tmp_path, remote_port=upper.port, inf="device.csv")
-        await held.start()
-        (await held.wait()).check()
+        await register_unknown(tmp_path, upper)
         resp = await client.post(f"/api/gb28181/pending/{DEVICE}/refuse", headers=auth(gw))
         assert resp.status == 200 and (await resp.json())["status"] == "refused"
-        again = Sipp("device_unknown.xml", tmp_path, remote_port=upper.port, inf="device.csv")
-        await again.start()
-        (await again.wait()).check()  # 403 again
+        await register_unknown(tmp_path, upper)  # 403 again
         assert upper.pending == {} and DEVICE not in upper.devices  # and not held again
     finally:
         await client.close()
-    gw = gateway(tmp_path, gb28181={"server": server_config(unknown_devices="hold")})
-    client = await aiohttp_client(create_app(gw))
-    upper = gw.gb28181.upper
-    assert upper is not None
+    gw, client, upper = await holding_gateway(tmp_path, aiohttp_client)
     try:  # after a restart too
-        again = Sipp("device_unknown.xml", tmp_path, remote_port=upper.port, inf="device.csv")
-        await again.start()
-        (await again.wait()).check()
+        await register_unknown(tmp_path, upper)
         assert upper.pending == {} and DEVICE not in upper.devices
     finally:
         await client.close()
