@@ -24,21 +24,19 @@ its top-level precision/recall/F1.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from analyzers.runtime import ModelCard, ModelCardError, load_card
+from analyzers.runtime import ModelCardError, load_card
 from gateway.db import Database
 from gateway.db.schema import CameraScene, Dataset, DetectionTask, Model, ModelVersion, utcnow
 from gateway.ids import new_ulid
-from gateway.modelpack import sha256_file
+from gateway.modelpack import install, model_row, sha256_file, version_row
 from gateway.times import as_utc, iso
 
 NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
@@ -238,22 +236,8 @@ def register_version(
                 )
             if ds.purpose != purpose:
                 raise ModelVersionError(f"dataset {ds_id} is a {ds.purpose} set, not a {purpose} set")
-        model = s.scalar(select(Model).where(Model.name == card.name))
-        if model is None:
-            model = Model(
-                name=card.name,
-                family=card.family,
-                description=card.description,
-                licence=card.licence,
-                source=card.source,
-            )
-            s.add(model)
-            s.flush()
-        existing = s.scalar(
-            select(ModelVersion).where(
-                ModelVersion.model_id == model.id, ModelVersion.version == card.version
-            )
-        )
+        model = model_row(s, card)
+        existing = version_row(s, model, card.version)
         if existing is not None:
             if existing.sha256 != digest:
                 raise ModelVersionError(
@@ -262,7 +246,7 @@ def register_version(
                 )
             return existing.id
         rel = Path("models") / card.name / card.version
-        _install(model_dir, storage_root / rel, card)
+        install(model_dir, storage_root / rel, card)
         version = ModelVersion(
             id=new_ulid(),
             model_id=model.id,
@@ -278,18 +262,6 @@ def register_version(
         )
         s.add(version)
         return version.id
-
-
-def _install(source: Path, target: Path, card: ModelCard) -> None:
-    staging = target.with_name(f".{target.name}.importing")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    shutil.copy2(source / card.file, staging / card.file)
-    (staging / "model.yaml").write_text(
-        yaml.safe_dump(card.model_dump(mode="json"), sort_keys=False, allow_unicode=True), encoding="utf-8"
-    )
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
 
 
 # --- activate, roll back, retire ----------------------------------------------------------------

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from analyzers import ModelCard, ModelCardError, load_card
 from analyzers.runtime import read_card
@@ -150,25 +151,46 @@ def _unpack(archive: Path, target: Path) -> Path:
         return folder
 
 
+def model_row(s: Session, card: ModelCard) -> Model:
+    """The card's model, created on its first version."""
+    model = s.scalar(select(Model).where(Model.name == card.name))
+    if model is None:
+        model = Model(
+            name=card.name,
+            family=card.family,
+            description=card.description,
+            licence=card.licence,
+            source=card.source,
+        )
+        s.add(model)
+        s.flush()
+    return model
+
+
+def version_row(s: Session, model: Model, version: str) -> ModelVersion | None:
+    return s.scalar(
+        select(ModelVersion).where(ModelVersion.model_id == model.id, ModelVersion.version == version)
+    )
+
+
+def install(source: Path, target: Path, card: ModelCard) -> None:
+    """Copy the weights and the card into the store, staged, so a crash never leaves half a version."""
+    staging = target.with_name(f".{target.name}.importing")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    shutil.copy2(source / card.file, staging / card.file)
+    (staging / "model.yaml").write_text(
+        yaml.safe_dump(card.model_dump(mode="json"), sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+
+
 def _register(db: Database, storage_root: Path, folder: Path, card: ModelCard) -> ImportResult:
     rel = Path("models") / card.name / card.version
     with db.session() as s:
-        model = s.scalar(select(Model).where(Model.name == card.name))
-        if model is None:
-            model = Model(
-                name=card.name,
-                family=card.family,
-                description=card.description,
-                licence=card.licence,
-                source=card.source,
-            )
-            s.add(model)
-            s.flush()
-        existing = s.scalar(
-            select(ModelVersion).where(
-                ModelVersion.model_id == model.id, ModelVersion.version == card.version
-            )
-        )
+        model = model_row(s, card)
+        existing = version_row(s, model, card.version)
         if existing is not None:
             if existing.sha256 != card.sha256:
                 raise ModelPackError(
@@ -176,17 +198,7 @@ def _register(db: Database, storage_root: Path, folder: Path, card: ModelCard) -
                     "give the new weights a new version in the card"
                 )
             return ImportResult(card.name, card.version, existing.id, "unchanged")
-        target = storage_root / rel
-        staging = target.with_name(f".{card.version}.importing")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        shutil.copy2(folder / card.file, staging / card.file)
-        (staging / "model.yaml").write_text(
-            yaml.safe_dump(card.model_dump(mode="json"), sort_keys=False, allow_unicode=True),
-            encoding="utf-8",
-        )
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
+        install(folder, storage_root / rel, card)
         # The first version of a model runs at once; a later one waits as a candidate, so that it passes
         # the promotion gate of `vigil models activate` (gateway/model_versions.py) before it runs.
         has_active = s.scalar(
