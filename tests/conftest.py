@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import text
+
+from gateway.db import Database
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = Path(os.environ.get("VIGIL_MODELS_DIR", ROOT.parent / "shared" / "models"))
@@ -73,6 +76,17 @@ def rtsp(vtest: Path) -> Iterator[Any]:
 
     with SampleRtspServer({"vtest": vtest}, max_seconds=30) as server:
         yield server
+
+
+def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    """An empty database for a test parametrised with "sqlite" / "postgres" (the shared PostgreSQL
+    session database is emptied first)."""
+    if request.param == "sqlite":
+        return Database(f"sqlite:///{tmp_path / 'v.db'}")
+    database = Database(request.getfixturevalue("pg_url"))
+    with database.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    return database
 
 
 def write_config(tmp: Path, **sections: Any) -> Path:

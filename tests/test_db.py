@@ -17,6 +17,7 @@ from gateway.db import Base, Database, current_revision, head_revision, upgrade
 from gateway.db.schema import Alarm, AlarmRevision, Camera, Evidence, OutboxRow, UplinkTarget
 from gateway.lifecycle import AlarmLifecycle, Change
 from gateway.storage import EvidenceStore
+from tests.conftest import fresh_database
 
 TABLES = {
     "cameras",
@@ -41,14 +42,7 @@ TABLES = {
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'v.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    database = Database(url)
-    if request.param == "postgres":  # the session database is shared: start each test from empty
-        with database.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    database = fresh_database(request, tmp_path)
     yield database
     database.dispose()
 

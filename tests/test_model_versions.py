@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import text
 
 import gateway.api.models_routes  # noqa: F401  (registers the routes before the app is built)
 import gateway.api.samples_routes  # noqa: F401
@@ -19,7 +18,7 @@ from gateway.db.schema import Camera, CameraScene, ModelVersion
 from gateway.modelpack import ModelPackError, active_model_dir
 from gateway.samples import SampleLibrary
 from gateway.service import Gateway
-from tests.conftest import ROOT, login
+from tests.conftest import ROOT, fresh_database, login
 from tests.test_api import Client, gateway  # noqa: F401  (the gateway fixture; `client` is in conftest)
 from tests.test_samples import add_alarm, yolo_folder
 
@@ -28,14 +27,7 @@ CARD = ROOT / "config" / "models" / "yolox_nano.yaml"
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'v.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    database = Database(url)
-    if request.param == "postgres":
-        with database.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    database = fresh_database(request, tmp_path)
     upgrade(database.engine)
     yield database
     database.dispose()

@@ -12,14 +12,14 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from gateway.db import Database, upgrade
 from gateway.db.schema import Alarm, Camera, Dataset, DatasetSample, Evidence, Sample
 from gateway.ids import new_ulid
 from gateway.samples import Conflict, SampleError, SampleLibrary, split_side
 from gateway.storage import EvidenceStore
-from tests.conftest import ROOT
+from tests.conftest import ROOT, fresh_database
 
 NAMES = ["head", "helmet", "person"]
 HARD_HAT = ROOT.parent / "shared" / "data" / "hard_hat_sample"
@@ -27,14 +27,7 @@ HARD_HAT = ROOT.parent / "shared" / "data" / "hard_hat_sample"
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'v.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    database = Database(url)
-    if request.param == "postgres":  # the session database is shared: start each test from empty
-        with database.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    database = fresh_database(request, tmp_path)
     upgrade(database.engine)
     yield database
     database.dispose()
