@@ -517,16 +517,10 @@ class SampleLibrary:
                 report.skipped.append((rel_name, f"image file not found beside {json_file.name}"))
                 return None
             file = _rel(image, path)
-            try:
-                data = image.read_bytes()
-            except OSError as exc:
-                report.skipped.append((file, f"cannot read: {exc}"))
+            incoming = self._read_image(image, file, [], report)
+            if incoming is None:
                 return None
-            size = decode_size(data)
-            if size is None:
-                report.skipped.append((file, "not a readable image (corrupt or unknown format)"))
-                return None
-            width, height = size
+            width, height = incoming.width, incoming.height
             if info.get("width") not in (None, width) or info.get("height") not in (None, height):
                 report.skipped.append(
                     (
@@ -536,13 +530,12 @@ class SampleLibrary:
                     )
                 )
                 return None
-            labels = []
             for ann in anns:
                 try:
                     cat = categories[int(ann["category_id"])]
                     x, y, w, h = (float(v) for v in ann["bbox"])
                     box = [x / width, y / height, (x + w) / width, (y + h) / height]
-                    labels.append(
+                    incoming.labels.append(
                         normalise_label({"label": (label_map or {}).get(cat, cat), "box": box}, "annotation")
                     )
                 except (KeyError, TypeError, ValueError) as exc:
@@ -553,7 +546,7 @@ class SampleLibrary:
                         )
                     )
                     return None
-            return _Incoming(file, data, _ext(image), width, height, labels)
+            return incoming
 
         self._run_import(work, load, task, scene, mapped, report, progress, str(path))
         return report
