@@ -126,6 +126,14 @@ def read_image(path: Path) -> np.ndarray | None:
     return image if image is not None and image.size else None
 
 
+def read_frame(path: Path, problems: list[str]) -> np.ndarray | None:
+    """The image, or None with the reason added to ``problems``: a bad file is skipped, never fatal."""
+    frame = read_image(path)
+    if frame is None:
+        problems.append(f"{path}: cannot be read as an image; skipped")
+    return frame
+
+
 def _empty(classes: Sequence[str], size: tuple[int, int]) -> CropSet:
     w, h = size
     return CropSet(
@@ -163,9 +171,8 @@ def yolo_crops(
         wanted = [b for b in item.labels if b.class_id in known]
         if not wanted and background_per_image <= 0:
             continue
-        frame = read_image(item.image)
+        frame = read_frame(item.image, problems)
         if frame is None:
-            problems.append(f"{item.image}: cannot be read as an image; skipped")
             continue
         height, width = frame.shape[:2]
         pixel_boxes = [b.to_pixels(width, height) for b in item.labels]
@@ -265,9 +272,8 @@ def yolo_images(
     images, targets, groups, ids = [], [], [], []
     problems: list[str] = []
     for item in data.images:
-        frame = read_image(item.image)
+        frame = read_frame(item.image, problems)
         if frame is None:
-            problems.append(f"{item.image}: cannot be read as an image; skipped")
             continue
         target = np.zeros(len(classes), np.float32)
         for b in item.labels:
@@ -306,9 +312,8 @@ def yolo_patches(
     images, targets, groups, ids = [], [], [], []
     problems: list[str] = []
     for item in data.images:
-        frame = read_image(item.image)
+        frame = read_frame(item.image, problems)
         if frame is None:
-            problems.append(f"{item.image}: cannot be read as an image; skipped")
             continue
         height, width = frame.shape[:2]
         objects = [(class_map.get(data.names[b.class_id]), b.to_pixels(width, height)) for b in item.labels]
@@ -342,9 +347,8 @@ def folder_images(root: Path, classes: Sequence[str], size: tuple[int, int]) -> 
     problems: list[str] = []
     for k, name in enumerate(classes):
         for path in sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-            frame = read_image(path)
+            frame = read_frame(path, problems)
             if frame is None:
-                problems.append(f"{path}: cannot be read as an image; skipped")
                 continue
             target = np.zeros(len(classes), np.float32)
             target[k] = 1.0

@@ -28,7 +28,7 @@ import numpy as np
 from analyzers.detectors.classifier import ImageClassifier, crop_box
 from analyzers.evaluation import load_yolo_dataset
 from analyzers.records import Detection
-from analyzers.training.data import CropSet, DataError, _empty, fit, read_image, source_group
+from analyzers.training.data import CropSet, DataError, _empty, fit, read_frame, read_image, source_group
 from analyzers.training.evaluate import per_class
 from analyzers.training.stage import crop_expand, part_box
 
@@ -189,9 +189,8 @@ def person_part_crops(
     for item in data.images:
         if not any(data.names[b.class_id] in class_map for b in item.labels):
             continue
-        frame = read_image(item.image)
+        frame = read_frame(item.image, problems)
         if frame is None:
-            problems.append(f"{item.image}: cannot be read as an image; skipped")
             continue
         height, width = frame.shape[:2]
         truths = _truths(item, data.names, class_map, width, height)
