@@ -9,6 +9,8 @@ never merely "sent". The dispatcher owns retries, backoff, the circuit breaker a
 from __future__ import annotations
 
 import enum
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,3 +50,20 @@ class Target(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+
+
+async def classified(
+    name: str,
+    message: UplinkMessage,
+    attempt: Callable[[UplinkMessage], Awaitable[DeliveryResult]],
+    log: logging.Logger,
+) -> DeliveryResult:
+    """Run a target's delivery attempt under the contract (classify, never raise) and log the outcome."""
+    key = message.idempotency_key
+    try:
+        result = await attempt(message)
+    except Exception as exc:
+        log.exception("uplink %s %s: unexpected error", name, key)
+        result = DeliveryResult(Outcome.RETRY, f"internal error: {type(exc).__name__}: {exc}")
+    log.info("uplink %s %s: %s %s", name, key, result.outcome.value, result.detail)
+    return result

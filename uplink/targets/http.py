@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from uplink.fieldmap import FieldMap, Rendered, lookup
 from uplink.records import UplinkMessage
 from uplink.signing import CipherName, KeyFormat, bearer_headers, decode_key, encrypt, sign_headers
-from uplink.targets.base import DeliveryResult, Outcome
+from uplink.targets.base import DeliveryResult, Outcome, classified
 
 log = logging.getLogger(__name__)
 
@@ -167,14 +167,7 @@ class HttpTarget:
             self._client = None
 
     async def deliver(self, message: UplinkMessage) -> DeliveryResult:
-        key = message.idempotency_key
-        try:
-            result = await self._deliver(message)
-        except Exception as exc:  # the contract: classify, never raise
-            log.exception("uplink %s %s: unexpected error", self.name, key)
-            result = DeliveryResult(Outcome.RETRY, f"internal error: {type(exc).__name__}: {exc}")
-        log.info("uplink %s %s: %s %s", self.name, key, result.outcome.value, result.detail)
-        return result
+        return await classified(self.name, message, self._deliver, log)
 
     async def _deliver(self, message: UplinkMessage) -> DeliveryResult:
         await self.start()

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from uplink.fieldmap import FieldMap, dumps, lookup
 from uplink.records import UplinkMessage
-from uplink.targets.base import DeliveryResult, Outcome
+from uplink.targets.base import DeliveryResult, Outcome, classified
 from uplink.targets.http import TlsSettings
 
 log = logging.getLogger(__name__)
@@ -115,14 +115,7 @@ class MqttTarget:
             await self._drop()
 
     async def deliver(self, message: UplinkMessage) -> DeliveryResult:
-        key = message.idempotency_key
-        try:
-            result = await self._deliver(message)
-        except Exception as exc:  # the contract: classify, never raise
-            log.exception("uplink %s %s: unexpected error", self.name, key)
-            result = DeliveryResult(Outcome.RETRY, f"internal error: {type(exc).__name__}: {exc}")
-        log.info("uplink %s %s: %s %s", self.name, key, result.outcome.value, result.detail)
-        return result
+        return await classified(self.name, message, self._deliver, log)
 
     async def _deliver(self, message: UplinkMessage) -> DeliveryResult:
         try:  # reads evidence files: off the event loop
