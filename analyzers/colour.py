@@ -74,3 +74,22 @@ def dominant_colour(crop: np.ndarray) -> tuple[str | None, float]:
         if frac > share:
             best, share = name, frac
     return (best, share) if share >= 0.2 else (None, share)
+
+
+HELMET_COLOURS = ("red", "yellow", "blue", "white", "other")
+
+
+def helmet_colour(head: np.ndarray) -> str | None:
+    """red, yellow, blue, white or other, from the upper part of a head crop (where the shell is);
+    None for an empty crop. Orange, green and unclear shells count as other."""
+    if head.size == 0:
+        return None
+    colour, _ = dominant_colour(head[: max(1, int(head.shape[0] * 0.6))])
+    return colour if colour in HELMET_COLOURS else "other"
+
+
+def box_colour(image: np.ndarray | None, box: tuple[float, float, float, float]) -> str | None:
+    if image is None:
+        return None
+    x1, y1, x2, y2 = (max(0, int(v)) for v in box)
+    return helmet_colour(image[y1:y2, x1:x2])

@@ -12,17 +12,18 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from adapters import Frame, RtspSource, StreamHealth
 from analyzers import Region, Scene, build_scene
-from analyzers.detectors import ImageClassifier, load_detector
+from analyzers.detectors import ImageClassifier, InputSize, load_detector
 from analyzers.pose import BlazePoseLandmarks, load_pose
-from analyzers.runtime import InferenceWorker
+from analyzers.runtime import InferenceWorker, ModelCard
+from analyzers.scenes.base import DETECTION_FLOOR
 from analyzers.training import stage
 from gateway.alarms import AlarmRecorder, SceneContext
 from gateway.capture import FrameCapture
@@ -33,9 +34,6 @@ from gateway.db.schema import CameraScene
 from gateway.modelpack import ModelPackError, active_model_dir
 
 log = logging.getLogger(__name__)
-
-# Detections below this never reach a scene; each scene applies its own, higher threshold.
-DETECTION_FLOOR = 0.25
 
 
 class FrameSource(Protocol):
@@ -51,6 +49,28 @@ class FrameSource(Protocol):
 # (camera, sample rate in frames per second) -> the camera's frame source
 SourceFactory = Callable[[CameraConfig, float], FrameSource]
 
+# A scene's `input_size` setting (analyzers/scenes/settings.py SceneConfig).
+SceneInputSize = Literal["auto", "card"] | tuple[int, int]
+
+
+def detector_input(card: ModelCard, setting: SceneInputSize) -> InputSize:
+    """What a scene's ``input_size`` asks of ``load_detector`` for this card (None = the card's size):
+    "auto" is aspect-matched only on YOLOX cards with ``dynamic_size``; an explicit size other than the
+    card's goes through, so that a model which cannot take it refuses it with the reason."""
+    if isinstance(setting, tuple):
+        return None if setting == card.input.size else setting
+    if setting == "auto" and card.family == "yolox" and card.dynamic_size:
+        return "auto"
+    return None
+
+
+def size_label(card: ModelCard, size: InputSize) -> str:
+    """ "auto", or the input "WxH" a detector runs at."""
+    if size == "auto":
+        return "auto"
+    width, height = size if isinstance(size, tuple) else card.input.size
+    return f"{width}x{height}"
+
 
 @dataclass
 class ModelHandle:
@@ -61,6 +81,12 @@ class ModelHandle:
     classes: frozenset[str]
     worker: InferenceWorker
     crop: str | None = None  # classifier cards: the part the card says it was trained on
+    input_size: str | None = None  # detectors: "auto" (aspect-matched per frame) or the "WxH" they run at
+    key: str = ""  # its key in Analytics.models: the name, plus "[WxH]" when not at the size "auto" gives
+    thresholds: dict[str, float] = field(default_factory=dict)  # the card's per-class thresholds
+
+    def __post_init__(self) -> None:
+        self.key = self.key or self.name
 
 
 @dataclass
@@ -73,13 +99,14 @@ class SceneRun:
     pose: ModelHandle | None
     status: str  # "running", or what is missing
     classifier: ModelHandle | None = None  # a classifier card run on the people ``model`` finds
+    extras: list[ModelHandle] = field(default_factory=list)  # detectors merged with ``model``'s answer
     crop: str | None = None  # the part a classifier card looks at (analyzers.training.stage)
 
     @property
     def first_key(self) -> str:
         """The key of the first-stage answer this scene reads (shared by the scenes that ask alike)."""
         assert self.model is not None
-        return self.model.name if self.model.kind != "classifier" else f"{self.model.name}/{self.crop}"
+        return self.model.key if self.model.kind != "classifier" else f"{self.model.name}/{self.crop}"
 
     def first_input(self, image: np.ndarray) -> Any:
         """What the first-stage model is given: the frame, or a classifier's regions of the frame."""
@@ -203,6 +230,9 @@ class CameraRunner:
             if run.first_key not in futures:
                 assert run.model is not None
                 futures[run.first_key] = run.model.worker.submit(run.first_input(frame.image))
+            for extra in run.extras:
+                if extra.key not in futures:
+                    futures[extra.key] = extra.worker.submit(frame.image)
         self._pending.put(Pending(frame, due, futures, time.perf_counter()))
 
     def _apply_rules(self) -> None:
@@ -235,9 +265,13 @@ class CameraRunner:
         answers = self._classify(item, detections, poses)
         for run in item.due:
             assert run.model is not None
+            found = answers.get(id(run), detections[run.first_key])
+            for extra in run.extras:
+                taken = run.scene.extra_models.get(extra.name, ())
+                found = [*found, *(d for d in detections[extra.key] if d.label in taken)]
             events = run.scene.update(
                 frame.ts,
-                answers.get(id(run), detections[run.first_key]),
+                found,
                 width,
                 height,
                 image=frame.image,
@@ -264,7 +298,7 @@ class CameraRunner:
         for run in item.due:
             if run.classifier is None or run.model is None:
                 continue
-            floor = run.scene.config.detection_threshold
+            floor = run.scene.base_threshold
             people = [d for d in detections[run.first_key] if d.label == "person" and d.score >= floor]
             pose = poses[run.pose.name] if run.pose is not None else ()
             key = (run.classifier.name, run.crop, run.first_key, run.pose.name if run.pose else None, floor)
@@ -320,51 +354,88 @@ class Analytics:
         self.storage_root = storage_root
         self.recorder = recorder
         self.clips = clips  # None: no alarm clips (and no packet buffers)
+        # Keyed by model reference, plus "[size]" for a detector run at another input size than the
+        # scene default ("auto") gives: e.g. "yolox_nano" and "yolox_nano[416x416]".
         self.models: dict[str, ModelHandle] = {}
+        self._keys: dict[tuple[str, str], str] = {}  # (reference, asked input size) -> key in models
         self.runners: dict[str, CameraRunner] = {}
         # Called (camera id, runner) from start_camera before the new runner reads a packet, e.g. so a
         # GB/T 28181 relay moves to the new runner's packet feed.
         self.runner_listeners: list[Callable[[str, CameraRunner], None]] = []
         self._lock = threading.Lock()
 
-    def model(self, name: str, kind: str) -> ModelHandle:
-        """Load a model once; every scene on every camera that needs it shares the handle."""
+    def model(self, name: str, kind: str, input_size: SceneInputSize = "auto") -> ModelHandle:
+        """Load a model once per (reference, input size); every scene on every camera that asks alike
+        shares the handle (and its worker). ``input_size``: a scene's setting, for detectors only."""
         with self._lock:
-            handle = self.models.get(name)
+            asked = (name, input_size if isinstance(input_size, str) else "x".join(map(str, input_size)))
+            handle = self.models.get(self._keys.get(asked, ""))
             if handle is None:
                 path, card, version_id = active_model_dir(self.db, self.storage_root, name)
-                if kind == "pose":
-                    estimator = load_pose(card, path, threads=1)
-                    worker = InferenceWorker(name, _pose_batch(estimator), 1)
-                    provider = estimator.provider
-                elif card.family == "classifier":  # asked for as a scene's model: a second stage
-                    kind = "classifier"
-                    classifier = ImageClassifier(card, path, threads=1)
-                    worker = InferenceWorker(name, _classifier_batch(classifier), 8)
-                    provider = classifier.provider
-                else:
-                    detector = load_detector(card, path, threads=1)
-
-                    def detect(images: Sequence[np.ndarray], detector: Any = detector) -> list[Any]:
-                        return list(detector.detect(images, conf=DETECTION_FLOOR))
-
-                    worker = InferenceWorker(name, detect, detector.max_batch)
-                    provider = detector.provider
-                handle = ModelHandle(
-                    name, version_id, provider, kind, frozenset(card.classes), worker, card.crop
-                )
-                self.models[name] = handle
-            elif handle.kind != kind and not (kind == "detector" and handle.kind == "classifier"):
+                size = detector_input(card, input_size)
+                label = size_label(card, size)
+                key = name if label == size_label(card, detector_input(card, "auto")) else f"{name}[{label}]"
+                handle = self.models.get(key)
+                if handle is None:
+                    handle = self._load(name, key, kind, path, card, version_id, size, label)
+                    self.models[key] = handle
+                self._keys[asked] = key
+            if handle.kind != kind and not (kind == "detector" and handle.kind == "classifier"):
                 raise ModelPackError(f"model {name!r} is a {handle.kind} model, not a {kind} model")
             return handle
+
+    def _load(
+        self,
+        name: str,
+        key: str,
+        kind: str,
+        path: Path,
+        card: ModelCard,
+        version_id: str,
+        size: InputSize,
+        label: str,
+    ) -> ModelHandle:
+        input_label: str | None = None
+        if kind == "pose":
+            estimator = load_pose(card, path, threads=1)
+            worker = InferenceWorker(key, _pose_batch(estimator), 1)
+            provider = estimator.provider
+        elif card.family == "classifier":  # asked for as a scene's model: a second stage
+            kind = "classifier"
+            classifier = ImageClassifier(card, path, threads=1)
+            worker = InferenceWorker(key, _classifier_batch(classifier), 8)
+            provider = classifier.provider
+        else:
+            detector = load_detector(card, path, threads=1, input_size=size)
+
+            def detect(images: Sequence[np.ndarray], detector: Any = detector) -> list[Any]:
+                return list(detector.detect(images, conf=DETECTION_FLOOR))
+
+            worker = InferenceWorker(key, detect, detector.max_batch)
+            provider = detector.provider
+            input_label = label
+        return ModelHandle(
+            name,
+            version_id,
+            provider,
+            kind,
+            frozenset(card.classes),
+            worker,
+            card.crop,
+            input_label,
+            key,
+            dict(card.thresholds),
+        )
 
     def scene_run(self, camera: CameraConfig, scene: Scene, ctx: SceneContext) -> SceneRun:
         if not scene.model_name:
             return SceneRun(scene, ctx, None, None, "model missing: name the model in the scene's `model`")
         try:
             # A version activated for this camera-scene (`vigil models activate --camera`) wins over
-            # the model's active version; models are shared per reference.
-            model = self.model(self._pinned(ctx.camera_scene_id) or scene.model_name, "detector")
+            # the model's active version; models are shared per reference and input size.
+            model = self.model(
+                self._pinned(ctx.camera_scene_id) or scene.model_name, "detector", scene.config.input_size
+            )
         except (ModelPackError, ValueError) as exc:
             log.warning("camera %s scene %s: %s", camera.id, scene.key, exc)
             return SceneRun(scene, ctx, None, None, f"model missing: {exc}")
@@ -385,7 +456,16 @@ class Analytics:
                 status = f"running without pose cues ({exc})"
         if model.kind == "classifier":
             return self._classifier_run(camera, scene, ctx, model, pose, status)
-        return SceneRun(scene, ctx, model, pose, status)
+        extras = []
+        for name in scene.extra_models:
+            try:
+                extras.append(self.model(name, "detector", scene.config.input_size))
+            except (ModelPackError, ValueError) as exc:
+                log.warning("camera %s scene %s: %s", camera.id, scene.key, exc)
+                return SceneRun(scene, ctx, None, None, f"model missing: {exc}")
+        for handle in (model, *extras):
+            scene.use_card_thresholds(handle.thresholds)
+        return SceneRun(scene, ctx, model, pose, status, extras=extras)
 
     def _classifier_run(
         self,
@@ -411,7 +491,7 @@ class Analytics:
         if crop in stage.PEOPLE_FREE:
             return SceneRun(scene, ctx, classifier, pose, status, crop=crop)
         try:
-            people = self.model(scene.person_model, "detector")
+            people = self.model(scene.person_model, "detector", scene.config.input_size)
             if people.kind != "detector" or "person" not in people.classes:
                 raise ModelPackError(f"model {people.name!r} is not a person detector")
         except (ModelPackError, ValueError) as exc:

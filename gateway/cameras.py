@@ -76,6 +76,10 @@ def apply_health(row: Camera, health: StreamHealth) -> None:
         row.last_frame_at = dt.datetime.fromtimestamp(health.last_frame_at, dt.UTC)
 
 
+def _size_text(setting: Any) -> str:
+    return "x".join(str(v) for v in setting) if isinstance(setting, list | tuple) else str(setting)
+
+
 def camera_json(
     row: Camera,
     health: StreamHealth | None,
@@ -133,6 +137,8 @@ def camera_json(
                 "tags": t.tags,
                 "scene_tag": t.scene_tag,
                 "status": (scene_status or {}).get(t.scene, "not running"),
+                # the scene's detector input size setting: "auto", "card" or "WxH"
+                "input_size": _size_text(t.settings.get("input_size", "auto")),
                 "regions": t.settings.get("regions", []),
             }
             for t in row.tasks

@@ -21,20 +21,22 @@ from typing import Any
 DATA_ENV = "VIGIL_DATA_DIR"
 CACHE_ENV = "VIGIL_TRAIN_CACHE"
 TASK_NAMES = ("helmet", "workwear", "fire", "smoking", "extinguisher", "fire_patch")
+DETECTOR_NAMES = ("ppe", "cigarette", "phone")  # YOLOX detectors fine-tuned from the pack's COCO weights
 
 
 def register(sub: Any) -> None:
     """Add `vigil train` to the top-level sub-command parsers."""
     p = sub.add_parser(
         "train",
-        help="train a classifier (helmet, workwear, fire, smoking, extinguisher) and export ONNX + card",
+        help="train a classifier (helmet, workwear, fire, smoking, extinguisher) or a detector (ppe, "
+        "cigarette, phone) and export ONNX + card",
         description=(
             "Train on CPU (or GPU when torch sees one) with augmentation and early stopping on a held-out "
             "part of the training photos, export ONNX (opset 17) with a model card, and report precision, "
             "recall and F1 per class on the valid split (object and image level)."
         ),
     )
-    p.add_argument("task", choices=TASK_NAMES)
+    p.add_argument("task", choices=TASK_NAMES + DETECTOR_NAMES)
     p.add_argument(
         "--data",
         action="append",
@@ -75,9 +77,17 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
     p.add_argument("--size", type=int, metavar="PX", help="square input size (default: the task's)")
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--patience", type=int, default=10, help="epochs without hold-out gain before stopping")
+    p.add_argument("--batch", type=int, help="batch size (default 64; detectors 8)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default 0.003; detectors 0.001)")
+    p.add_argument(
+        "--train-backbone",
+        action="store_true",
+        help="detectors: train the backbone too (default frozen: measured, training it on a few thousand "
+        "photos destroys the COCO person detection)",
+    )
+    p.add_argument(
+        "--patience", type=int, help="epochs without hold-out gain before stopping (default 10; detectors 6)"
+    )
     p.add_argument(
         "--evaluate",
         metavar="MODEL_DIR",
@@ -293,6 +303,156 @@ def _register(db: Any, root: Path, result: Any, split: dict[str, Any] | None, se
     )
 
 
+def _train_detector(
+    args: argparse.Namespace, library: tuple[Any, Path] | None, split: dict[str, Any] | None
+) -> int:
+    """`vigil train ppe|cigarette|phone`: fine-tune YOLOX-Nano from the pack's COCO weights."""
+    from analyzers.detectors import load_detector
+    from analyzers.evaluation import EvalError
+    from analyzers.runtime import ModelCardError
+    from analyzers.training import DataError
+    from analyzers.training.detector_tasks import DETECTOR_TASKS
+    from analyzers.training.people import PeopleFinder
+    from gateway.evaluate import resolve_model
+    from gateway.model_versions import ModelVersionError
+
+    task = DETECTOR_TASKS[args.task]
+    if args.size:
+        task = dataclasses.replace(task, size=args.size)
+    root_text = args.data_root or os.environ.get(DATA_ENV)
+    data_root = Path(root_text).expanduser() if root_text else None
+    cache_text = args.cache or os.environ.get(CACHE_ENV)
+    cache = Path(cache_text).expanduser() if cache_text else Path.home() / ".cache" / "vigil" / "train"
+    args.batch, args.lr, args.patience = args.batch or 8, args.lr or 1e-3, args.patience or 6
+    try:
+        explicit = _parse_map(args.map)
+        train = [_detector_source(task, p, explicit) for p in _splits(args.data, "train")]
+        valid = [
+            _detector_source(task, p, explicit) for p in _splits(args.data, "valid") + _splits(args.valid)
+        ]
+        if not train and data_root is None:
+            print(
+                f"vigil train {task.name}: no training data; pass --data or --data-root/${DATA_ENV}",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            coco = resolve_model(args.people_model, argparse.Namespace(config=getattr(args, "config", None)))
+        except EvalError as exc:
+            raise ValueError(f"the COCO detector the training starts from: {exc}") from None
+        if coco.card.family != "yolox" or len(coco.card.classes) != 80:
+            raise ValueError(f"{coco.card.name} is not the pack's YOLOX-Nano COCO model")
+        people = PeopleFinder(load_detector(coco.card, coco.path, threads=args.threads), cache / "people")
+        try:
+            from analyzers.training.train_detector import summary, train_detector
+        except ImportError as exc:
+            print(f"vigil train needs the train extra (pip install 'vigil[train]'): {exc}", file=sys.stderr)
+            return 2
+        result = train_detector(
+            task,
+            Path(args.out),
+            coco.path / coco.card.file,
+            coco.card.classes,
+            epochs=args.epochs,
+            seed=args.seed,
+            train_sources=train,
+            valid_sources=valid,
+            data_root=data_root,
+            people=people,
+            batch_size=args.batch,
+            lr=args.lr,
+            patience=args.patience,
+            subset=args.subset,
+            version=args.version,
+            threads=args.threads,
+            freeze_backbone=not args.train_backbone,
+            progress=not args.no_progress,
+            command=_command(args),
+        )
+        version_id = None
+        if library is not None and (args.register or (args.register is None and split is not None)):
+            version_id = _register_detector(library[0], library[1], result, split, args.seed)
+    except (DataError, ModelCardError, ModelVersionError, ValueError, OSError) as exc:
+        print(f"vigil train {task.name}: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "holdout": result.holdout,
+                    "valid": result.valid,
+                    "thresholds": result.thresholds,
+                    "seconds": result.seconds,
+                    "sha256": result.sha256,
+                    "card": str(result.card_path),
+                    "version_id": version_id,
+                },
+                indent=1,
+            )
+        )
+    else:
+        print(summary(result))
+        if version_id is not None:
+            print(
+                f"registered {task.name} {args.version} as version {version_id}: a candidate; "
+                f"`vigil models activate {version_id}` makes it run"
+            )
+    return 0
+
+
+def _splits(paths: list[str], which: str | None = None) -> list[Path]:
+    """YOLO splits named on the command line: a split itself, or a folder's train/ or valid/."""
+    out = []
+    for text in paths:
+        path = Path(text).expanduser()
+        if (path / "images").is_dir():
+            if which in (None, "train"):
+                out.append(path)
+        elif which is not None and (path / which).is_dir():
+            out.append(path / which)
+    return out
+
+
+def _detector_source(task: Any, split: Path, explicit: dict[str, str]) -> Any:
+    """A YOLO split with its class map: --map, else dataset classes named like the task's classes."""
+    from analyzers.evaluation import find_data_yaml, read_names
+    from analyzers.training import Source
+
+    names = read_names(find_data_yaml(split))
+    cmap = explicit or {n: n.lower() for n in names if n.lower() in task.classes}
+    if not cmap:
+        raise ValueError(
+            f"{split}: none of its classes ({', '.join(names)}) is a class of {task.name} "
+            f"({', '.join(task.classes)}); map them with --map DATASET_CLASS=CLASS"
+        )
+    return Source(str(split.resolve()), cmap)
+
+
+def _register_detector(db: Any, root: Path, result: Any, split: dict[str, Any] | None, seed: int) -> str:
+    import shutil
+
+    from gateway.model_versions import register_version
+
+    shutil.copyfile(result.card_path, result.model_dir / "model.yaml")
+    rows = result.valid or result.holdout
+    keys = ("precision", "recall", "f1", "image_f1")
+    numbers: dict[str, Any] = {"seed": seed, "epochs_run": result.epochs_run, "seconds": result.seconds}
+    if rows:
+        numbers.update({k: round(sum(m[k] for m in rows.values()) / len(rows), 4) for k in keys})
+        numbers["classes"] = rows
+        numbers["f1_source"] = "test set at training" if result.valid else "hold-out of the training set"
+    return register_version(
+        db,
+        root,
+        result.model_dir,
+        name=result.task,
+        train_set_id=split["train_set_id"] if split else None,
+        test_set_id=split["test_set_id"] if split else None,
+        metrics=numbers,
+        actor="vigil train",
+    )
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     import datetime as dt
     import tempfile
@@ -309,7 +469,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 2
     if library is None or not args.library:
         return _train(args, library, None)
-    if TASKS[args.task].mode == "folder":
+    if args.task in TASKS and TASKS[args.task].mode == "folder":
         print(
             f"vigil train {args.task}: trains on a folder with one sub-folder per class (--data), "
             "not on library boxes",
@@ -338,6 +498,11 @@ def _train(args: argparse.Namespace, library: tuple[Any, Path] | None, split: di
     from gateway.model_versions import ModelVersionError
 
     args.version = args.version or "0.1.0"
+    if args.task in DETECTOR_NAMES:
+        return _train_detector(args, library, split)
+    args.batch = args.batch or 64
+    args.lr = args.lr or 3e-3
+    args.patience = args.patience or 10
     spec = TASKS[args.task]
     if args.size:
         spec = dataclasses.replace(spec, size=(args.size, args.size))

@@ -134,6 +134,8 @@ def resolve_model(spec: str, args: argparse.Namespace, what: str = "--model") ->
     found = _imported_model(spec, args, problems)
     if found is None and os.environ.get(MODELS_ENV) and "/" not in spec:
         found = _pack_model(Path(os.environ[MODELS_ENV]), spec, args, problems)
+    if found is None and "/" not in spec:  # the project's own trained detectors and cards
+        found = _pack_model(_cards_dir(args), spec, args, problems)
     if found is None:
         raise EvalError(
             f"{what} {spec}: not a model folder, nor a model version id or name this gateway knows:\n  "
@@ -180,7 +182,9 @@ def _run(args: argparse.Namespace) -> int:
 
     if not 0.0 <= args.conf <= 1.0:
         raise EvalError(f"--conf must be in 0..1, not {args.conf}")
+    iou_given = args.iou is not None
     if args.iou is None:
+        # a part cut from a person box is looser than a drawn one: classifier scenes match at 0.3
         args.iou = 0.3 if getattr(args, "end_to_end", False) else 0.5
     if not 0.0 < args.iou <= 1.0:
         raise EvalError(f"--iou must be in (0, 1], not {args.iou}")
@@ -205,7 +209,7 @@ def _run(args: argparse.Namespace) -> int:
         except (SceneError, ValidationError) as exc:
             raise EvalError(f"scene {args.scene!r}: {exc}") from None
         labels = scene.wanted_labels()
-        threshold, person_model = scene.config.detection_threshold, scene.person_model
+        threshold, person_model = scene.base_threshold, scene.person_model
         default = scene.model_name
         if not default:
             raise EvalError(
@@ -215,6 +219,12 @@ def _run(args: argparse.Namespace) -> int:
     else:
         model = resolve_model(args.model, args)
     card = model.card
+    if args.scene and card.family in DETECTOR_FAMILIES and getattr(args, "end_to_end", False):
+        if dataset is None:
+            raise EvalError(str(not_yolo))
+        if not iou_given:
+            args.iou = 0.5
+        return _eval_scene(args, scene, model, dataset, mapping)
     if card.family == "classifier" and getattr(args, "end_to_end", False):
         return _eval_end_to_end(args, model, mapping, labels, threshold, args.people_model or person_model)
     if getattr(args, "end_to_end", False):
@@ -379,6 +389,119 @@ def _eval_end_to_end(
     return 0
 
 
+def scene_report_classes(
+    scene: Any, dataset_names: list[str], mapping: dict[str, str]
+) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Dataset class -> (reported name, detector labels that count as it) for a scene: ``--map``
+    names a scene class or one of its labels (reported under that name); without it a dataset class
+    whose name is a scene class or label (any case) is reported under the scene class."""
+    classes: dict[str, tuple[str, ...]] = scene.eval_classes
+    aliases = {label.lower(): name for name, labels in classes.items() for label in (name, *labels)}
+    out: dict[str, tuple[str, tuple[str, ...]]] = {}
+    unknown = sorted(set(mapping) - set(dataset_names))
+    if unknown:
+        raise EvalError(f"--map names {', '.join(unknown)}, not a class of the data set ({dataset_names})")
+    for d in dataset_names:
+        if d in mapping:
+            target = mapping[d]
+            canonical = aliases.get(target.lower())
+            if canonical is None:
+                known = ", ".join(sorted({n for n in aliases}))
+                raise EvalError(f"--map {d}={target}: the {scene.key} scene reports none called so ({known})")
+            out[d] = (target, classes[canonical])
+        elif d.lower() in aliases and d.lower() not in {t.lower() for t in mapping.values()}:
+            canonical = aliases[d.lower()]
+            out[d] = (canonical, classes[canonical])
+    return out
+
+
+def _eval_scene(
+    args: argparse.Namespace, scene: Any, model: ResolvedModel, dataset: Any, mapping: dict[str, str]
+) -> int:
+    """A detector scene scored as production runs it: the scene's model(s) at the scene's input
+    size, every detection above the runtime's floor, then the scene's own filter (its labels, the
+    card's or the camera-scene's thresholds, exclusions): ``Scene.relevant``, the same function
+    the camera runner's ``Scene.update`` applies to every analysed frame."""
+    from tqdm import tqdm
+
+    from analyzers.detectors import load_detector
+    from analyzers.evaluation import Evaluator, iter_images
+    from analyzers.records import Detection
+    from analyzers.scenes.base import DETECTION_FLOOR
+    from gateway.analytics import detector_input
+
+    models = [model] + [
+        resolve_model(name, args, f"the {scene.key} scene's model") for name in scene.extra_models
+    ]
+    taken: list[tuple[str, ...] | None] = [None, *scene.extra_models.values()]
+    size = getattr(args, "size", None) or scene.config.input_size
+    detectors = []
+    for found in models:
+        # the same mapping of the scene's setting to a detector input the camera runner uses
+        detectors.append(load_detector(found.card, found.path, input_size=detector_input(found.card, size)))
+        scene.use_card_thresholds(found.card.thresholds)
+    report = scene_report_classes(scene, dataset.names, mapping)
+    if not report:
+        raise EvalError(
+            f"no class of {dataset.root} ({', '.join(dataset.names)}) is a class the {scene.key} scene "
+            f"reports ({', '.join(scene.eval_classes)}); map one with --map DATASET_CLASS=SCENE_CLASS"
+        )
+    names = sorted({name for name, _ in report.values()})
+    evaluator = Evaluator(names, args.iou)
+    started = time.perf_counter()
+    with tqdm(
+        total=len(dataset.images), desc="evaluating", unit="image", leave=False, file=sys.stderr
+    ) as bar:
+        for item, image in iter_images(dataset):
+            height, width = image.shape[:2]
+            found_all: list[Detection] = []
+            for detector, labels in zip(detectors, taken, strict=True):
+                answer = detector.detect([image], conf=DETECTION_FLOOR)[0]
+                found_all += [d for d in answer if labels is None or d.label in labels]
+            kept = scene.relevant(found_all, width, height)
+            truths = [
+                type(t)(report[t.label][0], t.box)
+                for t in item.truths(dataset.names, width, height)
+                if t.label in report
+            ]
+            predictions = [
+                Detection(d.box, d.score, d.class_id, name)
+                for name, labels in {v[0]: v[1] for v in report.values()}.items()
+                for d in kept
+                if d.label in labels
+            ]
+            evaluator.add(truths, predictions)
+            bar.update(1)
+    elapsed = time.perf_counter() - started
+    rows = {}
+    for name, m in evaluator.metrics().items():
+        c = m.counts
+        rows[name] = {
+            **m.as_dict(),
+            "tp": c.tp,
+            "fp": c.fp,
+            "fn": c.fn,
+            "image_support": c.image_tp + c.image_fn,
+        }
+    keys = ("precision", "recall", "f1", "image_precision", "image_recall", "image_f1")
+    overall = {k: round(sum(r[k] for r in rows.values()) / max(len(rows), 1), 4) for k in keys}
+    count = len(dataset.images)
+    sizes = "/".join(sorted({d.size_label for d in detectors if hasattr(d, "size_label")})) or str(size)
+    if args.json:
+        print(json.dumps({"classes": rows, "overall": {**overall, "average": "macro over classes"}}))
+        print(f"{count} images in {elapsed:.1f} s", file=sys.stderr)
+        return 0
+    print(
+        f"scene {scene.key} end to end on {dataset.root} ({count} images): "
+        f"{' + '.join(f'{m.card.name} {m.card.version}' for m in models)} at input {sizes}, "
+        f"detections >= {DETECTION_FLOOR:g} -> the scene's filter (thresholds "
+        f"{scene.card_thresholds or scene.base_threshold}); match IoU >= {args.iou:g}"
+    )
+    _print_rows(rows)
+    print(f"{count} images in {elapsed:.1f} s: {1000 * elapsed / max(count, 1):.0f} ms per image")
+    return 0
+
+
 def _print_rows(rows: dict[str, dict[str, Any]]) -> None:
     width = max([5, *(len(n) for n in rows)])
     print(
@@ -391,6 +514,18 @@ def _print_rows(rows: dict[str, dict[str, Any]]) -> None:
             f"{m['precision']:>9.4f}  {m['recall']:>6.4f}  {m['f1']:>6.4f}  {m['image_support']:>5}  "
             f"{m['image_precision']:>6.4f}  {m['image_recall']:>6.4f}  {m['image_f1']:>6.4f}"
         )
+
+
+def _input_size(text: str) -> str | tuple[int, int]:
+    if text in ("auto", "card"):
+        return text
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give WIDTHxHEIGHT (e.g. 640x352), auto or card"
+        ) from None
+    return (w, h)
 
 
 def add_eval_parser(subparsers: Any) -> None:
@@ -441,5 +576,12 @@ def add_eval_parser(subparsers: Any) -> None:
         "--people-model",
         metavar="DIR_OR_NAME",
         help="person detector for --end-to-end (default: the scene's, yolox_nano)",
+    )
+    p.add_argument(
+        "--size",
+        type=_input_size,
+        metavar="WxH|auto|card",
+        help="detector input size for --scene --end-to-end (default: the scene's input_size, auto: "
+        "aspect-matched to each frame for detectors that take any size)",
     )
     p.set_defaults(func=cmd_eval)

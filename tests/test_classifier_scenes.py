@@ -52,7 +52,15 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Itera
     upgrade(gw.db.engine)
     import_pack(gw.db, gw.config.storage.root, models_dir, CARDS)
     imported = import_pack(gw.db, gw.config.storage.root, CARDS, CARDS)  # the project's own cards
-    assert {r.name for r in imported if r.status == "imported"} >= {"helmet", "workwear", "fire", "smoking"}
+    assert {r.name for r in imported if r.status == "imported"} >= {
+        "helmet",
+        "workwear",
+        "fire",
+        "smoking",
+        "ppe",
+        "cigarette",
+        "phone",
+    }
     yield gw
     gw.analytics.stop()
 
@@ -107,7 +115,10 @@ def yolo_images(split: str, want: str | None, avoid: str | None, limit: int) -> 
 
 def test_classifier_scenes_run_with_the_imported_cards(gateway: Gateway) -> None:
     keys = ["helmet", "workwear", "flame", "smoke", "smoking", "extinguisher"]
-    runner, _ = runner_for(gateway, [{"scene": k} for k in keys])
+    # helmet and smoking default to the project's detectors (ppe, cigarette); their cards still run
+    # where a camera names them
+    cards = {"helmet": "helmet", "smoking": "smoking"}
+    runner, _ = runner_for(gateway, [{"scene": k, "model": cards.get(k)} for k in keys])
     try:
         status = runner.scene_status()
         assert {k: status[k] for k in keys[:5]} == dict.fromkeys(keys[:5], "running")
@@ -130,9 +141,13 @@ def test_classifier_scenes_run_with_the_imported_cards(gateway: Gateway) -> None
         runner.stop()
 
 
-def test_helmet_alarm_on_heads_without_helmet_reports_the_colour(gateway: Gateway) -> None:
+@pytest.mark.parametrize(("model", "bare"), [("helmet", "no_helmet"), ("ppe", "head")])
+def test_helmet_alarm_on_heads_without_helmet_reports_the_colour(
+    gateway: Gateway, model: str, bare: str
+) -> None:
+    """The helmet card on heads cut from people, and the ppe detector's heads (the default)."""
     images = yolo_images("construction_site_safety/valid", "NO-Hardhat", None, 8)
-    runner, _ = runner_for(gateway, [{"scene": "helmet"}])
+    runner, _ = runner_for(gateway, [{"scene": "helmet", "model": model}])
     try:
         per_image = play(runner, images)
     finally:
@@ -143,13 +158,15 @@ def test_helmet_alarm_on_heads_without_helmet_reports_the_colour(gateway: Gatewa
         assert event.details["violation"] == "no helmet" and event.details["helmet"] is False
         assert event.details["colour"] in HELMET_COLOURS
         assert f"colour at the head: {event.details['colour']}" in event.message
-        assert event.detections[0].label == "no_helmet"
+        assert event.detections[0].label == bare
 
 
-def test_helmet_colour_not_allowed_alarms_with_the_colour(gateway: Gateway) -> None:
+@pytest.mark.parametrize("model", ["helmet", "ppe"])
+def test_helmet_colour_not_allowed_alarms_with_the_colour(gateway: Gateway, model: str) -> None:
     images = yolo_images("construction_site_safety/valid", "Hardhat", "NO-Hardhat", 6)
     # No colour is allowed here, so every helmet the card sees alarms with the colour it has.
-    runner, _ = runner_for(gateway, [{"scene": "helmet", "params": {"allowed_colours": ["none"]}}])
+    scene = {"scene": "helmet", "model": model, "params": {"allowed_colours": ["none"]}}
+    runner, _ = runner_for(gateway, [scene])
     try:
         events = [e for events in play(runner, images) for e in events]
     finally:

@@ -97,17 +97,17 @@ def test_model_import_is_offline_checked_and_idempotent(
     cards = str(ROOT / "config" / "models")
     args = ["--config", str(config_path), "models", "import", str(models_dir), "--cards", cards]
     assert main(args) == 0
-    assert "yolox_nano coco-2021.07: imported" in capsys.readouterr().out
+    assert "yolox_nano coco-2021.07-dynamic: imported" in capsys.readouterr().out
     assert main(args) == 0
-    assert "yolox_nano coco-2021.07: unchanged" in capsys.readouterr().out
+    assert "yolox_nano coco-2021.07-dynamic: unchanged" in capsys.readouterr().out
     storage = load_config(config_path, environ={}).storage.root
-    assert (storage / "models" / "yolox_nano" / "coco-2021.07" / "yolox_nano.onnx").is_file()
+    assert (storage / "models" / "yolox_nano" / "coco-2021.07-dynamic" / "yolox_nano_dynamic.onnx").is_file()
 
     # Damaged weights are refused with the reason, and nothing new is registered.
     damaged = tmp_path / "pack" / "yolox_nano"
     damaged.mkdir(parents=True)
     shutil.copy(models_dir / "yolox_nano" / "coco_classes.txt", damaged)
-    (damaged / "yolox_nano.onnx").write_bytes(b"not a model")
+    (damaged / "yolox_nano_dynamic.onnx").write_bytes(b"not a model")
     assert (
         main(["--config", str(config_path), "models", "import", str(tmp_path / "pack"), "--cards", cards])
         == 1

@@ -19,6 +19,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from analyzers.scenes import CATALOGUE, scene_class
+from gateway.alarm_types import default_table
 from gateway.alarms import OPEN_STATUSES
 from gateway.api import create_app
 from gateway.auth import create_user
@@ -451,6 +453,40 @@ async def test_scene_catalogue(client: Client) -> None:
     assert scenes["crowd"]["params_schema"]["properties"]["min_people"]
     assert scenes["sleeping"]["uses_pose"] is True and scenes["helmet"]["default_model"]
     assert "regions" in body["scene_config_schema"]["properties"]
+
+
+async def test_scene_catalogue_describes_every_scene_for_the_console(client: Client) -> None:
+    """The console keeps no scene list: /api/scenes names every catalogue scene and describes its
+    parameters (label, description, type, default) from the scene's Params model."""
+    viewer = await login(client, "viewer")
+    body = await (await client.get("/api/scenes", headers=viewer)).json()
+    scenes = {s["key"]: s for s in body["items"]}
+    assert list(scenes) == list(CATALOGUE)
+    table = default_table()
+    for key, info in CATALOGUE.items():
+        s = scenes[key]
+        assert s["name_zh"] and s["name_en"] and s["sample_fps"] == info.sample_fps
+        assert [t["code"] for t in s["alarm_types"]] == [table.get(key).code]
+        cls = scene_class(key)
+        assert s["default_model"] == cls.default_model
+        schema = cls.Params.model_json_schema()
+        assert s["params_schema"] == schema
+        assert [p["key"] for p in s["params"]] == list(schema["properties"])
+        for p in s["params"]:
+            prop = schema["properties"][p["key"]]
+            assert p["label"] == prop["title"] and p["description"] == prop.get("description")
+            assert p["type"] == prop.get("type", p["type"]) and p["type"] is not None
+    crowd = {p["key"]: p for p in scenes["crowd"]["params"]}["min_people"]
+    assert (crowd["type"], crowd["default"], crowd["minimum"]) == ("integer", 5, 2)
+    helmet = {p["key"]: p for p in scenes["helmet"]["params"]}["helmet_labels"]
+    assert helmet["type"] == "array" and helmet["items"] == {"type": "string"}
+    assert "helmet" in helmet["default"]
+    role = {p["key"]: p for p in scenes["rigger_on_post"]["params"]}["role"]
+    assert "$ref" not in str(role["schema"]) and role["items"]["properties"]["part"]["enum"]
+    assert {p["key"]: p for p in scenes["custom"]["params"]}["classes"]["required"] is True
+    assert scenes["intrusion"]["alarm_types"][0]["gb_alarm_type"] == 6
+    codes = {t["code"]: t for t in body["alarm_types"]["items"]}
+    assert codes["storage"]["zh"] and body["alarm_types"]["version"] == table.version
 
 
 async def test_discovery_finds_a_loopback_onvif_device(client: Client, device: Any) -> None:

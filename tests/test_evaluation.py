@@ -340,8 +340,8 @@ def test_bad_input_exits_2_and_says_why(
     assert "no model card" in fails("--model", str(cardless))
     classifier = tmp_path / "classifier"
     classifier.mkdir()
-    (classifier / "yolox_nano.onnx").symlink_to(models_dir / "yolox_nano" / "yolox_nano.onnx")
     card = yaml.safe_load((ROOT / "config" / "models" / "yolox_nano.yaml").read_text(encoding="utf-8"))
+    (classifier / card["file"]).symlink_to(models_dir / "yolox_nano" / card["file"])
     card.update(family="classifier", classes=["person"], classes_file=None)
     (classifier / "model.yaml").write_text(yaml.safe_dump(card), encoding="utf-8")
     # eval scores classifier cards too, so a detector's weights under a classifier card fail on shape

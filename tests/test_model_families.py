@@ -263,7 +263,14 @@ def yolox_card(models_dir: Path) -> ModelCard:
 
 def test_real_yolox_with_a_wrong_card_size(models_dir: Path) -> None:
     good = yolox_card(models_dir)
-    wrong = good.model_copy(update={"input": good.input.model_copy(update={"size": (320, 320)})})
+    # the pack's fixed-size export (the card names the dynamic one, which takes any size)
+    wrong = good.model_copy(
+        update={
+            "file": "yolox_nano.onnx",
+            "dynamic_size": False,
+            "input": good.input.model_copy(update={"size": (320, 320)}),
+        }
+    )
     with pytest.raises(
         ModelCardError, match=r"yolox_nano\.onnx: input 'images' is \[1,3,416,416\], the card says 320x320"
     ):

@@ -37,9 +37,9 @@ def trained(tmp: Path, models_dir: Path, version: str, name: str = "hat_det") ->
     """A model folder as the trainer writes it (here: the YOLOX-Nano weights under another name)."""
     folder = tmp / f"{name}-{version}"
     folder.mkdir()
-    for f in ("yolox_nano.onnx", "coco_classes.txt"):
-        shutil.copyfile(models_dir / "yolox_nano" / f, folder / f)
     card = yaml.safe_load(CARD.read_text(encoding="utf-8"))
+    for f in (card["file"], "coco_classes.txt"):
+        shutil.copyfile(models_dir / "yolox_nano" / f, folder / f)
     card.update(name=name, version=version, description=f"helmet detector {version}")
     card.pop("sha256")
     (folder / "model.yaml").write_text(yaml.safe_dump(card), encoding="utf-8")

@@ -57,6 +57,16 @@ class ModelCard(BaseModel):
         "each detected person; frame, grid or scan windows of the frame); null = the scene's own",
     )
     strides: list[int] = Field(default_factory=lambda: [8, 16, 32], description="YOLOX grid strides")
+    dynamic_size: bool = Field(
+        False,
+        description="the network takes any input size that is a multiple of the largest stride "
+        "(a camera may run it at an aspect-matched size such as 640x352); `input.size` is the default",
+    )
+    thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="per-class detection thresholds chosen at training on a hold-out carved from the "
+        "training data (never on a test split); a scene without its own threshold uses these",
+    )
 
 
 def read_card(card_path: Path, model_dir: Path) -> ModelCard:

@@ -28,6 +28,10 @@ from analyzers.zones import Region
 
 WHOLE_FRAME = Region("frame", [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)])
 STALE_TARGET_S = 60.0  # a target unseen this long is forgotten
+# Detections below this never reach a scene (the camera runner and `vigil eval` both ask the
+# detector for this floor); each scene applies its own, higher threshold.
+DETECTION_FLOOR = 0.25
+DEFAULT_DETECTION_THRESHOLD = 0.35  # where neither the camera-scene nor the model card sets one
 
 
 class NoParams(BaseModel):
@@ -104,6 +108,11 @@ class Scene(ABC):
     # or person of each person the person model finds, or frame/grid/scan regions of the frame.
     classifier_crop: ClassVar[str | None] = None
     person_model: ClassVar[str] = "yolox_nano"
+    # Detectors read beside the scene's model, with the labels taken from each, merged with the
+    # model's own detections (a phone detector's scene also needs the people the COCO model finds).
+    extra_models: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # `vigil eval --scene`: the classes it reports, each with the detector labels that count as it.
+    eval_classes: ClassVar[dict[str, tuple[str, ...]]] = {"person": ("person",)}
 
     def __init__(self, camera_id: str, config: SceneConfig) -> None:
         self.camera_id = camera_id
@@ -114,6 +123,7 @@ class Scene(ABC):
         self.holds: dict[str, Hold] = {}
         self.tracker = Tracker(fps=config.rate) if self.tracked else None
         self.last_ts: float | None = None
+        self.card_thresholds: dict[str, float] = {}
 
     @property
     def model_name(self) -> str:
@@ -123,6 +133,27 @@ class Scene(ABC):
         """Detector labels this scene reads (scenes with configurable classes override it)."""
         return self.labels
 
+    def use_card_thresholds(self, thresholds: dict[str, float]) -> None:
+        """The model card's per-class thresholds (chosen at training on a hold-out of the training
+        data); they apply where the camera-scene sets no ``detection_threshold`` of its own."""
+        self.card_thresholds.update(thresholds)
+
+    def threshold_for(self, label: str) -> float:
+        if self.config.detection_threshold is not None:
+            return self.config.detection_threshold
+        return self.card_thresholds.get(label, DEFAULT_DETECTION_THRESHOLD)
+
+    @property
+    def base_threshold(self) -> float:
+        """The lowest threshold any of the scene's labels is held to (a floor for people)."""
+        if self.config.detection_threshold is not None:
+            return self.config.detection_threshold
+        return min([DEFAULT_DETECTION_THRESHOLD, *self.card_thresholds.values()])
+
+    def track(self, detections: list[Detection]) -> list[Detection]:
+        """Track ids for the frame's detections (per-target scenes); the rest pass through."""
+        return self.tracker.update(detections) if self.tracker is not None else detections
+
     def due(self, ts: float) -> bool:
         """Whether this frame is the scene's to analyse at its own sampling rate."""
         return self.last_ts is None or ts - self.last_ts >= 0.95 / self.config.rate or ts < self.last_ts
@@ -130,7 +161,7 @@ class Scene(ABC):
     def relevant(self, detections: Sequence[Detection], width: int, height: int) -> list[Detection]:
         """Detections of the scene's labels above the detection threshold, outside exclusions."""
         labels = self.wanted_labels()
-        kept = [d for d in detections if d.label in labels and d.score >= self.config.detection_threshold]
+        kept = [d for d in detections if d.label in labels and d.score >= self.threshold_for(d.label)]
         for region in self.exclusions:
             excluded = {id(d) for d in region.inside(kept, width, height, self.anchor)}
             kept = [d for d in kept if id(d) not in excluded]
@@ -165,8 +196,7 @@ class Scene(ABC):
                 hold.reset()
             return []
         kept = self.relevant(detections, width, height)
-        if self.tracker is not None:
-            kept = self.tracker.update(kept)
+        kept = self.track(kept)
         frame = Frame(ts, width, height, kept, image, poses)
         events = []
         seen = set()

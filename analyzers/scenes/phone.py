@@ -1,8 +1,13 @@
-"""Phone call: a phone at the head or in the hand (COCO "cell phone"), or a wrist held at the ear (pose)."""
+"""Phone call: a phone at the head or in the hand, or a wrist held at the ear (pose).
+
+Default model: the project's ``phone`` detector (config/models/phone.yaml, trained on phones in hands),
+with the people from ``yolox_nano`` beside it (``extra_models``): each tracked person is the target,
+a phone whose centre is at the person's head or within reach of a wrist makes the event."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,7 +19,9 @@ from analyzers.scenes.targets import TargetScene, centre, distance, pose_for, wr
 class PhoneParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    phone_labels: list[str] = Field(default_factory=lambda: ["cell phone"], description="phone classes")
+    phone_labels: list[str] = Field(
+        default_factory=lambda: ["phone", "cell phone"], description="phone classes of the detectors"
+    )
     pose_score: float = Field(0.6, ge=0, le=1, description="score of the pose-only cue (wrist at the ear)")
     reach: float = Field(0.5, gt=0, description="wrist-to-ear distance, in shoulder widths, that counts")
 
@@ -25,6 +32,12 @@ class Phone(TargetScene):
     key = "phone"
     Params = PhoneParams
     uses_pose = True
+    default_model = "phone"
+    extra_models: ClassVar[dict[str, tuple[str, ...]]] = {"yolox_nano": ("person",)}
+    eval_classes: ClassVar[dict[str, tuple[str, ...]]] = {
+        "phone": ("phone", "cell phone"),
+        "person": ("person",),
+    }
 
     def wanted_labels(self) -> frozenset[str]:
         return frozenset({"person", *self.params.phone_labels})

@@ -1,18 +1,23 @@
 """Required role absent: the rigger/signaller (司索指挥) or the site supervisor (监护人) is not in the area.
 
 A role is recognised by colour on a part of the person: helmet colour (head) and/or an armband
-(arm), or a vest (torso). Plants configure which colours mark which role.
+(arm), or a vest (torso). Plants configure which colours mark which role. With a detector that finds
+helmets (the project's ``ppe``: set the scene's ``model: ppe``), a head rule reads the colour of the
+helmet the person wears exactly as the helmet scene does (``helmet.helmet_colour`` on the helmet box);
+otherwise it reads the top of the person box by HSV share.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from analyzers.colour import COLOURS, Part, wears
+from analyzers.colour import COLOURS, Part, box_colour, wears
 from analyzers.records import Detection
 from analyzers.scenes.base import Frame, Hold, Observation, RegionScene
+from analyzers.scenes.targets import holding_person
 
 
 class ColourRule(BaseModel):
@@ -42,19 +47,35 @@ def role_defaults(*rules: ColourRule) -> type[RoleParams]:
     return Params
 
 
+HELMET_LABELS = frozenset({"helmet", "Hardhat"})
+
+
 class RoleAbsent(RegionScene):
     score_by_confidence = False
     role_name = "role"
 
+    def wanted_labels(self) -> frozenset[str]:
+        return frozenset({"person"}) | HELMET_LABELS
+
     def condition(self, inside: Sequence[Detection], frame: Frame) -> bool:
         if frame.image is None:
             return False  # no picture, no colour: never alarm on guesswork
-        present = sum(
-            1
-            for person in inside
-            if any(wears(frame.image, person, r.part, r.colours, r.min_fraction) for r in self.params.role)
-        )
+        helmets = [d for d in frame.detections if d.label in HELMET_LABELS]
+        people = [d for d in inside if d.label == "person"]
+        present = sum(1 for person in people if self.has_role(person, people, helmets, frame.image))
         return present < self.params.min_present
+
+    def has_role(
+        self, person: Detection, people: Sequence[Detection], helmets: Sequence[Detection], image: np.ndarray
+    ) -> bool:
+        worn = [h for h in helmets if holding_person(h, people) is person]
+        for rule in self.params.role:
+            if rule.part == "head" and worn:
+                if any(box_colour(image, h.box) in rule.colours for h in worn):
+                    return True
+            elif wears(image, person, rule.part, rule.colours, rule.min_fraction):
+                return True
+        return False
 
     def describe(self, obs: Observation, hold: Hold) -> str:
         duration = (hold.last_true or 0) - (hold.since or 0)

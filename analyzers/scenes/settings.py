@@ -100,13 +100,26 @@ class SceneConfig(BaseModel):
         None, description="model name from the registry; null = the scene's own (see `vigil scenes`)"
     )
     pose_model: str = Field("movenet_multipose", description="pose model for scenes with pose cues")
+    input_size: Literal["auto", "card"] | tuple[int, int] = Field(
+        "auto",
+        description="detector input size: auto = on a model card with dynamic_size, the card's size when "
+        "the frame's aspect is within 10% of it, else aspect-matched with the longer side 640 (a "
+        "1280x704 camera runs at 640x352); on other cards the card's size; card = the card's size; "
+        "[width, height] = that size, each a multiple of the model's largest stride (32 for YOLOX)",
+    )
     regions: list[RegionConfig] = Field(
         default_factory=list, description="regions of interest; none means the whole frame"
     )
     exclusions: list[RegionConfig] = Field(
         default_factory=list, description="areas ignored by the scene (for example a flare stack)"
     )
-    detection_threshold: float = Field(0.35, ge=0.0, le=1.0, description="minimum detector confidence")
+    detection_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="minimum detector confidence; null = the model card's per-class thresholds (chosen at "
+        "training on a hold-out of the training data), 0.35 where the card has none",
+    )
     alarm_threshold: float = Field(0.5, ge=0.0, le=1.0, description="minimum event score to raise")
     min_duration_s: float = Field(3.0, ge=0.0, description="condition must hold this long to alarm")
     gap_tolerance_s: float = Field(
@@ -127,6 +140,17 @@ class SceneConfig(BaseModel):
     tags: FeatureTags = Field(default_factory=lambda: FeatureTags())
     scene_tag: str | None = Field(None, description="free scene tag shown with alarms")
     params: dict[str, Any] = Field(default_factory=dict, description="scene-specific parameters")
+
+    @field_validator("input_size")
+    @classmethod
+    def _valid_input_size(cls, size: str | tuple[int, int]) -> str | tuple[int, int]:
+        # A model with a stride above 32 is checked again when it loads (the detector knows its card).
+        if isinstance(size, tuple) and not all(0 < v <= 4096 and v % 32 == 0 for v in size):
+            raise ValueError(
+                f"input_size [{size[0]}, {size[1]}]: width and height must be multiples of 32 "
+                "(the model's largest stride), at most 4096, e.g. [640, 352]; or use auto / card"
+            )
+        return size
 
     @model_validator(mode="after")
     def _unique_regions(self) -> SceneConfig:

@@ -1,8 +1,10 @@
 """Smoking: a cigarette (detector from the registry), scored higher when a pose puts it at a mouth or hand.
 
-Default model: the project's ``smoking`` classifier card (classes not_smoking, smoking) on the upper
-body of each detected person (``classifier_crop``); its ``smoking`` detections get the pose cue when a
-wrist is at the head (hand to mouth)."""
+Default model: the project's ``cigarette`` detector (config/models/cigarette.yaml); a cigarette near a
+nose or wrist of a pose (at the mouth or in the hand) scores higher. The project's ``smoking``
+classifier card (classes not_smoking, smoking) on the upper body of each detected person
+(``classifier_crop``) still runs where a camera names it; its ``smoking`` detections get the pose cue
+when a wrist is at the head (hand to mouth)."""
 
 from __future__ import annotations
 
@@ -28,7 +30,11 @@ class Smoking(TargetScene):
 
     key = "smoking"
     Params = SmokingParams
-    default_model = "smoking"
+    default_model = "cigarette"
+    eval_classes: ClassVar[dict[str, tuple[str, ...]]] = {
+        "cigarette": ("cigarette",),
+        "smoking": ("smoking",),
+    }
     uses_pose = True
     classifier_crop: ClassVar[str | None] = "person"  # a classifier card runs on people's upper bodies
 

@@ -31,6 +31,22 @@ def centre(box: tuple[float, float, float, float]) -> tuple[float, float]:
     return ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
 
 
+def holding_person(head: Detection, people: Sequence[Detection]) -> Detection | None:
+    """The person whose upper half holds the head's centre (the smallest such box: the nearest one
+    where people overlap)."""
+    cx, cy = centre(head.box)
+    best, best_area = None, float("inf")
+    for person in people:
+        x1, y1, x2, y2 = person.box
+        upper = y1 + 0.5 * (y2 - y1)
+        pad = 0.1 * (x2 - x1)
+        if x1 - pad <= cx <= x2 + pad and y1 - 0.15 * (y2 - y1) <= cy <= upper:
+            area = (x2 - x1) * (y2 - y1)
+            if area < best_area:
+                best, best_area = person, area
+    return best
+
+
 class TargetScene(Scene):
     """Observations per tracked target; a detection seen for the first time waits for its track id."""
 

@@ -3,7 +3,7 @@ root given on the command line or in VIGIL_DATA_DIR; no machine paths live here)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -243,8 +243,13 @@ def build_set(
 
 def attribution(spec: TaskSpec) -> tuple[str, str]:
     """(licence, source) lines for the model card, from every training source."""
+    return sources_attribution(spec.train)
+
+
+def sources_attribution(sources: Sequence[Source]) -> tuple[str, str]:
+    """(licence, source) lines for a model card trained on ``sources``."""
     seen: dict[str, str] = {}
-    for src in spec.train:
+    for src in sources:
         seen.setdefault(src.attribution or src.path, src.licence)
     licences = sorted(set(seen.values()))
     source = "; ".join(f"{who} ({lic})" for who, lic in seen.items())

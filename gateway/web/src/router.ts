@@ -2,7 +2,8 @@
 // written yet shows a placeholder instead of breaking the build.
 import { createRouter, createWebHashHistory, type RouteComponent, type RouteRecordRaw } from 'vue-router'
 import Placeholder from './components/Placeholder.vue'
-import { auth, can, loadMe } from './auth'
+import { onUnauthorized } from './api/http'
+import { auth, can, loadMe } from './composables/useAuth'
 
 const pages = import.meta.glob<{ default: RouteComponent }>('./pages/*.vue')
 
@@ -46,6 +47,12 @@ const routes: RouteRecordRaw[] = [
 ]
 
 export const router = createRouter({ history: createWebHashHistory(), routes })
+
+// A 401 from any API call (an expired session) sends the user to the login page, back here after.
+onUnauthorized(() => {
+  const current = router.currentRoute.value
+  if (current.name !== 'login') void router.push({ name: 'login', query: { next: current.fullPath } })
+})
 
 router.beforeEach(async (to) => {
   if (to.meta.public) return true

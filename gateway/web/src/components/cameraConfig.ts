@@ -2,63 +2,7 @@
 // CameraConfig, analyzers/scenes/settings.py SceneConfig / RegionConfig), built explicitly so no
 // display-only field reaches the strict (extra = forbid) models.
 
-export type Point = [number, number]
-export interface Region {
-  name: string
-  polygon: Point[]
-}
-export interface TimeWindow {
-  days: string[]
-  start: string
-  end: string
-}
-export interface FeatureTags {
-  area?: string | null
-  monitoring_scene?: string | null
-  equipment_status?: string | null
-  hazard_class?: string | null
-  importance?: 'low' | 'normal' | 'high' | 'critical' | null
-  environment?: string | null
-  crowd?: string | null
-  time?: string | null
-}
-export interface SceneConfig {
-  scene: string
-  enabled: boolean
-  model: string | null
-  pose_model: string
-  regions: Region[]
-  exclusions: Region[]
-  detection_threshold: number
-  alarm_threshold: number
-  min_duration_s: number
-  gap_tolerance_s: number
-  rearm_after_s: number | null
-  sample_fps: number | null
-  schedule: TimeWindow[]
-  tags: FeatureTags
-  scene_tag: string | null
-  params: Record<string, unknown>
-}
-export interface Recipient {
-  name: string
-  contact: string
-  role: string
-}
-export interface CameraConfig {
-  id: string
-  name: string
-  location: string
-  source: string | null
-  url: string
-  sub_url: string | null
-  transport: 'tcp' | 'udp'
-  quality: string | null
-  enabled: boolean
-  scenes: SceneConfig[]
-  capture_interval_s: number | null
-  alarm: { push: string[]; recipients: Recipient[]; min_priority: number }
-}
+import type { CameraConfig, Point, Region, SceneConfig } from '../types/cameras'
 
 export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']
 export const TAG_KEYS = [
@@ -80,6 +24,7 @@ export function sceneDefaults(scene: string, over: Any = {}): SceneConfig {
     enabled: over.enabled ?? true,
     model: over.model ?? null,
     pose_model: over.pose_model ?? 'movenet_multipose',
+    input_size: over.input_size ?? 'auto',
     regions: (over.regions ?? []).map(region),
     exclusions: (over.exclusions ?? []).map(region),
     detection_threshold: over.detection_threshold ?? 0.35,

@@ -1,39 +1,4 @@
-// Formatting and small shared types of the core pages.
-
-export interface AlarmItem {
-  id: string
-  camera_id: string
-  camera_name?: string
-  scene: string
-  region: string | null
-  status: string
-  priority: number
-  score: number
-  message: string
-  occurred_at: string
-  raised_at?: string | null
-  snapshot?: string
-  snapshot_url?: string
-  verdict?: string | null
-}
-
-export interface CameraItem {
-  id: string
-  name: string
-  location: string
-  status: string
-  last_error: string | null
-  enabled: boolean
-  origin?: string
-  source?: string | null
-  stream_url?: string
-  codec?: string | null
-  width?: number | null
-  height?: number | null
-  fps?: number | null
-  last_frame_at?: string | null
-  scenes: Array<{ scene: string; enabled: boolean; status: string; regions?: unknown[] }>
-}
+// Formatting shared by the pages: times, alarm status and health colours.
 
 const pad = (n: number): string => String(n).padStart(2, '0')
 

@@ -55,10 +55,7 @@ function translated(path: string, fallback: string): string {
   return g.te(path) ? g.t(path) : fallback
 }
 
-/** Scene name in the current language, the key itself when the catalogue does not know it. */
-export function sceneName(key: string): string {
-  return translated(`scenes.${key}`, key)
-}
+// Scene names come from the scene catalogue (GET /api/scenes): composables/useScenes.ts sceneName().
 
 export function statusName(key: string): string {
   return translated(`common.status.${key}`, key)

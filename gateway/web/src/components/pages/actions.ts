@@ -1,7 +1,7 @@
 // The busy-flag / error-message / confirm wrapping that every console page's actions share.
 import type { Ref } from 'vue'
 import { ElMessage, ElMessageBox } from 'element-plus'
-import { errText } from '../../api'
+import { errText } from '../../api/http'
 
 /**
  * Run an action with `flag` (a loading or busy ref) set while it runs; a failure shows its message (through

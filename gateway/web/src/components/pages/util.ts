@@ -1,20 +1,8 @@
 // Helpers shared by the statistics, video, model, sample, uplink and user pages.
-import { apiUrl, upload, type Query } from '../../api'
 
 // One time format and one error text for the whole console: these pages import them from here.
-export { errText } from '../../api'
+export { errText } from '../../api/http'
 export { fmtTime } from '../format'
-
-/** Send a file as the raw request body with upload progress (see upload() for errors and 401). */
-export function sendRaw<T = any>(
-  path: string,
-  query: Query,
-  body: Blob,
-  contentType: string,
-  onProgress?: (fraction: number) => void,
-): Promise<T> {
-  return upload<T>(apiUrl(path, query), body, onProgress, contentType)
-}
 
 /** Human duration of a number of seconds (s / min / h / d). */
 export function fmtDuration(seconds: number | null | undefined): string {

@@ -1,13 +1,10 @@
-// Who is logged in, and what the role may do in the UI (the API enforces the same rules).
+// Who is logged in, and what the role may do in the UI (the API enforces the same rules). One
+// shared state for the whole console: the router's guard fills it, pages read it.
 import { reactive } from 'vue'
-import { api } from './api'
+import { fetchMe, postLogin, postLogout } from '../api/auth'
+import type { User } from '../types/users'
 
-export type Role = 'admin' | 'operator' | 'viewer'
-export interface User {
-  username: string
-  role: Role
-  scopes: string[]
-}
+export type { Role, User } from '../types/users'
 
 export const auth = reactive<{ user: User | null; checked: boolean }>({ user: null, checked: false })
 
@@ -24,7 +21,7 @@ export function hasScope(scope: string): boolean {
 
 export async function loadMe(): Promise<User | null> {
   try {
-    const me = await api<{ name: string; role: Role; scopes?: string[] }>('/api/me')
+    const me = await fetchMe()
     auth.user = { username: me.name, role: me.role, scopes: me.scopes ?? [] }
   } catch {
     auth.user = null
@@ -34,10 +31,7 @@ export async function loadMe(): Promise<User | null> {
 }
 
 export async function login(username: string, password: string): Promise<User> {
-  const res = await api<{ username: string; role: Role }>('/api/auth/login', {
-    method: 'POST',
-    body: { username, password },
-  })
+  const res = await postLogin(username, password)
   auth.user = { username: res.username, role: res.role, scopes: [] }
   // The scopes come from /api/me; the login answer names only the role.
   return (await loadMe()) ?? auth.user
@@ -45,9 +39,14 @@ export async function login(username: string, password: string): Promise<User> {
 
 export async function logout(): Promise<void> {
   try {
-    await api('/api/auth/logout', { method: 'POST' })
+    await postLogout()
   } catch {
     // already logged out or gateway down: the local state is cleared either way
   }
   auth.user = null
+}
+
+/** The current user and the role checks, for a component's setup. */
+export function useAuth() {
+  return { auth, can, hasScope, login, logout }
 }

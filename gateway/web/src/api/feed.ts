@@ -1,34 +1,7 @@
 // The big-screen feed: /api/feed/ws with resume from the last sequence number, reconnecting with
 // exponential backoff (capped) so a screen rides out gateway restarts and network drops for days.
 
-export interface FeedAlarm {
-  id: string
-  revision?: number
-  action?: string
-  scene: string
-  status: string
-  priority?: number
-  message?: string
-  region?: string | null
-  occurred_at: string
-  camera?: { id: string; name: string | null; location: string | null }
-  snapshot_url?: string
-}
-export interface FeedStats {
-  at: string
-  today_by_scene: Record<string, number>
-  open: number
-  cameras_online: number
-  cameras: number
-}
-
-export type FeedState = 'connecting' | 'open' | 'closed'
-
-export interface FeedHandlers {
-  onAlarm(alarm: FeedAlarm, seq: number): void
-  onStats(stats: FeedStats): void
-  onState(state: FeedState): void
-}
+import type { FeedAlarm, FeedHandlers, FeedStats } from '../types/feed'
 
 const MAX_BACKOFF_MS = 10000
 

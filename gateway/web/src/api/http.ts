@@ -1,6 +1,7 @@
-// Thin JSON client for the gateway API. The session cookie (httpOnly, same origin) authenticates
-// every call, so no header is needed; a 401 anywhere sends the user to the login page.
-import { router } from './router'
+// The console's one HTTP core: JSON calls and uploads to the gateway API. The session cookie
+// (httpOnly, same origin) authenticates every call, so no header is needed. A 401 is reported to the
+// handler registered with onUnauthorized() (the router sends the user to the login page); this module
+// imports no router, so the API modules stay free of the UI.
 
 export class ApiError extends Error {
   status: number
@@ -15,6 +16,14 @@ export class ApiError extends Error {
 
 export type Query = Record<string, string | number | boolean | undefined | null>
 
+type UnauthorizedHandler = () => void
+let unauthorized: UnauthorizedHandler = () => undefined
+
+/** Register what a 401 answer does (the router registers "go to the login page"). */
+export function onUnauthorized(handler: UnauthorizedHandler): void {
+  unauthorized = handler
+}
+
 export function apiUrl(path: string, query?: Query): string {
   const params = new URLSearchParams()
   for (const [k, v] of Object.entries(query ?? {})) {
@@ -24,12 +33,8 @@ export function apiUrl(path: string, query?: Query): string {
   return qs ? `${path}${path.includes('?') ? '&' : '?'}${qs}` : path
 }
 
-function toLogin(): void {
-  const current = router.currentRoute.value
-  if (current.name !== 'login') {
-    void router.push({ name: 'login', query: { next: current.fullPath } })
-  }
-}
+/** A path segment with its reserved characters escaped (ids and names go into paths). */
+export const seg = (s: string | number): string => encodeURIComponent(String(s))
 
 function errorMessage(status: number, text: string): { message: string; details?: unknown } {
   try {
@@ -41,10 +46,14 @@ function errorMessage(status: number, text: string): { message: string; details?
   return { message: text.trim().slice(0, 300) || `HTTP ${status}` }
 }
 
-export async function api<T = any>(
-  path: string,
-  opts: { method?: string; body?: unknown; query?: Query; headers?: Record<string, string> } = {},
-): Promise<T> {
+export interface RequestOptions {
+  method?: string
+  body?: unknown
+  query?: Query
+  headers?: Record<string, string>
+}
+
+export async function api<T = unknown>(path: string, opts: RequestOptions = {}): Promise<T> {
   const headers: Record<string, string> = { Accept: 'application/json', ...(opts.headers ?? {}) }
   let body: BodyInit | undefined
   if (opts.body !== undefined) {
@@ -63,7 +72,7 @@ export async function api<T = any>(
     throw new ApiError(0, `gateway unreachable (${(exc as Error).message})`)
   }
   const text = await response.text()
-  if (response.status === 401 && !path.startsWith('/api/auth/login')) toLogin()
+  if (response.status === 401 && !path.startsWith('/api/auth/login')) unauthorized()
   if (!response.ok) {
     const { message, details } = errorMessage(response.status, text)
     throw new ApiError(response.status, message, details)
@@ -73,11 +82,16 @@ export async function api<T = any>(
   return (type.includes('json') ? JSON.parse(text) : text) as T
 }
 
+/** POST JSON (or nothing) and read the answer. */
+export function post<T = unknown>(path: string, body?: unknown, query?: Query): Promise<T> {
+  return api<T>(path, { method: 'POST', body, query })
+}
+
 /**
  * POST a form or a raw body (the video and data-set import routes read the body itself, then pass its
  * `contentType`) with upload progress (XMLHttpRequest, since fetch() cannot report it). Errors and 401 as api().
  */
-export function upload<T = any>(
+export function upload<T = unknown>(
   path: string,
   form: FormData | Blob,
   onProgress?: (fraction: number) => void,
@@ -96,7 +110,7 @@ export function upload<T = any>(
     }
     xhr.onerror = () => reject(new ApiError(0, 'gateway unreachable during upload'))
     xhr.onload = () => {
-      if (xhr.status === 401) toLogin()
+      if (xhr.status === 401) unauthorized()
       if (xhr.status < 200 || xhr.status >= 300) {
         const { message, details } = errorMessage(xhr.status, xhr.responseText)
         reject(new ApiError(xhr.status, message, details))
@@ -111,6 +125,17 @@ export function upload<T = any>(
     }
     xhr.send(form)
   })
+}
+
+/** Send a file as the raw request body with upload progress (see upload() for errors and 401). */
+export function sendRaw<T = unknown>(
+  path: string,
+  query: Query,
+  body: Blob,
+  contentType: string,
+  onProgress?: (fraction: number) => void,
+): Promise<T> {
+  return upload<T>(apiUrl(path, query), body, onProgress, contentType)
 }
 
 /** Read a File as bare base64 (no data: prefix), the form the lifecycle API expects for pictures. */
@@ -131,4 +156,9 @@ export function errText(exc: unknown): string {
   if (exc instanceof ApiError) return exc.message
   if (exc instanceof Error) return exc.message
   return String(exc)
+}
+
+/** Whether an error says the gateway has no such route (an older gateway): 404/405 naming a route. */
+export function isMissingRoute(exc: unknown, statuses: number[] = [404]): boolean {
+  return exc instanceof ApiError && statuses.includes(exc.status) && exc.message.includes('route')
 }

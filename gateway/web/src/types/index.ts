@@ -1,0 +1,11 @@
+// Every API type of the console, one module per resource.
+export type * from './alarms'
+export type * from './cameras'
+export type * from './feed'
+export type * from './models'
+export type * from './samples'
+export type * from './scenes'
+export type * from './stats'
+export type * from './uplinks'
+export type * from './users'
+export type * from './videos'
