@@ -12,12 +12,10 @@ replaces the previous seed; it refuses a database holding real alarms unless for
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import datetime as dt
 import math
 import random
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -517,72 +515,3 @@ def _lifecycle(
         return
     row.update(status="closed", closed_at=dt.datetime.fromtimestamp(at, utc))
     revs.append(("closed", actor, at, {"status": ["cleared", "closed"]}, None))
-
-
-def cmd_seed(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from gateway.cli import _config, _database
-
-    config, _ = _config(args)
-    db = _database(config)
-    db.ensure_current()
-    store = EvidenceStore(config.storage.root)
-    url = db.engine.url.render_as_string(hide_password=True)
-    print(
-        f"seeding {url}: {args.cameras} cameras, {args.alarms} alarms over {args.days:g} days",
-        file=sys.stderr,
-    )
-    with tqdm(total=args.alarms, unit="alarm", file=sys.stderr, disable=args.no_progress) as bar:
-        try:
-            report = seed(
-                db,
-                store,
-                cameras=args.cameras,
-                alarms=args.alarms,
-                days=args.days,
-                seed_value=args.seed,
-                timezone=config.site.timezone,
-                retention_days=config.storage.evidence_retention_days,
-                force=args.force,
-                progress=bar.update,
-            )
-        except SeedRefused as exc:
-            print(str(exc), file=sys.stderr)
-            return 1
-    statuses = ", ".join(f"{k} {v}" for k, v in sorted(report.by_status.items()))
-    replaced = f" (replaced an earlier seed of {report.replaced} alarms)" if report.replaced else ""
-    print(
-        f"seeded {report.cameras} cameras and {report.alarms} alarms with {report.revisions} revisions, "
-        f"{report.disposals} disposals, {report.evidence} evidence rows in {report.seconds:.1f} s"
-        f"{replaced}; statuses: {statuses}"
-    )
-    return 0
-
-
-def add_seed_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("seed", help="fill the database with realistic cameras and alarms (load tests, demos)")
-    p.add_argument("--cameras", type=_positive_int, default=100, help="cameras to create (default 100)")
-    p.add_argument("--alarms", type=_count, default=200_000, help="alarms to create (default 200000)")
-    p.add_argument("--days", type=float, default=180.0, help="period the alarms spread over (default 180)")
-    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed makes the same data")
-    p.add_argument("--force", action="store_true", help="seed even though the database holds real alarms")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_seed)
-
-
-def _positive_int(text: str) -> int:
-    value = _count(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
-    if not 0 <= value <= 10_000_000:
-        raise argparse.ArgumentTypeError("must be between 0 and 10000000")
-    return value

@@ -289,8 +289,8 @@ async def test_api_samples_roles(client: Client, gateway: Gateway, tmp_path: Pat
 def test_cli(tmp_path: Path, models_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import argparse
 
-    from gateway.cli_samples import register as register_samples
-    from gateway.cli_samples import register_models
+    from gateway.cli.models import register_versions
+    from gateway.cli.samples import register as register_samples
     from tests.conftest import write_config
 
     config = write_config(tmp_path)
@@ -299,7 +299,7 @@ def test_cli(tmp_path: Path, models_dir: Path, capsys: pytest.CaptureFixture[str
     sub = parser.add_subparsers(dest="command", required=True)
     register_samples(sub)
     models = sub.add_parser("models").add_subparsers(dest="models_command", required=True)
-    register_models(models)
+    register_versions(models)
 
     def run(*argv: str) -> int:
         args = parser.parse_args(["--config", str(config), *argv])

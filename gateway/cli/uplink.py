@@ -14,16 +14,16 @@ from typing import Any
 
 from sqlalchemy import select
 
+from gateway.alarm_types import default_table, load_table
+from gateway.cli.common import open_config, open_database
+from gateway.db.schema import OutboxRow, UplinkTarget
+from gateway.outbox import Outbox, backfill, backlog, replay_dead
 from gateway.times import as_utc
 
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any]:
-    from gateway.alarm_types import default_table, load_table
-    from gateway.cli import _config, _database
-    from gateway.outbox import Outbox
-
-    config, _ = _config(args)
-    db = _database(config)
+    config, _ = open_config(args)
+    db = open_database(config)
     db.ensure_current()
     site = config.site
     types = load_table(config.alarms.types_file) if config.alarms.types_file else default_table()
@@ -33,8 +33,6 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _target(session: Any, name: str) -> Any:
-    from gateway.db.schema import UplinkTarget
-
     row = session.scalar(select(UplinkTarget).where(UplinkTarget.name == name))
     if row is None:
         names = ", ".join(session.scalars(select(UplinkTarget.name))) or "none; start the gateway once"
@@ -52,9 +50,6 @@ def _time(text: str) -> dt.datetime:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from gateway.db.schema import UplinkTarget
-    from gateway.outbox import backlog
-
     db, _ = _open(args)
     with db.session() as s:
         counts = backlog(s)
@@ -86,8 +81,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_dead(args: argparse.Namespace) -> int:
-    from gateway.db.schema import OutboxRow
-
     db, _ = _open(args)
     with db.session() as s:
         target = _target(s, args.target)
@@ -102,8 +95,6 @@ def cmd_dead(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from gateway.outbox import replay_dead
-
     db, _ = _open(args)
     with db.session() as s:
         count = replay_dead(s, _target(s, args.target).id, args.id or None)
@@ -112,8 +103,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from gateway.outbox import backfill
-
     since, until = _time(args.since), _time(args.until)
     if since > until:
         print("--since must be before --until", file=sys.stderr)

@@ -1,0 +1,55 @@
+"""The `vigil` command line: the top-level parser, one sub-command group per module of gateway/cli."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from gateway import cli_train, evaluate
+from gateway.cli import admin, alarms, discover, models, samples, seed, serve, uplink, video
+from gateway.config import ConfigError
+from gateway.db.engine import SchemaOutdated
+
+log = logging.getLogger("vigil")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vigil", description="vigil video-analytics gateway")
+    parser.add_argument("--config", help="gateway YAML (default: $VIGIL_CONFIG or config/demo.yaml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve.register(sub)  # `serve`, `demo`
+    admin.register(sub)  # `config`, `db`, `users`, `tokens`
+    alarms.register(sub)
+    models.register(sub)  # `models` (pack and versions), `scenes`
+    video.register(sub)  # `video import`, `replay`: history replay over the video library
+    uplink.register(sub)
+    samples.register(sub)  # `samples` and `tasks`
+    cli_train.register(sub)  # `train TASK` (needs the `train` extra: PyTorch CPU)
+    evaluate.add_eval_parser(sub)
+    discover.register(sub)
+    seed.register(sub)  # `seed`: realistic cameras and alarms for load tests
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"configuration error in {exc.path}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except SchemaOutdated as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
