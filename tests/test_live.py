@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from aiohttp.test_utils import TestClient
 
-import gateway.api.live  # noqa: F401  (registers the live routes before the app is built)
+import gateway.api.cameras  # noqa: F401  (registers the live routes before the app is built)
 from adapters.rtsp.live import FragmentedMp4Relay, avc_codec_string, split_boxes
 from gateway.auth import create_user, issue_token
 from gateway.config import load_config

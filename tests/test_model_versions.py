@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-import gateway.api.models_routes  # noqa: F401  (registers the routes before the app is built)
-import gateway.api.samples_routes  # noqa: F401
+import gateway.api.models  # noqa: F401  (registers the routes before the app is built)
+import gateway.api.samples  # noqa: F401
 import gateway.model_versions as mv
 from gateway.db import Database, upgrade
 from gateway.db.schema import Camera, CameraScene, ModelVersion

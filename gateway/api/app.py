@@ -12,16 +12,20 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.api import alarm_actions as _alarm_actions  # noqa: F401  (registers the lifecycle routes)
-from gateway.api import console_routes as _console_routes  # noqa: F401  (camera edit, scenes, users)
-from gateway.api import gb28181_routes as _gb28181_routes  # noqa: F401  (held GB devices, PTZ)
-from gateway.api import live as _live  # noqa: F401  (registers the live view and snapshot routes)
-from gateway.api import models_routes as _models_routes  # noqa: F401  (model versions, promotion gate)
-from gateway.api import routes as _routes  # noqa: F401  (registers the handlers)
-from gateway.api import samples_routes as _samples_routes  # noqa: F401  (sample library, tasks)
-from gateway.api import stats_routes as _stats_routes  # noqa: F401  (console statistics)
-from gateway.api import uplink_routes as _uplink_routes  # noqa: F401  (uplink admin, storage, feed)
-from gateway.api import video_routes as _video_routes  # noqa: F401  (video library, history replay)
+# One module per resource; importing it registers its routes (gateway/api/http.py's `route`).
+from gateway.api import (
+    alarms,
+    cameras,
+    gb28181,
+    models,
+    samples,
+    scenes,
+    stats,
+    system,
+    uplinks,
+    users,
+    videos,
+)
 from gateway.api.guard import LoginGuard
 from gateway.api.http import PUBLIC, ROUTES, ApiError, Handler, RouteSpec, error_body
 from gateway.api.openapi import build_openapi
@@ -30,6 +34,7 @@ from gateway.keys import GATEWAY, LOGIN_GUARD, OPENAPI, PRINCIPAL
 from gateway.service import Gateway
 
 log = logging.getLogger(__name__)
+RESOURCES = (system, users, alarms, cameras, scenes, gb28181, models, samples, stats, uplinks, videos)
 STATIC = Path(__file__).resolve().parent.parent / "static"
 WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"  # `npm run build` in gateway/web
 HEALTH_PERSIST_S = 5.0
@@ -156,7 +161,7 @@ def create_app(gateway: Gateway, start_gateway: bool = True) -> web.Application:
             await gateway.uplinks.start()  # dispatchers drain the outbox on this loop
         tasks = [
             asyncio.create_task(_persist_health(gateway)),
-            asyncio.create_task(_uplink_routes.publish_stats(gateway)),
+            asyncio.create_task(uplinks.publish_stats(gateway)),
             asyncio.create_task(_sweep(gateway)),
         ]
         yield

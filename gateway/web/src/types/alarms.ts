@@ -1,4 +1,4 @@
-// Alarms as GET /api/alarms lists them and GET /api/alarms/{id} shows one (gateway/api/routes.py).
+// Alarms as GET /api/alarms lists them and GET /api/alarms/{id} shows one (gateway/api/alarms.py).
 
 export interface AlarmItem {
   id: string

@@ -1,4 +1,4 @@
-// Models and their versions (gateway/api/models_routes.py).
+// Models and their versions (gateway/api/models.py).
 
 export interface ModelRow {
   name: string

@@ -1,4 +1,4 @@
-// The sample library: training tasks, samples and their labelled boxes (gateway/api/samples_routes.py).
+// The sample library: training tasks, samples and their labelled boxes (gateway/api/samples.py).
 
 export interface Task {
   id: number

@@ -1,4 +1,4 @@
-// The scene catalogue as GET /api/scenes describes it (gateway/api/console_routes.py): the console
+// The scene catalogue as GET /api/scenes describes it (gateway/api/scenes.py): the console
 // keeps no scene list of its own.
 
 /** One parameter of a scene, from the scene's pydantic Params model. */

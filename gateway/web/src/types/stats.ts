@@ -1,4 +1,4 @@
-// Statistics (gateway/api/stats_routes.py) and the overview page's picture.
+// Statistics (gateway/api/stats.py) and the overview page's picture.
 import type { AlarmItem } from './alarms'
 import type { UplinkHealth } from './uplinks'
 

@@ -1,4 +1,4 @@
-// Uplink targets, their dead letters, and evidence storage (gateway/api/uplink_routes.py).
+// Uplink targets, their dead letters, and evidence storage (gateway/api/uplinks.py, gateway/api/system.py).
 
 export interface UplinkTarget {
   id: number

@@ -1,4 +1,4 @@
-// Users, roles and API tokens (gateway/auth.py, gateway/api/console_routes.py).
+// Users, roles and API tokens (gateway/auth.py, gateway/api/users.py).
 
 export type Role = 'admin' | 'operator' | 'viewer'
 

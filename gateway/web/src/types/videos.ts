@@ -1,4 +1,4 @@
-// The video library, analysis jobs and replays (gateway/api/video_routes.py).
+// The video library, analysis jobs and replays (gateway/api/videos.py).
 
 export interface VideoJobRef {
   id: string

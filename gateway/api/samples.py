@@ -1,5 +1,5 @@
-"""HTTP handlers of the sample library: tasks, samples, labels (the console's annotation view), alarms to
-samples, splits, import (zip upload) and export (zip download). Registered on import.
+"""The sample library: tasks, samples, labels (the console's annotation view), alarms to
+samples, splits, import (zip upload) and export (zip download).
 
 Viewers read (samples:read), operators edit (samples:write).
 """

@@ -1,22 +1,27 @@
-"""The video library (search, playback, removal) and history replay jobs (gateway/video_library.py).
-
-Uploads stay at POST /api/videos (gateway/api/routes.py): they go into the library and get a job.
+"""The video library (upload, search, playback, removal), analysis jobs and history replay jobs
+(gateway/video_library.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import os
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from gateway.api.http import ApiError, parse_body, query_int, route
-from gateway.api.routes import parse_time, principal
-from gateway.db.schema import AnalysisJob
+from gateway.api.alarms import parse_time
+from gateway.api.http import ApiError, parse_body, principal, query_int, route
+from gateway.db.schema import (
+    AnalysisJob,
+)
 from gateway.keys import GATEWAY
 from gateway.video_library import (
     ACTIVE,
@@ -200,3 +205,97 @@ async def get_replay(request: web.Request) -> web.Response:
 async def cancel_replay(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     return web.json_response(await _library(cancel_job, gw, request.match_info["job_id"]))
+
+
+VIDEO_TYPES = ("application/octet-stream",)
+
+
+UPLOAD_CHUNK = 1024 * 1024
+
+
+@route(
+    "POST",
+    "/api/videos",
+    scope="alarms:write",
+    tag="videos",
+    summary="Upload a video (raw body, video/* or application/octet-stream) into the library and "
+    "analyse it as a job; 202",
+    query=(
+        ("camera_id", "string", "the camera whose scenes and models analyse the video"),
+        ("start", "string", "ISO 8601 time of the video's first frame (without zone: UTC)"),
+        (
+            "model",
+            "string",
+            "model the scenes read instead of their own: NAME, VERSION_ID or NAME@VERSION_ID",
+        ),
+        ("filename", "string", "the file's original name, kept in the library (up to 255 characters)"),
+    ),
+)
+async def upload_video(request: web.Request) -> web.Response:
+    from gateway.video_import import find_camera
+    from gateway.video_library import submit_upload
+
+    gw = request.app[GATEWAY]
+    camera_id = request.query.get("camera_id")
+    if not camera_id:
+        raise ApiError(400, "query parameter camera_id is required")
+    start = parse_time(request, "start")
+    if start is None:
+        raise ApiError(400, "query parameter start is required: the ISO 8601 time of the first frame")
+    if not (request.content_type.startswith("video/") or request.content_type in VIDEO_TYPES):
+        raise ApiError(
+            415, "send the video as the raw body with Content-Type video/* or application/octet-stream"
+        )
+    camera = await asyncio.to_thread(find_camera, gw, camera_id)
+    if camera is None:
+        raise ApiError(404, f"no camera {camera_id}: configure it or add it (POST /api/cameras) first")
+    model = request.query.get("model") or None
+    filename = request.query.get("filename", "")
+    if len(filename) > 255:
+        raise ApiError(400, "query parameter filename may have at most 255 characters")
+    limit_mb = gw.config.server.max_upload_mb
+    limit = int(limit_mb * 1024 * 1024)
+    too_large = f"video too large: the limit is {limit_mb:g} MB (server.max_upload_mb)"
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, too_large)
+    uploads = gw.config.storage.root / "uploads"
+    await asyncio.to_thread(uploads.mkdir, parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=uploads, prefix="video-", suffix=".upload")
+    tmp = Path(name)
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            async for chunk in request.content.iter_chunked(UPLOAD_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, too_large)
+                await asyncio.to_thread(fh.write, chunk)
+        if size == 0:
+            raise ApiError(400, "the request body is empty: send the video file as the body")
+    except BaseException:  # too large, empty, or the client went away: nothing is left behind
+        _discard(tmp)
+        raise
+    # Kept in the library (the same bytes for the same camera and start once); a file that is not a
+    # video is removed and its job fails at once, saying why.
+    args = (gw, tmp, camera_id, start, model, filename, principal(request).name)
+    job = await asyncio.to_thread(submit_upload, *args)
+    body = job.as_json()
+    body["url"] = f"/api/jobs/{job.id}"
+    return web.json_response(body, status=202, headers={"Location": body["url"]})
+
+
+def _discard(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+@route("GET", "/api/jobs/{job_id}", scope="alarms:read", summary="An offline analysis job", tag="videos")
+async def get_job(request: web.Request) -> web.Response:
+    from gateway.video_library import serving
+
+    job_id = request.match_info["job_id"]
+    gw = request.app[GATEWAY]
+    job = await asyncio.to_thread(lambda: serving(gw).get(job_id))
+    if job is None:
+        raise ApiError(404, f"no job {job_id}")
+    return web.json_response(job.as_json())

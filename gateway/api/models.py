@@ -1,5 +1,5 @@
-"""HTTP handlers of model versions: list, show (sets, metrics, usage, audit), activate with the promotion
-gate, roll back, retire, test on a test set. Registered on import.
+"""Models and their versions: list, show (sets, metrics, usage, audit), activate with the promotion
+gate, roll back, retire, test on a test set.
 
 Viewers read (models:read); activation, rollback, retirement and tests need models:write (admin).
 """
@@ -12,11 +12,17 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from gateway import model_versions as mv
 from gateway.api.http import ApiError, parse_body, route
-from gateway.auth import Principal
+from gateway.auth import (
+    Principal,
+)
+from gateway.db.schema import Model, ModelVersion
 from gateway.keys import GATEWAY, PRINCIPAL
+from gateway.times import iso
 
 T = TypeVar("T")
 
@@ -182,3 +188,39 @@ async def test_model_version(request: web.Request) -> web.Response:
         )
 
     return web.json_response(await call(work))
+
+
+@route("GET", "/api/models", scope="models:read", summary="Imported models and their versions", tag="models")
+async def list_models(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+
+    def work() -> list[dict[str, Any]]:
+        with gw.db.session() as s:
+            models = s.scalars(select(Model).options(selectinload(Model.versions)).order_by(Model.name))
+            return [
+                {
+                    "name": m.name,
+                    "family": m.family,
+                    "description": m.description,
+                    "licence": m.licence,
+                    "source": m.source,
+                    "created_at": iso(m.created_at),
+                    "versions": [_version_json(v, gw) for v in m.versions],
+                }
+                for m in models
+            ]
+
+    return web.json_response({"items": await asyncio.to_thread(work)})
+
+
+def _version_json(v: ModelVersion, gw: Any) -> dict[str, Any]:
+    handle = gw.analytics.models.get(v.model.name)
+    return {
+        "id": v.id,
+        "version": v.version,
+        "sha256": v.sha256,
+        "status": v.status,
+        "metrics": v.metrics,
+        "created_at": iso(v.created_at),
+        "provider": handle.provider if handle is not None and handle.version_id == v.id else None,
+    }

@@ -1,5 +1,6 @@
-"""Uplink administration (targets, dead letters, replay, backfill), storage, evidence files and the
-big-screen feed (WebSocket and SSE with replay from a sequence number)."""
+"""Uplink administration (targets, dead letters, replay, backfill) and the big-screen feed
+(WebSocket and SSE with replay from a sequence number).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from sqlalchemy import func, select
 
 from gateway.alarms import OPEN_STATUSES
 from gateway.api.http import ApiError, parse_body, query_int, route
-from gateway.db.schema import Alarm, Evidence, OutboxRow, UplinkTarget
+from gateway.db.schema import Alarm, OutboxRow, UplinkTarget
 from gateway.keys import GATEWAY
 from gateway.times import as_utc
 from gateway.uplinks import UnknownTarget
@@ -107,50 +108,6 @@ async def backfill(request: web.Request) -> web.Response:
         raise ApiError(422, "since must be before until")
     result = await _on_target(request, request.app[GATEWAY].uplinks.backfill, since, until)
     return web.json_response(result)
-
-
-@route(
-    "GET",
-    "/api/storage",
-    scope="stats:read",
-    tag="system",
-    summary="Evidence storage: usage, quota, retention, clips kept or not",
-)
-async def storage(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
-    return web.json_response(await asyncio.to_thread(gw.retention.usage))
-
-
-@route(
-    "GET",
-    "/api/alarms/{alarm_id}/evidence/{sha256}",
-    scope="alarms:read",
-    tag="alarms",
-    produces="application/octet-stream",
-    summary="One evidence file of an alarm (picture, clip, photo)",
-)
-async def evidence_file(request: web.Request) -> web.StreamResponse:
-    gw = request.app[GATEWAY]
-    alarm_id, digest = request.match_info["alarm_id"], request.match_info["sha256"]
-
-    def work() -> tuple[str, str] | None:
-        with gw.db.session() as s:
-            row = s.execute(
-                select(Evidence.path, Evidence.media_type)
-                .where(Evidence.alarm_id == alarm_id, Evidence.sha256 == digest)
-                .limit(1)
-            ).first()
-            return (row[0], row[1]) if row else None
-
-    found = await asyncio.to_thread(work)
-    if found is None:
-        raise ApiError(404, f"alarm {alarm_id} has no evidence {digest}")
-    path = gw.store.path(found[0])
-    if not path.is_file():
-        raise ApiError(410, "the evidence file is no longer in storage (past its retention)")
-    return web.FileResponse(
-        path, headers={"Content-Type": found[1], "Cache-Control": "private, max-age=86400"}
-    )
 
 
 # --- big-screen feed ----------------------------------------------------------------------------

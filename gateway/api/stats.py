@@ -1,4 +1,4 @@
-"""Statistics for the console: overview, alarm counts by camera/scene/time, disposal performance.
+"""Statistics for the console: summary, overview, alarm counts by camera/scene/time, disposal performance.
 
 Counting happens in SQL. Times of day and weekdays are the site's (config.site.timezone): the
 database groups by UTC hour (quarter hour for zones with such offsets), a few thousand rows at most,
@@ -28,8 +28,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from analyzers.scenes import CATALOGUE
 from gateway.alarm_types import default_table
 from gateway.alarms import OPEN_STATUSES
+from gateway.api.alarms import alarm_json, parse_time
 from gateway.api.http import ApiError, route
-from gateway.api.routes import alarm_json, parse_time
 from gateway.db.schema import Alarm, Camera, Disposal
 from gateway.keys import GATEWAY
 from gateway.times import iso
@@ -570,3 +570,22 @@ async def stats_disposal(request: web.Request) -> web.Response:
     rows.append(line("(total)", "合计", "total", data["total"]))
     tz = site_zone(gw)
     return csv_response(f"vigil-disposal-{stamp(since, tz)}-{stamp(until, tz)}.csv", header, rows)
+
+
+@route(
+    "GET", "/api/stats/summary", scope="stats:read", summary="Alarm counts per scene and status", tag="stats"
+)
+async def stats_summary(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+
+    def work() -> dict[str, Any]:
+        with gw.db.session() as s:
+            rows = s.execute(
+                select(Alarm.scene, Alarm.status, func.count()).group_by(Alarm.scene, Alarm.status)
+            )
+            out: dict[str, dict[str, int]] = {}
+            for scene, status, count in rows:
+                out.setdefault(scene, {})[status] = count
+            return {"by_scene": out}
+
+    return web.json_response(await asyncio.to_thread(work))

@@ -1,0 +1,450 @@
+"""Alarms: list and show (with evidence, revisions, disposals), snapshots and evidence files, and
+the lifecycle actions for the console and for safety-management systems' callbacks.
+
+Callbacks authenticate with a scoped token (``vigil tokens create --kind callback --scopes
+alarms:read,alarms:write``). Send ``Idempotency-Key`` to make a retried call safe: a key already
+applied changes nothing and answers with the alarm as it is (``changed: false``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
+
+from gateway.alarms import OPEN_STATUSES
+from gateway.api.http import ApiError, parse_body, principal, query_int, route
+from gateway.db.schema import (
+    Alarm,
+    Camera,
+    Disposal,
+    Evidence,
+)
+from gateway.keys import GATEWAY
+from gateway.lifecycle import (
+    MAX_PHOTOS,
+    AlarmNotFound,
+    BadEvidence,
+    Change,
+    TransitionRefused,
+    decode_picture,
+)
+from gateway.times import as_utc, iso
+
+MAX_KEY = 100
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = Field(None, max_length=2000, description="free text kept in the audit trail")
+
+
+class ConfirmBody(Body):
+    pass
+
+
+class RejectBody(Body):
+    reason: str = Field(min_length=1, max_length=500, description="why this is a false positive")
+
+
+class Photo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: str = Field(description="base64 JPEG or PNG, at most 1 MiB decoded")
+
+
+class DisposeBody(Body):
+    handler: str = Field(min_length=1, max_length=100, description="who handled it")
+    handled_at: dt.datetime | None = Field(None, description="when (ISO 8601; default now)")
+    result: str = Field(min_length=1, max_length=2000, description="what was found and done")
+    measures: str | None = Field(None, max_length=2000, description="corrective measures")
+    photos: list[Photo] = Field(default_factory=list, max_length=MAX_PHOTOS)
+
+
+class ClearBody(Body):
+    cleared_at: dt.datetime | None = Field(None, description="销警 time (ISO 8601; default now)")
+    picture: str | None = Field(
+        None, description="base64 JPEG/PNG at clear; default: the camera's current picture"
+    )
+
+
+class UpdateBody(Body):
+    priority: int | None = Field(None, ge=0, le=4)
+
+
+class CloseBody(Body):
+    pass
+
+
+def _request_key(request: web.Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= MAX_KEY:
+        raise ApiError(400, f"Idempotency-Key must be 1..{MAX_KEY} characters")
+    return key
+
+
+async def _apply(request: web.Request, change: Change) -> web.Response:
+    gw = request.app[GATEWAY]
+    alarm_id = request.match_info["alarm_id"]
+    try:
+        _, changed = await asyncio.to_thread(gw.lifecycle.apply, alarm_id, change)
+    except AlarmNotFound as exc:
+        raise ApiError(404, str(exc)) from exc
+    except TransitionRefused as exc:
+        raise ApiError(409, str(exc)) from exc
+    body: dict[str, Any] = await asyncio.to_thread(load_alarm, gw, alarm_id)
+    body["changed"] = changed
+    return web.json_response(body)
+
+
+def _picture(b64: str, what: str) -> Any:
+    try:
+        return decode_picture(b64, what)
+    except BadEvidence as exc:
+        raise ApiError(413 if exc.too_large else 422, str(exc)) from exc
+
+
+def _when(value: dt.datetime | None, what: str) -> dt.datetime | None:
+    value = as_utc(value)
+    if value is not None and value > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5):
+        raise ApiError(422, f"{what} is in the future; send the time it happened")
+    return value
+
+
+@route(
+    "POST",
+    "/api/alarms/{alarm_id}/confirm",
+    scope="alarms:write",
+    body=ConfirmBody,
+    tag="alarms",
+    summary="Confirm the alarm as true",
+)
+async def confirm(request: web.Request) -> web.Response:
+    body = await parse_body(request, ConfirmBody)
+    return await _apply(request, Change("confirm", principal(request).name, body.note, _request_key(request)))
+
+
+@route(
+    "POST",
+    "/api/alarms/{alarm_id}/reject",
+    scope="alarms:write",
+    body=RejectBody,
+    tag="alarms",
+    summary="Reject the alarm as a false positive, with the reason",
+)
+async def reject(request: web.Request) -> web.Response:
+    body = await parse_body(request, RejectBody)
+    change = Change("reject", principal(request).name, body.note, _request_key(request), reason=body.reason)
+    return await _apply(request, change)
+
+
+@route(
+    "POST",
+    "/api/alarms/{alarm_id}/dispose",
+    scope="alarms:write",
+    body=DisposeBody,
+    tag="alarms",
+    summary="Record the disposal (handler, time, result, measures, photos) of a confirmed alarm",
+)
+async def dispose(request: web.Request) -> web.Response:
+    body = await parse_body(request, DisposeBody)
+    photos = [_picture(p.data, f"photo {i + 1}") for i, p in enumerate(body.photos)]
+    change = Change(
+        "dispose",
+        principal(request).name,
+        body.note,
+        _request_key(request),
+        handler=body.handler,
+        handled_at=_when(body.handled_at, "handled_at"),
+        result=body.result,
+        measures=body.measures,
+        photos=photos,
+    )
+    return await _apply(request, change)
+
+
+@route(
+    "POST",
+    "/api/alarms/{alarm_id}/clear",
+    scope="alarms:write",
+    body=ClearBody,
+    tag="alarms",
+    summary="Clear (销警) an open alarm with its time and picture; its rule re-arms",
+)
+async def clear(request: web.Request) -> web.Response:
+    body = await parse_body(request, ClearBody)
+    change = Change(
+        "clear",
+        principal(request).name,
+        body.note,
+        _request_key(request),
+        picture=_picture(body.picture, "picture") if body.picture else None,
+        cleared_at=_when(body.cleared_at, "cleared_at"),
+    )
+    return await _apply(request, change)
+
+
+@route(
+    "POST",
+    "/api/alarms/{alarm_id}/update",
+    scope="alarms:write",
+    body=UpdateBody,
+    tag="alarms",
+    summary="Change an alarm's priority or add a note",
+)
+async def update(request: web.Request) -> web.Response:
+    body = await parse_body(request, UpdateBody)
+    change = Change(
+        "update", principal(request).name, body.note, _request_key(request), priority=body.priority
+    )
+    return await _apply(request, change)
+
+
+@route(
+    "POST",
+    "/api/alarms/{alarm_id}/close",
+    scope="alarms:write",
+    body=CloseBody,
+    tag="alarms",
+    summary="Close a cleared or rejected alarm (needs a verdict, and a disposal when true)",
+)
+async def close(request: web.Request) -> web.Response:
+    body = await parse_body(request, CloseBody)
+    return await _apply(request, Change("close", principal(request).name, body.note, _request_key(request)))
+
+
+def alarm_json(a: Alarm, full: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": a.id,
+        "camera_id": a.camera_id,
+        "scene": a.scene,
+        "region": a.region,
+        "status": a.status,
+        "priority": a.priority,
+        "score": a.score,
+        "message": a.message,
+        "tags": a.tags,
+        "occurred_at": iso(a.occurred_at),
+        "raised_at": iso(a.raised_at),
+        "confirmed_at": iso(a.confirmed_at),
+        "cleared_at": iso(a.cleared_at),
+        "closed_at": iso(a.closed_at),
+        "verdict": a.verdict,
+        "verdict_reason": a.verdict_reason,
+        "revision": a.revision,
+        "snapshot": f"/api/alarms/{a.id}/snapshot",
+    }
+    if full:
+        out["details"] = a.details
+        out["revisions"] = [
+            {
+                "revision": r.revision,
+                "action": r.action,
+                "actor": r.actor,
+                "at": iso(r.at),
+                "changes": r.changes,
+                "note": r.note,
+            }
+            for r in a.revisions
+        ]
+        out["evidence"] = [
+            {
+                "kind": e.kind,
+                "sha256": e.sha256,
+                "media_type": e.media_type,
+                "size": e.size,
+                "retain_until": iso(e.retain_until),
+                "url": f"/api/alarms/{a.id}/evidence/{e.sha256}",
+            }
+            for e in a.evidence
+        ]
+    return out
+
+
+def disposal_json(d: Disposal) -> dict[str, Any]:
+    return {
+        "handler": d.handler,
+        "handled_at": iso(d.handled_at),
+        "result": d.result,
+        "measures": d.measures,
+        "photos": list(d.photos or []),
+        "recorded_at": iso(d.created_at),
+    }
+
+
+def parse_time(request: web.Request, name: str) -> dt.datetime | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise ApiError(
+            400, f"query parameter {name} must be an ISO 8601 time, e.g. 2026-11-21T08:00:00+08:00"
+        ) from exc
+    return as_utc(value)
+
+
+@route(
+    "GET",
+    "/api/alarms",
+    scope="alarms:read",
+    summary="List alarms, newest first",
+    tag="alarms",
+    query=(
+        ("camera_id", "string", "only this camera"),
+        ("scene", "string", "only this scene"),
+        ("status", "string", "raised, confirmed, rejected, disposed, cleared, closed, or open"),
+        ("since", "string", "ISO 8601 lower bound of occurrence time"),
+        ("until", "string", "ISO 8601 upper bound of occurrence time"),
+        ("before", "string", "page cursor: alarm id to continue after"),
+        ("limit", "integer", "page size, 1..500 (default 50)"),
+        ("q", "string", "text in the message or the camera's name (up to 100 characters)"),
+        ("region", "string", "only this region"),
+        ("verdict", "string", "true_positive, false_positive, or none (not yet verified)"),
+        ("count", "integer", "1: also return `total`, the number of alarms matching the filters"),
+    ),
+)
+async def list_alarms(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    limit = query_int(request, "limit", 50, 1, 500)
+    since, until = parse_time(request, "since"), parse_time(request, "until")
+    q = request.query
+    text = q.get("q", "").strip()
+    if len(text) > 100:
+        raise ApiError(400, "query parameter q may have at most 100 characters")
+    verdict = q.get("verdict")
+    if verdict not in (None, "", "true_positive", "false_positive", "none"):
+        raise ApiError(400, "verdict must be true_positive, false_positive or none")
+
+    def work() -> dict[str, Any]:
+        stmt = select(Alarm)
+        if text:
+            like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            named = select(Camera.id).where(Camera.name.ilike(like, escape="\\"))
+            stmt = stmt.where(or_(Alarm.message.ilike(like, escape="\\"), Alarm.camera_id.in_(named)))
+        if q.get("region"):
+            stmt = stmt.where(Alarm.region == q["region"])
+        if verdict == "none":
+            stmt = stmt.where(Alarm.verdict.is_(None))
+        elif verdict:
+            stmt = stmt.where(Alarm.verdict == verdict)
+        if q.get("camera_id"):
+            stmt = stmt.where(Alarm.camera_id == q["camera_id"])
+        if q.get("scene"):
+            stmt = stmt.where(Alarm.scene == q["scene"])
+        status = q.get("status")
+        if status == "open":
+            stmt = stmt.where(Alarm.status.in_(OPEN_STATUSES))
+        elif status:
+            stmt = stmt.where(Alarm.status == status)
+        if since:
+            stmt = stmt.where(Alarm.occurred_at >= since)
+        if until:
+            stmt = stmt.where(Alarm.occurred_at <= until)
+        with gw.db.session() as s:
+            counted = stmt.with_only_columns(func.count(), maintain_column_froms=True)
+            total = s.scalar(counted) if q.get("count") == "1" else None
+            if q.get("before"):
+                stmt = stmt.where(Alarm.id < q["before"])
+            rows = list(s.scalars(stmt.order_by(Alarm.id.desc()).limit(limit)))
+            items = [alarm_json(a) for a in rows]
+        out: dict[str, Any] = {"items": items, "next": items[-1]["id"] if len(items) == limit else None}
+        if total is not None:
+            out["total"] = total
+        return out
+
+    return web.json_response(await asyncio.to_thread(work))
+
+
+def load_alarm(gw: Any, alarm_id: str) -> dict[str, Any]:
+    with gw.db.session() as s:
+        alarm = s.scalar(
+            select(Alarm)
+            .where(Alarm.id == alarm_id)
+            .options(selectinload(Alarm.revisions), selectinload(Alarm.evidence))
+        )
+        if alarm is None:
+            raise ApiError(404, f"no alarm {alarm_id}")
+        out = alarm_json(alarm, full=True)
+        disposals = s.scalars(select(Disposal).where(Disposal.alarm_id == alarm_id).order_by(Disposal.id))
+        out["disposals"] = [disposal_json(d) for d in disposals]
+        return out
+
+
+@route(
+    "GET",
+    "/api/alarms/{alarm_id}",
+    scope="alarms:read",
+    summary="One alarm with revisions and evidence",
+    tag="alarms",
+)
+async def get_alarm(request: web.Request) -> web.Response:
+    alarm_id = request.match_info["alarm_id"]
+    return web.json_response(await asyncio.to_thread(load_alarm, request.app[GATEWAY], alarm_id))
+
+
+@route(
+    "GET",
+    "/api/alarms/{alarm_id}/snapshot",
+    scope="alarms:read",
+    summary="The alarm picture (JPEG)",
+    produces="image/jpeg",
+    tag="alarms",
+    query=(("kind", "string", "snapshot (annotated, default) or snapshot_raw"),),
+)
+async def alarm_snapshot(request: web.Request) -> web.StreamResponse:
+    gw = request.app[GATEWAY]
+    alarm_id, kind = request.match_info["alarm_id"], request.query.get("kind", "snapshot")
+    if kind not in ("snapshot", "snapshot_raw", "clear_snapshot"):
+        raise ApiError(400, "kind must be snapshot, snapshot_raw or clear_snapshot")
+
+    def work() -> str | None:
+        with gw.db.session() as s:
+            return s.scalar(select(Evidence.path).where(Evidence.alarm_id == alarm_id, Evidence.kind == kind))
+
+    rel = await asyncio.to_thread(work)
+    if rel is None:
+        raise ApiError(404, f"alarm {alarm_id} has no {kind}")
+    path = gw.store.path(rel)
+    if not path.is_file():
+        raise ApiError(410, f"the {kind} file of alarm {alarm_id} is missing from storage")
+    return web.FileResponse(
+        path, headers={"Content-Type": "image/jpeg", "Cache-Control": "private, max-age=86400"}
+    )
+
+
+@route(
+    "GET",
+    "/api/alarms/{alarm_id}/evidence/{sha256}",
+    scope="alarms:read",
+    tag="alarms",
+    produces="application/octet-stream",
+    summary="One evidence file of an alarm (picture, clip, photo)",
+)
+async def evidence_file(request: web.Request) -> web.StreamResponse:
+    gw = request.app[GATEWAY]
+    alarm_id, digest = request.match_info["alarm_id"], request.match_info["sha256"]
+
+    def work() -> tuple[str, str] | None:
+        with gw.db.session() as s:
+            row = s.execute(
+                select(Evidence.path, Evidence.media_type)
+                .where(Evidence.alarm_id == alarm_id, Evidence.sha256 == digest)
+                .limit(1)
+            ).first()
+            return (row[0], row[1]) if row else None
+
+    found = await asyncio.to_thread(work)
+    if found is None:
+        raise ApiError(404, f"alarm {alarm_id} has no evidence {digest}")
+    path = gw.store.path(found[0])
+    if not path.is_file():
+        raise ApiError(410, "the evidence file is no longer in storage (past its retention)")
+    return web.FileResponse(
+        path, headers={"Content-Type": found[1], "Cache-Control": "private, max-age=86400"}
+    )

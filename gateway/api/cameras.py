@@ -1,0 +1,491 @@
+"""Cameras: list, show, add, edit, remove, ONVIF discovery and probing, PTZ, a GB/T 28181
+channel's recordings, live view and snapshots (everything under /api/cameras).
+
+Live view: fragmented MP4 over a WebSocket (H.264 remuxed, never transcoded) and JPEG snapshots.
+The WebSocket first sends ``{"type": "init", "mime": ...}`` for ``MediaSource.isTypeSupported`` and
+``addSourceBuffer``, then binary segments: the init segment (ftyp + moov), then moof + mdat per GOP.
+An H.265 camera gets ``{"type": "unsupported", ...}`` with the snapshot URL, then the socket closes.
+Stream URLs (which may carry credentials) never leave the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiohttp import WSMsgType, web
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from adapters import redact_url
+from adapters.gb28181.common import GbError
+from adapters.gb28181.manscdp import ptz_cmd
+from adapters.onvif import OnvifError, discover, probe
+from adapters.onvif.client import insert_credentials
+from adapters.rtsp.live import (
+    H265_CODECS,
+    H265_REASON,
+    FragmentedMp4Relay,
+    LiveViewError,
+    LiveViewUnsupported,
+    grab_jpeg,
+)
+from gateway.api.http import ApiError, parse_body, query_int, route
+from gateway.cameras import camera_config, camera_json
+from gateway.config import CameraConfig
+from gateway.db.schema import Camera
+from gateway.keys import GATEWAY
+
+SNAPSHOT_TIMEOUT_S = 15.0
+HEARTBEAT_S = 20.0
+
+
+@dataclass(frozen=True)
+class _Stream:
+    main_url: str
+    live_url: str  # the sub stream when the camera has one
+    transport: str
+
+
+def _stream(gw: Any, camera_id: str) -> _Stream:
+    with gw.db.session() as s:
+        row = s.get(Camera, camera_id)
+        if row is None:
+            raise ApiError(404, f"no camera {camera_id}")
+        return _Stream(row.stream_url, row.sub_stream_url or row.stream_url, row.transport or "tcp")
+
+
+def _running_codec(gw: Any, camera_id: str, stream: _Stream) -> str | None:
+    """The codec the analytics saw, when the live view plays the stream it analyses."""
+    runner = gw.analytics.runners.get(camera_id)
+    if runner is None or stream.live_url != stream.main_url:
+        return None
+    codec: str | None = runner.health.codec
+    return codec
+
+
+@route(
+    "GET",
+    "/api/cameras/{camera_id}/live",
+    scope="cameras:read",
+    summary="Live view as a WebSocket: a JSON init message, then fragmented MP4 (H.264 only, no transcode)",
+    produces="application/octet-stream",
+    tag="cameras",
+)
+async def live(request: web.Request) -> web.StreamResponse:
+    gw, camera_id = request.app[GATEWAY], request.match_info["camera_id"]
+    stream = await asyncio.to_thread(_stream, gw, camera_id)
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S)
+    if not ws.can_prepare(request).ok:
+        raise ApiError(400, "connect with a WebSocket (Upgrade: websocket)")
+    await ws.prepare(request)
+    snapshot = f"/api/cameras/{camera_id}/snapshot"
+    relay = FragmentedMp4Relay(stream.live_url, transport=stream.transport)
+    try:
+        if _running_codec(gw, camera_id, stream) in H265_CODECS:
+            raise LiveViewUnsupported(H265_REASON)
+        await relay.start()
+    except LiveViewUnsupported as exc:
+        await ws.send_json({"type": "unsupported", "reason": str(exc), "snapshot": snapshot})
+        await ws.close()
+        return ws
+    except LiveViewError as exc:
+        await ws.send_json({"type": "error", "reason": str(exc), "snapshot": snapshot})
+        await ws.close()
+        return ws
+    await ws.send_json(
+        {
+            "type": "init",
+            "mime": relay.mime,
+            "width": relay.width,
+            "height": relay.height,
+            "snapshot": snapshot,
+        }
+    )
+
+    async def pump() -> None:
+        with contextlib.suppress(ConnectionError):  # the viewer went away
+            try:
+                async for segment in relay.segments():
+                    await ws.send_bytes(segment)
+                await ws.send_json({"type": "end", "reason": "the stream ended"})
+            except LiveViewError as exc:
+                await ws.send_json({"type": "error", "reason": str(exc)})
+            await ws.close()
+
+    sender = asyncio.create_task(pump())
+    try:
+        async for msg in ws:  # the viewer sends nothing; this sees its close (and answers pings)
+            if msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        if not sender.done():
+            sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+        relay.stop()
+        await ws.close()
+    return ws
+
+
+@route(
+    "GET",
+    "/api/cameras/{camera_id}/snapshot",
+    scope="cameras:read",
+    summary="A current picture of the camera (JPEG, decoded from its main stream)",
+    produces="image/jpeg",
+    tag="cameras",
+)
+async def snapshot(request: web.Request) -> web.Response:
+    gw, camera_id = request.app[GATEWAY], request.match_info["camera_id"]
+    stream = await asyncio.to_thread(_stream, gw, camera_id)
+    try:
+        jpeg = await asyncio.wait_for(
+            asyncio.to_thread(grab_jpeg, stream.main_url, stream.transport, 10.0, 5.0), SNAPSHOT_TIMEOUT_S
+        )
+    except LiveViewError as exc:
+        raise ApiError(502, f"camera {camera_id}: {exc}") from exc
+    except TimeoutError as exc:
+        raise ApiError(504, f"camera {camera_id} sent no picture within {SNAPSHOT_TIMEOUT_S:.0f} s") from exc
+    return web.Response(body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@route(
+    "GET",
+    "/api/cameras",
+    scope="cameras:read",
+    summary="Cameras with live status",
+    tag="cameras",
+    query=(("include_removed", "boolean", "also list removed cameras (kept for their alarms)"),),
+)
+async def list_cameras(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    include_removed = request.query.get("include_removed", "").lower() in ("1", "true", "yes")
+
+    def work() -> list[dict[str, Any]]:
+        stmt = select(Camera).options(selectinload(Camera.tasks)).order_by(Camera.id)
+        if not include_removed:
+            stmt = stmt.where(Camera.status != "removed")
+        with gw.db.session() as s:
+            rows = s.scalars(stmt)
+            return [camera_json(r, *_live(gw, r.id), onvif=gw.onvif.state(r.id)) for r in rows]
+
+    return web.json_response({"items": await asyncio.to_thread(work)})
+
+
+def _live(gw: Any, camera_id: str) -> tuple[Any, dict[str, str] | None]:
+    """The running camera's stream health and scene statuses (None when it does not run)."""
+    runner = gw.analytics.runners.get(camera_id)
+    return (runner.health, runner.scene_status()) if runner is not None else (None, None)
+
+
+@route(
+    "GET",
+    "/api/cameras/{camera_id}",
+    scope="cameras:read",
+    summary="One camera with live status",
+    tag="cameras",
+)
+async def get_camera(request: web.Request) -> web.Response:
+    gw, camera_id = request.app[GATEWAY], request.match_info["camera_id"]
+    return web.json_response(await asyncio.to_thread(camera_out, gw, camera_id))
+
+
+@route(
+    "POST",
+    "/api/cameras",
+    scope="cameras:write",
+    body=CameraConfig,
+    tag="cameras",
+    summary="Add a camera with its scenes; it starts at once",
+)
+async def add_camera(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    cam = await parse_body(request, CameraConfig)
+    try:
+        await asyncio.to_thread(gw.add_camera, cam)
+    except ValueError as exc:
+        raise ApiError(409, str(exc)) from exc
+    return web.json_response(await asyncio.to_thread(camera_out, gw, cam.id), status=201)
+
+
+def camera_out(gw: Any, camera_id: str) -> dict[str, Any]:
+    """One camera as GET /api/cameras/{id} shows it (with live status): the answer of every camera route."""
+    with gw.db.session() as s:
+        row = s.get(Camera, camera_id)
+        if row is None:
+            raise ApiError(404, f"no camera {camera_id}")
+        return camera_json(row, *_live(gw, camera_id), onvif=gw.onvif.state(camera_id))
+
+
+def _camera_row(s: Session, camera_id: str) -> Camera:
+    """The camera's row; 404 for none or a removed one (kept only for its alarms)."""
+    row = s.get(Camera, camera_id)
+    if row is None or row.status == "removed":
+        raise ApiError(404, f"no camera {camera_id}")
+    return row
+
+
+@route(
+    "GET",
+    "/api/cameras/{camera_id}/config",
+    scope="cameras:read",
+    tag="cameras",
+    summary="A camera's full configuration (as PUT takes it); stream credentials shown as ***",
+)
+async def get_camera_config(request: web.Request) -> web.Response:
+    gw, camera_id = request.app[GATEWAY], request.match_info["camera_id"]
+
+    def work() -> dict[str, Any]:
+        with gw.db.session() as s:
+            row = _camera_row(s, camera_id)
+            cam = camera_config(row)
+        out = cam.model_dump(mode="json")
+        out["url"] = redact_url(cam.url)
+        out["sub_url"] = redact_url(cam.sub_url) if cam.sub_url else None
+        return out
+
+    return web.json_response(await asyncio.to_thread(work))
+
+
+@route(
+    "PUT",
+    "/api/cameras/{camera_id}",
+    scope="cameras:write",
+    body=CameraConfig,
+    tag="cameras",
+    summary="Replace a camera's configuration (scenes, regions, thresholds, schedules, alarm settings) "
+    "and restart it; a stream URL sent back as shown (user:password as ***) keeps the stored one",
+)
+async def put_camera(request: web.Request) -> web.Response:
+    gw, camera_id = request.app[GATEWAY], request.match_info["camera_id"]
+    cam = await parse_body(request, CameraConfig)
+    if cam.id != camera_id:
+        raise ApiError(
+            422,
+            f"the body's id {cam.id!r} differs from the camera in the path {camera_id!r}; ids cannot change",
+            [{"field": "id", "problem": "must equal the id in the path"}],
+        )
+
+    def keep_secrets() -> CameraConfig:
+        with gw.db.session() as s:
+            row = _camera_row(s, camera_id)
+            changes: dict[str, Any] = {}
+            if cam.url == redact_url(row.stream_url):  # the console sends back what it was shown
+                changes["url"] = row.stream_url
+            if cam.sub_url and row.sub_stream_url and cam.sub_url == redact_url(row.sub_stream_url):
+                changes["sub_url"] = row.sub_stream_url
+            return cam.model_copy(update=changes) if changes else cam
+
+    full = await asyncio.to_thread(keep_secrets)
+    try:
+        await gw.update_camera(full)
+    except LookupError as exc:
+        raise ApiError(404, str(exc)) from exc
+    return web.json_response(await asyncio.to_thread(camera_out, gw, camera_id))
+
+
+@route(
+    "DELETE",
+    "/api/cameras/{camera_id}",
+    scope="cameras:write",
+    tag="cameras",
+    summary="Stop and remove a camera; its alarms stay (a camera with alarms is kept as 'removed')",
+)
+async def delete_camera(request: web.Request) -> web.Response:
+    gw, camera_id = request.app[GATEWAY], request.match_info["camera_id"]
+    try:
+        return web.json_response(await gw.remove_camera(camera_id))
+    except LookupError as exc:
+        raise ApiError(404, str(exc)) from exc
+
+
+def _target(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ApiError(400, f"target must be HOST:PORT, not {text!r}")
+    return host, int(port)
+
+
+@route(
+    "GET",
+    "/api/discovery/onvif",
+    scope="cameras:write",
+    tag="cameras",
+    summary="Find ONVIF cameras by WS-Discovery (multicast, or unicast to the given targets)",
+    query=(
+        ("wait_ms", "integer", "how long to listen for answers, 200..10000 (default 2000)"),
+        ("target", "string", "HOST:PORT to probe by unicast instead of multicast (repeatable, up to 32)"),
+    ),
+)
+async def discover_onvif(request: web.Request) -> web.Response:
+    wait_s = query_int(request, "wait_ms", 2000, 200, 10000) / 1000
+    targets = [_target(t) for t in request.query.getall("target", [])][:32]
+    try:
+        devices = await discover(wait_s, multicast=not targets, targets=targets)
+    except OSError as exc:
+        raise ApiError(503, f"WS-Discovery could not run on this host: {exc}") from exc
+    known = await asyncio.to_thread(_known_hosts, request.app[GATEWAY])
+    items = [
+        {
+            "endpoint": d.endpoint,
+            "host": d.host,
+            "port": d.port,
+            "xaddrs": list(d.xaddrs),
+            "name": d.name,
+            "location": d.location,
+            "hardware": d.hardware,
+            "mac": d.mac,
+            "source": d.source,
+            "added": [c for c, host in known if host and host == d.host],
+        }
+        for d in devices
+    ]
+    return web.json_response({"items": items, "wait_ms": int(wait_s * 1000)})
+
+
+def _known_hosts(gw: Any) -> list[tuple[str, str | None]]:
+    from urllib.parse import urlsplit
+
+    with gw.db.session() as s:
+        rows = s.execute(select(Camera.id, Camera.stream_url).where(Camera.status != "removed"))
+        return [(cid, urlsplit(url).hostname) for cid, url in rows]
+
+
+class ProbeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str = Field(min_length=1, max_length=255)
+    port: int = Field(80, ge=1, le=65535)
+    username: str = Field(min_length=1, max_length=128)
+    password: str = Field(max_length=256)
+
+
+@route(
+    "POST",
+    "/api/discovery/onvif/probe",
+    scope="cameras:write",
+    body=ProbeBody,
+    tag="cameras",
+    summary="Read a found ONVIF device with its credentials: model, profiles, stream addresses, PTZ; "
+    "returns a camera configuration ready for POST /api/cameras",
+)
+async def probe_onvif(request: web.Request) -> web.Response:
+    body = await parse_body(request, ProbeBody)
+    try:
+        cam = await probe(body.host, body.port, body.username, body.password, timeout_s=8.0)
+    except (OnvifError, OSError, TimeoutError) as exc:
+        raise ApiError(502, f"the device at {body.host}:{body.port} did not answer as ONVIF: {exc}") from exc
+    url = insert_credentials(cam.main_stream_uri, body.username, body.password)
+    sub = insert_credentials(cam.sub_stream_uri, body.username, body.password) if cam.sub_stream_uri else None
+    return web.json_response(
+        {
+            "manufacturer": cam.info.manufacturer,
+            "model": cam.info.model,
+            "firmware": cam.info.firmware,
+            "main": {"width": cam.main.width, "height": cam.main.height, "encoding": cam.main.encoding},
+            "main_stream_uri": redact_url(url),
+            "sub_stream_uri": redact_url(sub) if sub else None,
+            "ptz": cam.ptz is not None,
+            # The caller typed these credentials; the suggestion carries them so it can be POSTed as is.
+            "camera": {
+                "name": cam.info.model,
+                "url": url,
+                "sub_url": sub,
+                "quality": f"{cam.main.width}x{cam.main.height} {cam.main.encoding}",
+            },
+        }
+    )
+
+
+class PtzBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Literal[
+        "stop",
+        "left",
+        "right",
+        "up",
+        "down",
+        "upleft",
+        "upright",
+        "downleft",
+        "downright",
+        "zoom_in",
+        "zoom_out",
+        "preset_set",
+        "preset_goto",
+        "preset_delete",
+    ] = Field(description="a move (runs until `stop`), a zoom, or a preset operation")
+    speed: int = Field(128, ge=0, le=255, description="pan/tilt speed")
+    zoom_speed: int = Field(8, ge=0, le=15)
+    preset: int = Field(0, ge=0, le=255, description="preset number (1-255) for the preset actions")
+
+
+@route(
+    "POST",
+    "/api/cameras/{camera_id}/ptz",
+    scope="cameras:write",
+    body=PtzBody,
+    tag="gb28181",
+    summary="PTZ control of a GB/T 28181 channel (DeviceControl PTZCmd); moves run until action stop",
+)
+async def camera_ptz(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    camera_id = request.match_info["camera_id"]
+    body = await parse_body(request, PtzBody)
+    try:
+        ptz_cmd(body.action, body.speed, body.zoom_speed, body.preset)
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from exc
+    try:
+        command = await gw.gb28181.ptz(camera_id, body.action, body.speed, body.zoom_speed, body.preset)
+    except LookupError as exc:
+        raise ApiError(404, str(exc)) from exc
+    except ValueError as exc:
+        raise ApiError(409, str(exc)) from exc
+    except GbError as exc:
+        raise ApiError(502, f"the device did not take the command: {exc}") from exc
+    return web.json_response({"camera_id": camera_id, "action": body.action, "ptz_cmd": command})
+
+
+def _time(request: web.Request, name: str) -> dt.datetime:
+    raw = request.query.get(name)
+    if raw is None:
+        raise ApiError(400, f"give `{name}` as an ISO 8601 time, e.g. 2026-11-21T08:00:00+08:00")
+    try:
+        when = dt.datetime.fromisoformat(raw[:40])
+    except ValueError as exc:
+        raise ApiError(400, f"`{name}` is not an ISO 8601 time: {raw[:40]!r}") from exc
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+
+
+@route(
+    "GET",
+    "/api/cameras/{camera_id}/records",
+    scope="cameras:read",
+    tag="gb28181",
+    query=(
+        ("start", "string", "ISO 8601 start (UTC unless it names a zone)"),
+        ("end", "string", "ISO 8601 end; at most 31 days after start"),
+    ),
+    summary="Recordings a GB/T 28181 device holds for a channel (RecordInfo query)",
+)
+async def camera_records(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    camera_id = request.match_info["camera_id"]
+    start, end = _time(request, "start"), _time(request, "end")
+    if not start < end <= start + dt.timedelta(days=31):
+        raise ApiError(400, "`end` must be after `start`, and at most 31 days later")
+    try:
+        items = await gw.gb28181.records(camera_id, start, end)
+    except LookupError as exc:
+        raise ApiError(404, str(exc)) from exc
+    except ValueError as exc:
+        raise ApiError(409, str(exc)) from exc
+    except GbError as exc:
+        raise ApiError(502, f"the device did not answer: {exc}") from exc
+    return web.json_response({"camera_id": camera_id, "items": [dataclasses.asdict(i) for i in items]})

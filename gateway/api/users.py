@@ -1,0 +1,346 @@
+"""People and machines: login and logout, who am I, users (list, add, change) and API tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select, update
+
+from gateway.api.http import AUTHENTICATED, PUBLIC, ApiError, parse_body, principal, route
+from gateway.auth import (
+    ALL_SCOPES,
+    ROLES,
+    authenticate_user,
+    check_password_strength,
+    create_user,
+    hash_password,
+    issue_token,
+)
+from gateway.db.schema import (
+    ApiToken,
+    User,
+    utcnow,
+)
+from gateway.keys import GATEWAY, LOGIN_GUARD
+from gateway.times import iso
+
+# --- users --------------------------------------------------------------------------------------
+
+
+class UserPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["admin", "operator", "viewer"] | None = None
+    disabled: bool | None = Field(None, description="true: the user can no longer log in")
+    enabled: bool | None = Field(None, description="the opposite of disabled (as GET /api/users shows it)")
+    password: str | None = Field(None, min_length=10, max_length=256)
+    display_name: str | None = Field(None, max_length=100)
+
+
+@route(
+    "PATCH",
+    "/api/users/{user_id}",
+    scope="users:write",
+    body=UserPatch,
+    tag="users",
+    summary="Change a user's role, disable or enable them, set a new password; their other sessions end",
+)
+async def patch_user(request: web.Request) -> web.Response:
+    gw, who = request.app[GATEWAY], principal(request)
+    try:
+        user_id = int(request.match_info["user_id"])
+    except ValueError as exc:
+        raise ApiError(400, "user id must be an integer (see GET /api/users)") from exc
+    body = await parse_body(request, UserPatch)
+    if body.disabled is not None and body.enabled is not None and body.disabled == body.enabled:
+        raise ApiError(422, "disabled and enabled contradict each other; send one of them")
+    enabled = (
+        body.enabled if body.enabled is not None else None if body.disabled is None else not body.disabled
+    )
+    if body.password is not None:
+        try:
+            check_password_strength(body.password)
+        except ValueError as exc:
+            raise ApiError(422, str(exc), [{"field": "password", "problem": str(exc)}]) from exc
+    assert body.role is None or body.role in ROLES
+
+    def work() -> dict[str, Any]:
+        with gw.db.session() as s:
+            user = s.get(User, user_id, with_for_update=True)
+            if user is None:
+                raise ApiError(404, f"no user {user_id}")
+            role = body.role or user.role
+            active = user.enabled if enabled is None else enabled
+            if user.role == "admin" and user.enabled and (role != "admin" or not active):
+                others = s.scalar(
+                    select(func.count())
+                    .select_from(User)
+                    .where(User.role == "admin", User.enabled.is_(True), User.id != user.id)
+                )
+                if not others:
+                    raise ApiError(
+                        409, f"{user.username} is the last enabled admin; make another user admin first"
+                    )
+            changed = []
+            if role != user.role:
+                user.role = role
+                changed.append("role")
+            if active != user.enabled:
+                user.enabled = active
+                changed.append("enabled")
+            if body.password is not None:
+                user.password_hash = hash_password(body.password)
+                changed.append("password")
+            if body.display_name is not None and body.display_name != user.display_name:
+                user.display_name = body.display_name
+                changed.append("display_name")
+            ended = 0
+            if {"role", "enabled", "password"} & set(changed):
+                # Sessions carry the role they were issued with: end them (the caller's own stays).
+                result = s.execute(
+                    update(ApiToken)
+                    .where(
+                        ApiToken.user_id == user.id,
+                        ApiToken.kind == "session",
+                        ApiToken.revoked_at.is_(None),
+                        ApiToken.id != who.token_id,
+                    )
+                    .values(revoked_at=utcnow())
+                )
+                ended = int(getattr(result, "rowcount", 0) or 0)  # an UPDATE's CursorResult
+            return {
+                "id": user.id,
+                "username": user.username,
+                "display_name": user.display_name,
+                "role": user.role,
+                "enabled": user.enabled,
+                "last_login_at": iso(user.last_login_at),
+                "changed": changed,
+                "sessions_ended": int(ended or 0),
+            }
+
+    return web.json_response(await asyncio.to_thread(work))
+
+
+Role = Literal["admin", "operator", "viewer"]
+
+
+class LoginBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+@route(
+    "POST",
+    "/api/auth/login",
+    scope=PUBLIC,
+    summary="Log in; returns a session token",
+    body=LoginBody,
+    tag="auth",
+)
+async def login(request: web.Request) -> web.Response:
+    body = await parse_body(request, LoginBody)
+    gw = request.app[GATEWAY]
+    guard = request.app[LOGIN_GUARD]
+    client = request.remote or "?"
+    guard.check(client)
+
+    def work() -> dict[str, Any] | None:
+        with gw.db.session() as s:
+            user = authenticate_user(s, body.username, body.password)
+            if user is None:
+                return None
+            ttl = dt.timedelta(hours=gw.config.server.session_hours)
+            secret, row = issue_token(
+                s, f"session:{user.username}", "session", user.role, user_id=user.id, ttl=ttl
+            )
+            return {
+                "token": secret,
+                "role": user.role,
+                "username": user.username,
+                "expires_at": iso(row.expires_at),
+            }
+
+    result = await asyncio.to_thread(work)
+    if result is None:
+        guard.failed(client)
+        raise ApiError(401, "wrong username or password")
+    guard.succeeded(client)
+    response = web.json_response(result)
+    response.set_cookie(
+        "vigil_session",
+        result["token"],
+        httponly=True,
+        samesite="Strict",
+        max_age=int(gw.config.server.session_hours * 3600),
+    )
+    return response
+
+
+@route(
+    "POST", "/api/auth/logout", scope=AUTHENTICATED, summary="Revoke the calling session token", tag="auth"
+)
+async def logout(request: web.Request) -> web.Response:
+    gw, who = request.app[GATEWAY], principal(request)
+
+    def work() -> None:
+        with gw.db.session() as s:
+            row = s.get(ApiToken, who.token_id)
+            if row is not None and row.kind == "session":
+                row.revoked_at = utcnow()
+
+    await asyncio.to_thread(work)
+    response = web.json_response({"ok": True})
+    response.del_cookie("vigil_session")
+    return response
+
+
+@route("GET", "/api/me", scope=AUTHENTICATED, summary="Who the token belongs to", tag="auth")
+async def me(request: web.Request) -> web.Response:
+    who = principal(request)
+    return web.json_response(
+        {"name": who.name, "role": who.role, "kind": who.kind, "scopes": sorted(who.scopes)}
+    )
+
+
+class UserBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(pattern=r"^[A-Za-z0-9_.-]{2,64}$")
+    password: str = Field(min_length=10, max_length=256)
+    role: Role
+    display_name: str = Field("", max_length=100)
+
+
+@route("GET", "/api/users", scope="users:read", summary="List users", tag="users")
+async def list_users(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+
+    def work() -> list[dict[str, Any]]:
+        with gw.db.session() as s:
+            return [
+                {
+                    "id": u.id,
+                    "username": u.username,
+                    "display_name": u.display_name,
+                    "role": u.role,
+                    "enabled": u.enabled,
+                    "last_login_at": iso(u.last_login_at),
+                }
+                for u in s.scalars(select(User).order_by(User.username))
+            ]
+
+    return web.json_response({"items": await asyncio.to_thread(work)})
+
+
+@route("POST", "/api/users", scope="users:write", summary="Add a user", body=UserBody, tag="users")
+async def add_user(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    body = await parse_body(request, UserBody)
+
+    def work() -> dict[str, Any]:
+        with gw.db.session() as s:
+            user = create_user(s, body.username, body.password, body.role, body.display_name)
+            return {"id": user.id, "username": user.username, "role": user.role}
+
+    try:
+        return web.json_response(await asyncio.to_thread(work), status=201)
+    except ValueError as exc:
+        raise ApiError(409, str(exc)) from exc
+
+
+class TokenBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    role: Role = "viewer"
+    kind: Literal["machine", "callback"] = "machine"
+    scopes: list[str] | None = Field(None, description=f"subset of: {', '.join(sorted(ALL_SCOPES))}")
+    ttl_days: float | None = Field(None, gt=0, le=3650)
+
+
+@route(
+    "POST",
+    "/api/tokens",
+    scope="users:write",
+    body=TokenBody,
+    tag="users",
+    summary="Create a scoped API token; the secret is returned only in this answer",
+)
+async def add_token(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    body = await parse_body(request, TokenBody)
+
+    def work() -> dict[str, Any]:
+        with gw.db.session() as s:
+            ttl = dt.timedelta(days=body.ttl_days) if body.ttl_days else None
+            secret, row = issue_token(
+                s,
+                body.name,
+                body.kind,
+                body.role,
+                set(body.scopes) if body.scopes is not None else None,
+                ttl=ttl,
+            )
+            return {
+                "id": row.id,
+                "name": row.name,
+                "token": secret,
+                "role": row.role,
+                "scopes": row.scopes,
+                "expires_at": iso(row.expires_at),
+            }
+
+    try:
+        return web.json_response(await asyncio.to_thread(work), status=201)
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from exc
+
+
+@route("GET", "/api/tokens", scope="users:read", summary="List tokens (never their secrets)", tag="users")
+async def list_tokens(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+
+    def work() -> list[dict[str, Any]]:
+        with gw.db.session() as s:
+            rows = s.scalars(select(ApiToken).where(ApiToken.kind != "session").order_by(ApiToken.id))
+            return [
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "kind": t.kind,
+                    "prefix": t.prefix,
+                    "role": t.role,
+                    "scopes": t.scopes,
+                    "created_at": iso(t.created_at),
+                    "expires_at": iso(t.expires_at),
+                    "last_used_at": iso(t.last_used_at),
+                    "revoked": t.revoked_at is not None,
+                }
+                for t in rows
+            ]
+
+    return web.json_response({"items": await asyncio.to_thread(work)})
+
+
+@route("DELETE", "/api/tokens/{token_id}", scope="users:write", summary="Revoke a token", tag="users")
+async def revoke_token(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    try:
+        token_id = int(request.match_info["token_id"])
+    except ValueError as exc:
+        raise ApiError(400, "token id must be an integer") from exc
+
+    def work() -> bool:
+        with gw.db.session() as s:
+            row = s.get(ApiToken, token_id)
+            if row is None:
+                return False
+            row.revoked_at = row.revoked_at or utcnow()
+            return True
+
+    if not await asyncio.to_thread(work):
+        raise ApiError(404, f"no token {token_id}")
+    return web.json_response({"ok": True})
