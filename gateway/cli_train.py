@@ -226,13 +226,13 @@ def _people(args: argparse.Namespace, spec: Any, cache: Path) -> Any:
 def _library(args: argparse.Namespace) -> tuple[Any, Path] | None:
     """The gateway's database and storage root when ``--library``/``--register`` ask for them, or
     (auto) when the library holds samples of the task and no --data names other data."""
-    from gateway.samples import SampleLibrary
+    from gateway.samples.library import SampleLibrary
 
     want = args.library if args.library is not None else (False if args.data else None)
     if want is False and not args.register:
         return None
     from gateway.cli import _config, _database
-    from gateway.config import ConfigError
+    from gateway.config.schema import ConfigError
     from gateway.db import SchemaOutdated
 
     try:
@@ -262,7 +262,7 @@ def _library(args: argparse.Namespace) -> tuple[Any, Path] | None:
 
 def _export_split(db: Any, root: Path, task: str, out: Path) -> tuple[dict[str, Any], Path, Path]:
     """Freeze (or reuse) the task's 8:2 split and write both sets as YOLO folders under ``out``."""
-    from gateway.samples import SampleLibrary
+    from gateway.samples.library import SampleLibrary
 
     lib = SampleLibrary(db, root)
     split = lib.split(task)
@@ -282,7 +282,7 @@ def _register(db: Any, root: Path, result: Any, split: dict[str, Any] | None, se
     import shutil
 
     from analyzers.training.evaluate import summarise
-    from gateway.model_versions import register_version
+    from gateway.models.versions import register_version
 
     shutil.copyfile(result.card_path, result.model_dir / "model.yaml")
     numbers: dict[str, Any] = {"seed": seed, "epochs_run": result.epochs_run, "seconds": result.seconds}
@@ -314,7 +314,7 @@ def _train_detector(
     from analyzers.training.detector_tasks import DETECTOR_TASKS
     from analyzers.training.people import PeopleFinder
     from gateway.evaluate import resolve_model
-    from gateway.model_versions import ModelVersionError
+    from gateway.models.versions import ModelVersionError
 
     task = DETECTOR_TASKS[args.task]
     if args.size:
@@ -431,7 +431,7 @@ def _detector_source(task: Any, split: Path, explicit: dict[str, str]) -> Any:
 def _register_detector(db: Any, root: Path, result: Any, split: dict[str, Any] | None, seed: int) -> str:
     import shutil
 
-    from gateway.model_versions import register_version
+    from gateway.models.versions import register_version
 
     shutil.copyfile(result.card_path, result.model_dir / "model.yaml")
     rows = result.valid or result.holdout
@@ -459,8 +459,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from analyzers.runtime import ModelCardError
     from analyzers.training import TASKS, DataError
-    from gateway.model_versions import ModelVersionError
-    from gateway.samples import SampleError
+    from gateway.models.versions import ModelVersionError
+    from gateway.samples.library import SampleError
 
     try:
         library = _library(args)
@@ -495,7 +495,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, library: tuple[Any, Path] | None, split: dict[str, Any] | None) -> int:
     from analyzers.runtime import ModelCardError
     from analyzers.training import TASKS, DataError
-    from gateway.model_versions import ModelVersionError
+    from gateway.models.versions import ModelVersionError
 
     args.version = args.version or "0.1.0"
     if args.task in DETECTOR_NAMES:

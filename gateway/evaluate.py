@@ -40,7 +40,7 @@ class ResolvedModel:
 
 
 def _cards_dir(args: argparse.Namespace) -> Path:
-    from gateway.config import default_config_path
+    from gateway.config.schema import default_config_path
 
     config_path = Path(args.config) if args.config else default_config_path()
     return config_path.parent / "models"
@@ -61,7 +61,7 @@ def _folder_model(folder: Path, args: argparse.Namespace) -> ResolvedModel:
 def _imported_model(spec: str, args: argparse.Namespace, problems: list[str]) -> ResolvedModel | None:
     """A model version id or an imported model name in the gateway's database, else in its model pack."""
     from gateway.cli import _config
-    from gateway.config import ConfigError
+    from gateway.config.schema import ConfigError
 
     try:
         config, _ = _config(args)
@@ -80,7 +80,7 @@ def _database_model(config: Any, spec: str, problems: list[str]) -> ResolvedMode
     from gateway.cli import _database
     from gateway.db import SchemaOutdated
     from gateway.db.schema import ModelVersion
-    from gateway.modelpack import ModelPackError, active_model_dir
+    from gateway.models.pack import ModelPackError, active_model_dir
 
     url: str = config.database.url
     if url.startswith("sqlite:///") and ":memory:" not in url:
@@ -428,7 +428,7 @@ def _eval_scene(
     from analyzers.evaluation import Evaluator, iter_images
     from analyzers.records import Detection
     from analyzers.scenes.base import DETECTION_FLOOR
-    from gateway.analytics import detector_input
+    from gateway.cameras.analytics import detector_input
 
     models = [model] + [
         resolve_model(name, args, f"the {scene.key} scene's model") for name in scene.extra_models

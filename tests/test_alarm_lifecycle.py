@@ -15,13 +15,13 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from analyzers import AlarmEvent, Detection, Region
-from gateway.alarms import SceneContext
+from gateway.alarms.recorder import SceneContext
 from gateway.api import create_app
+from gateway.app import Gateway
 from gateway.auth import create_user, issue_token
-from gateway.config import load_config
+from gateway.config.schema import load_config
 from gateway.db import upgrade
 from gateway.db.schema import Alarm, AlarmRevision, Disposal, Evidence, OutboxRow
-from gateway.service import Gateway
 from tests.conftest import write_config
 
 Client = TestClient  # type: ignore[type-arg]

@@ -10,11 +10,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
+from gateway.app import Gateway
 from gateway.auth import create_user, issue_token
-from gateway.config import load_config
+from gateway.config.schema import load_config
 from gateway.db import upgrade
 from gateway.db.schema import Camera, CameraScene, User
-from gateway.service import Gateway
 from tests.conftest import PASSWORD, login, write_config
 
 Client = TestClient  # type: ignore[type-arg]

@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy import select, text
 
 from adapters import Frame
-from gateway.analytics import CameraRunner
-from gateway.capture import FrameCapture
-from gateway.config import CameraConfig, load_config
+from gateway.app import Gateway
+from gateway.cameras.analytics import CameraRunner
+from gateway.cameras.capture import FrameCapture
+from gateway.config.schema import CameraConfig, load_config
 from gateway.db import Database, upgrade
 from gateway.db.schema import Camera, Sample
-from gateway.modelpack import import_pack
-from gateway.service import Gateway
+from gateway.models.pack import import_pack
 from tests.conftest import DEMO_SCENES, ROOT, write_config
 
 T0 = 1_760_000_000.0

@@ -19,12 +19,12 @@ from analyzers import Region, build_scene
 from analyzers.evaluation import load_yolo_dataset
 from analyzers.records import AlarmEvent
 from analyzers.scenes.helmet import HELMET_COLOURS
-from gateway.alarms import SceneContext
-from gateway.analytics import CameraRunner
-from gateway.config import CameraConfig, load_config
+from gateway.alarms.recorder import SceneContext
+from gateway.app import Gateway
+from gateway.cameras.analytics import CameraRunner
+from gateway.config.schema import CameraConfig, load_config
 from gateway.db import upgrade
-from gateway.modelpack import import_pack
-from gateway.service import Gateway
+from gateway.models.pack import import_pack
 from tests.conftest import ROOT, write_config
 
 CARDS = ROOT / "config" / "models"

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.cli import main
-from gateway.config import load_config
+from gateway.config.schema import load_config
 from gateway.db import Database
 from gateway.db.schema import ApiToken, ModelVersion, User
 from tests.conftest import ROOT, write_config

@@ -23,13 +23,13 @@ from adapters import Frame, RtspSource
 from adapters.rtsp.clip_buffer import ClipBuffer, ClipError, ClipPacket, ClipParams, _timestamps, write_mp4
 from adapters.rtsp.sample_camera import SampleRtspServer
 from analyzers.records import AlarmEvent
-from gateway.alarms import SceneContext
-from gateway.analytics import CameraRunner, ModelHandle, Pending, SceneRun
-from gateway.clips import ClipRecorder
-from gateway.config import CameraConfig
+from gateway.alarms.clips import ClipRecorder
+from gateway.alarms.evidence import EvidenceStore
+from gateway.alarms.recorder import SceneContext
+from gateway.cameras.analytics import CameraRunner, ModelHandle, Pending, SceneRun
+from gateway.config.schema import CameraConfig
 from gateway.db import Database, upgrade
 from gateway.db.schema import Alarm, Camera, Evidence
-from gateway.storage import EvidenceStore
 
 
 def wait_until(check: Callable[[], object], within_s: float, what: str) -> None:

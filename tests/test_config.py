@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.config import ConfigError, GatewayConfig, env_overrides, load_config
+from gateway.config.schema import ConfigError, GatewayConfig, env_overrides, load_config
 from tests.conftest import ROOT
 
 

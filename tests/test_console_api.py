@@ -20,15 +20,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from analyzers.scenes import CATALOGUE, scene_class
-from gateway.alarm_types import default_table
-from gateway.alarms import OPEN_STATUSES
+from gateway.alarms.recorder import OPEN_STATUSES
+from gateway.alarms.types import default_table
 from gateway.api import create_app
+from gateway.app import Gateway
 from gateway.auth import create_user
-from gateway.config import load_config
+from gateway.config.schema import load_config
 from gateway.db import upgrade
 from gateway.db.schema import Alarm, ApiToken, Camera, CameraScene, Disposal, User
-from gateway.seed import SeedRefused, seed
-from gateway.service import Gateway
+from gateway.db.seed import SeedRefused, seed
 from gateway.times import as_utc
 from tests.conftest import PASSWORD, login, write_config
 
@@ -417,7 +417,7 @@ async def test_delete_camera_keeps_its_alarms(client: Client, gateway: Gateway) 
 async def test_put_restarts_a_running_camera(
     tmp_path: Path, rtsp: Any, models_dir: Path, aiohttp_client: Callable[..., Awaitable[Client]]
 ) -> None:
-    from gateway.modelpack import import_pack
+    from gateway.models.pack import import_pack
     from tests.conftest import ROOT
 
     config = load_config(write_config(tmp_path), environ={})

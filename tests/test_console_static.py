@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestClient
 
 from gateway.api import app as app_module
 from gateway.api import create_app
-from gateway.config import load_config
-from gateway.service import Gateway
+from gateway.app import Gateway
+from gateway.config.schema import load_config
 from tests.conftest import write_config
 
 

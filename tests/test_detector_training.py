@@ -17,10 +17,10 @@ from analyzers import build_scene
 from analyzers.records import Detection
 from analyzers.scenes import SceneConfig
 from gateway.cli import main as vigil
-from gateway.config import load_config
+from gateway.config.schema import load_config
 from gateway.db import Database, upgrade
-from gateway.modelpack import import_pack
-from gateway.samples import SampleLibrary
+from gateway.models.pack import import_pack
+from gateway.samples.library import SampleLibrary
 from tests.conftest import ROOT, write_config
 from tests.test_training_loop import DATA
 

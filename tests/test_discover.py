@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway.cameras import camera_json
+from gateway.cameras.registry import camera_json
 from gateway.cli import main
-from gateway.config import load_config
+from gateway.config.schema import load_config
 from gateway.db import Database
 from gateway.db.schema import Camera
 from tests.conftest import write_config

@@ -29,7 +29,7 @@ from analyzers.evaluation import (
 from analyzers.records import Detection
 from analyzers.runtime import read_card
 from gateway.cli import main
-from gateway.config import load_config
+from gateway.config.schema import load_config
 from gateway.db import Database
 from gateway.db.schema import ModelVersion
 from tests.conftest import ROOT, write_config

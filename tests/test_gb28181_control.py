@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from adapters.gb28181.manscdp import ptz_cmd
 from gateway.api import create_app
-from gateway.config import load_config
+from gateway.app import Gateway
+from gateway.config.schema import load_config
 from gateway.db import upgrade
 from gateway.db.schema import Camera
-from gateway.service import Gateway
 from tests.conftest import wait_until, write_config
 from tests.gb28181.sipp import SCENARIOS, Sipp
 from tests.test_gb28181_gateway import CHANNELS, DEVICE, DEVICE_PASSWORD, DOMAIN, SERVER_ID

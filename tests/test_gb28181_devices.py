@@ -20,11 +20,11 @@ from sqlalchemy import select
 from adapters.gb28181.manscdp import AlarmNotify
 from adapters.gb28181.sip.digest import ha1_of
 from gateway.api import create_app
-from gateway.config import load_config
+from gateway.app import Gateway
+from gateway.config.schema import load_config
 from gateway.db import upgrade
 from gateway.db.schema import Alarm, GbDeviceApproval, OutboxRow
-from gateway.gb28181_service import our_priority, parse_gb_time
-from gateway.service import Gateway
+from gateway.gb28181.service import our_priority, parse_gb_time
 from tests.conftest import DEMO_SCENES, ROOT, wait_until, write_config
 from tests.gb28181.sipp import Sipp
 from tests.test_gb28181_gateway import CHANNELS, DEVICE, DEVICE_PASSWORD, DOMAIN, SERVER_ID, device_scenarios
@@ -238,7 +238,7 @@ async def test_gb_camera_added_through_api_is_played_and_analysed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aiohttp_client: Any, models_dir: Path, vtest: Path
 ) -> None:
     from adapters.gb28181.pcap import encode_h264, ps_to_rtp, write_pcap
-    from gateway.modelpack import import_pack
+    from gateway.models.pack import import_pack
 
     buf = io.BytesIO()
     encode_h264(vtest, 75, 352, 288, fps=25, gop=25, ps_out=buf)

@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import select
 
 from gateway.api import create_app
-from gateway.config import load_config
+from gateway.app import Gateway
+from gateway.config.schema import load_config
 from gateway.db import upgrade
 from gateway.db.schema import Camera, OutboxRow, Source, UplinkTarget
-from gateway.gb28181_service import alarm_description, gb_priority, parse_channel_url
-from gateway.service import Gateway
+from gateway.gb28181.service import alarm_description, gb_priority, parse_channel_url
 from tests.conftest import wait_until, write_config
 from tests.gb28181.sipp import SCENARIOS, Sipp, free_port
 from tests.test_alarm_lifecycle import raise_alarm
@@ -270,7 +270,7 @@ async def test_gb_channel_stream_is_analysed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aiohttp_client: Any, models_dir: Path, vtest: Path
 ) -> None:
     from adapters.gb28181.pcap import encode_h264, ps_to_rtp, write_pcap
-    from gateway.modelpack import import_pack
+    from gateway.models.pack import import_pack
     from tests.conftest import DEMO_SCENES, ROOT
 
     buf = io.BytesIO()

@@ -28,9 +28,9 @@ from adapters.gb28181.ps import AccessUnit, PsDemuxer, nal_units
 from adapters.gb28181.rtp import Rfc4571Reader, RtpPacket
 from adapters.rtsp.packet_feed import FeedError, PacketFeed, parse_extradata
 from gateway.api import create_app
-from gateway.config import load_config
+from gateway.app import Gateway
+from gateway.config.schema import load_config
 from gateway.db import upgrade
-from gateway.service import Gateway
 from tests.conftest import wait_until, write_config
 from tests.gb28181.sipp import Sipp, free_port
 from tests.test_uplink_delivery import auth

@@ -17,11 +17,11 @@ from analyzers.detectors import YoloxDetector, auto_size, load_detector
 from analyzers.detectors.yolox import decode
 from analyzers.runtime import ModelCard, ModelCardError, read_card
 from analyzers.scenes.settings import SceneConfig
-from gateway.alarms import SceneContext
-from gateway.config import CameraConfig, load_config
+from gateway.alarms.recorder import SceneContext
+from gateway.app import Gateway
+from gateway.config.schema import CameraConfig, load_config
 from gateway.db import upgrade
-from gateway.modelpack import import_pack
-from gateway.service import Gateway
+from gateway.models.pack import import_pack
 from tests.conftest import ROOT, write_config
 
 CARDS = ROOT / "config" / "models"

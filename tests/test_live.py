@@ -19,10 +19,10 @@ from aiohttp.test_utils import TestClient
 
 import gateway.api.cameras  # noqa: F401  (registers the live routes before the app is built)
 from adapters.rtsp.live import FragmentedMp4Relay, avc_codec_string, split_boxes
+from gateway.app import Gateway
 from gateway.auth import create_user, issue_token
-from gateway.config import load_config
+from gateway.config.schema import load_config
 from gateway.db import upgrade
-from gateway.service import Gateway
 from tests.conftest import write_config
 
 Client = TestClient  # type: ignore[type-arg]

@@ -12,12 +12,12 @@ import yaml
 
 import gateway.api.models  # noqa: F401  (registers the routes before the app is built)
 import gateway.api.samples  # noqa: F401
-import gateway.model_versions as mv
+import gateway.models.versions as mv
+from gateway.app import Gateway
 from gateway.db import Database, upgrade
 from gateway.db.schema import Camera, CameraScene, ModelVersion
-from gateway.modelpack import ModelPackError, active_model_dir
-from gateway.samples import SampleLibrary
-from gateway.service import Gateway
+from gateway.models.pack import ModelPackError, active_model_dir
+from gateway.samples.library import SampleLibrary
 from tests.conftest import ROOT, fresh_database, login
 from tests.test_api import Client, gateway  # noqa: F401  (the gateway fixture; `client` is in conftest)
 from tests.test_samples import add_alarm, yolo_folder
@@ -343,7 +343,7 @@ def test_cli(tmp_path: Path, models_dir: Path, capsys: pytest.CaptureFixture[str
 def test_model_pack_archive_import(tmp_path: Path, models_dir: Path) -> None:
     import tarfile
 
-    from gateway.modelpack import import_pack
+    from gateway.models.pack import import_pack
 
     db = Database(f"sqlite:///{tmp_path / 'v.db'}")
     upgrade(db.engine)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from adapters.onvif import OnvifClient, OnvifEvent
-from gateway.config import GatewayConfig
-from gateway.onvif_watch import OnvifWatcher, split_address
+from gateway.cameras.onvif_watch import OnvifWatcher, split_address
+from gateway.config.schema import GatewayConfig
 from tests.peers.onvif_device import OnvifDevice
 
 pytestmark = pytest.mark.timeout(60)
@@ -226,10 +226,10 @@ async def test_camera_api_shows_ptz_and_events(
     device: OnvifDevice, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aiohttp_client: Any
 ) -> None:
     from gateway.api import create_app
+    from gateway.app import Gateway
     from gateway.auth import issue_token
-    from gateway.config import load_config
+    from gateway.config.schema import load_config
     from gateway.db import upgrade
-    from gateway.service import Gateway
     from tests.conftest import write_config
 
     monkeypatch.setenv("VIGIL_TEST_ONVIF_PW", device.password)

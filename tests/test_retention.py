@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway.config import load_config
+from gateway.app import Gateway
+from gateway.config.schema import load_config
 from gateway.db import upgrade
 from gateway.db.schema import Alarm, Evidence, OutboxRow, utcnow
-from gateway.service import Gateway
 from tests.conftest import write_config
 from tests.test_alarm_lifecycle import raise_alarm
 
@@ -90,7 +90,7 @@ def test_sweep_keeps_everything_within_retention_even_over_quota(gateway: Gatewa
 
 
 def test_retention_below_six_months_is_refused(tmp_path: Path) -> None:
-    from gateway.config import ConfigError
+    from gateway.config.schema import ConfigError
 
     path = write_config(tmp_path, storage={"root": "storage", "evidence_retention_days": 30})
     with pytest.raises(ConfigError, match="183"):

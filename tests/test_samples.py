@@ -14,11 +14,11 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
+from gateway.alarms.evidence import EvidenceStore
 from gateway.db import Database, upgrade
 from gateway.db.schema import Alarm, Camera, Dataset, DatasetSample, Evidence, Sample
 from gateway.ids import new_ulid
-from gateway.samples import Conflict, SampleError, SampleLibrary, split_side
-from gateway.storage import EvidenceStore
+from gateway.samples.library import Conflict, SampleError, SampleLibrary, split_side
 from tests.conftest import ROOT, fresh_database
 
 NAMES = ["head", "helmet", "person"]

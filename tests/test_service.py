@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway.config import load_config
+from gateway.app import Gateway
+from gateway.config.schema import load_config
 from gateway.db import upgrade
 from gateway.db.schema import Camera, UplinkTarget, User
-from gateway.service import Gateway
 from tests.conftest import DEMO_SCENES, write_config
 
 CAM = {"id": "gate", "name": "Gate", "url": "rtsp://127.0.0.1:9/x", "scenes": DEMO_SCENES}

@@ -13,12 +13,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.api import create_app
+from gateway.app import Gateway
 from gateway.auth import issue_token
 from gateway.cli import main
-from gateway.config import load_config
+from gateway.config.schema import load_config
 from gateway.db import upgrade
-from gateway.modelpack import import_pack
-from gateway.service import Gateway
+from gateway.models.pack import import_pack
 from tests.conftest import ARTIFACTS, DEMO_SCENES, MORE_SCENES, ROOT, write_config
 
 Client = TestClient  # type: ignore[type-arg]

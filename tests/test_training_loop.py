@@ -18,17 +18,17 @@ import numpy as np
 import pytest
 import yaml
 
-import gateway.model_versions as mv
+import gateway.models.versions as mv
 from adapters import Frame
 from analyzers import build_scene
-from gateway.alarms import SceneContext
-from gateway.analytics import CameraRunner
+from gateway.alarms.recorder import SceneContext
+from gateway.app import Gateway
+from gateway.cameras.analytics import CameraRunner
 from gateway.cli import main as vigil
-from gateway.config import CameraConfig, load_config
+from gateway.config.schema import CameraConfig, load_config
 from gateway.db import Database, upgrade
-from gateway.modelpack import active_model_dir, import_pack
-from gateway.samples import SampleLibrary
-from gateway.service import Gateway
+from gateway.models.pack import active_model_dir, import_pack
+from gateway.samples.library import SampleLibrary
 from tests.conftest import ROOT, write_config
 from tests.test_classifier_scenes import T0, Collected
 

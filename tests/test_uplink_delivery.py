@@ -23,13 +23,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
+from gateway.alarms.lifecycle import Change
 from gateway.api import create_app
+from gateway.app import Gateway
 from gateway.auth import issue_token
-from gateway.config import load_config
+from gateway.config.schema import load_config
 from gateway.db import upgrade
 from gateway.db.schema import OutboxRow
-from gateway.lifecycle import Change
-from gateway.service import Gateway
 from tests.conftest import wait_until, write_config
 from tests.peers.http_receiver import HttpReceiver
 from tests.peers.mosquitto import MosquittoBroker, find_mosquitto

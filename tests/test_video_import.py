@@ -16,14 +16,14 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from gateway.api import create_app
+from gateway.app import Gateway
 from gateway.auth import issue_token
 from gateway.cli import main
-from gateway.config import load_config
+from gateway.config.schema import load_config
 from gateway.db import upgrade
 from gateway.db.schema import Alarm, Evidence
-from gateway.modelpack import import_pack
-from gateway.service import Gateway
-from gateway.video_import import VideoImportError, analyse_video
+from gateway.models.pack import import_pack
+from gateway.videos.importer import VideoImportError, analyse_video
 from tests.conftest import DEMO_SCENES, ROOT, write_config
 
 Client = TestClient

@@ -16,15 +16,15 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from gateway.api import create_app
+from gateway.app import Gateway
 from gateway.auth import issue_token
 from gateway.cli import main
-from gateway.config import load_config
+from gateway.config.schema import load_config
 from gateway.db import Database, upgrade
 from gateway.db.schema import Alarm, AnalysisJob, Model, ModelVersion, Video
-from gateway.modelpack import import_pack
-from gateway.service import Gateway
+from gateway.models.pack import import_pack
 from gateway.times import as_utc
-from gateway.video_library import INTERRUPTED, add_video
+from gateway.videos.library import INTERRUPTED, add_video
 from tests.conftest import DEMO_SCENES, ROOT, write_config
 from tests.test_video_import import cut
 

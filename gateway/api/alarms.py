@@ -17,22 +17,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
-from gateway.alarms import OPEN_STATUSES
-from gateway.api.http import ApiError, parse_body, principal, query_int, route
-from gateway.db.schema import (
-    Alarm,
-    Camera,
-    Disposal,
-    Evidence,
-)
-from gateway.keys import GATEWAY
-from gateway.lifecycle import (
+from gateway.alarms.lifecycle import (
     MAX_PHOTOS,
     AlarmNotFound,
     BadEvidence,
     Change,
     TransitionRefused,
     decode_picture,
+)
+from gateway.alarms.recorder import OPEN_STATUSES
+from gateway.api.http import ApiError, parse_body, query_int, route
+from gateway.api.keys import GATEWAY, principal
+from gateway.db.schema import (
+    Alarm,
+    Camera,
+    Disposal,
+    Evidence,
 )
 from gateway.times import as_utc, iso
 

@@ -28,10 +28,10 @@ from gateway.api import (
 )
 from gateway.api.guard import LoginGuard
 from gateway.api.http import PUBLIC, ROUTES, ApiError, Handler, RouteSpec, error_body
+from gateway.api.keys import GATEWAY, LOGIN_GUARD, OPENAPI, PRINCIPAL
 from gateway.api.openapi import build_openapi
+from gateway.app import Gateway
 from gateway.auth import AuthError, Principal, resolve_token
-from gateway.keys import GATEWAY, LOGIN_GUARD, OPENAPI, PRINCIPAL
-from gateway.service import Gateway
 
 log = logging.getLogger(__name__)
 RESOURCES = (system, users, alarms, cameras, scenes, gb28181, models, samples, stats, uplinks, videos)

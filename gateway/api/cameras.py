@@ -36,10 +36,10 @@ from adapters.rtsp.live import (
     grab_jpeg,
 )
 from gateway.api.http import ApiError, parse_body, query_int, route
-from gateway.cameras import camera_config, camera_json
-from gateway.config import CameraConfig
+from gateway.api.keys import GATEWAY
+from gateway.cameras.registry import camera_config, camera_json
+from gateway.config.schema import CameraConfig
 from gateway.db.schema import Camera
-from gateway.keys import GATEWAY
 
 SNAPSHOT_TIMEOUT_S = 15.0
 HEARTBEAT_S = 20.0

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from gateway.api.http import ApiError, parse_body, route
+from gateway.api.keys import GATEWAY, PRINCIPAL
 from gateway.db.schema import Camera, Source
-from gateway.keys import GATEWAY, PRINCIPAL
 
 GB_ID = re.compile(r"^\d{20}$")
 

@@ -10,11 +10,6 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from gateway.auth import (
-    Principal,
-)
-from gateway.keys import PRINCIPAL
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
 
@@ -110,7 +105,3 @@ def query_int(request: web.Request, name: str, default: int, low: int, high: int
     if not low <= value <= high:
         raise ApiError(400, f"query parameter {name} must be between {low} and {high}")
     return value
-
-
-def principal(request: web.Request) -> Principal:
-    return request[PRINCIPAL]

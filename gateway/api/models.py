@@ -15,13 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from gateway import model_versions as mv
 from gateway.api.http import ApiError, parse_body, route
+from gateway.api.keys import GATEWAY, PRINCIPAL
 from gateway.auth import (
     Principal,
 )
 from gateway.db.schema import Model, ModelVersion
-from gateway.keys import GATEWAY, PRINCIPAL
+from gateway.models import versions as mv
 from gateway.times import iso
 
 T = TypeVar("T")

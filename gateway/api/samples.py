@@ -19,9 +19,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.http import ApiError, parse_body, query_int, route
+from gateway.api.keys import GATEWAY, PRINCIPAL
 from gateway.auth import Principal
-from gateway.keys import GATEWAY, PRINCIPAL
-from gateway.samples import Conflict, NotFound, SampleError, SampleLibrary
+from gateway.samples.library import Conflict, NotFound, SampleError, SampleLibrary
 
 T = TypeVar("T")
 UPLOAD_CHUNK = 1024 * 1024

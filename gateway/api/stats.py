@@ -26,12 +26,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from analyzers.scenes import CATALOGUE
-from gateway.alarm_types import default_table
-from gateway.alarms import OPEN_STATUSES
+from gateway.alarms.recorder import OPEN_STATUSES
+from gateway.alarms.types import default_table
 from gateway.api.alarms import alarm_json, parse_time
 from gateway.api.http import ApiError, route
+from gateway.api.keys import GATEWAY
 from gateway.db.schema import Alarm, Camera, Disposal
-from gateway.keys import GATEWAY
 from gateway.times import iso
 
 GROUPS = ("camera", "scene", "hour", "day", "weekday", "region")

@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import select
 
 from gateway.api.http import AUTHENTICATED, PUBLIC, route
-from gateway.keys import GATEWAY, OPENAPI
+from gateway.api.keys import GATEWAY, OPENAPI
 
 # --- health, metrics, OpenAPI -------------------------------------------------------------------
 

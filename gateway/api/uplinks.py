@@ -17,12 +17,12 @@ from aiohttp import WSCloseCode, web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from gateway.alarms import OPEN_STATUSES
+from gateway.alarms.recorder import OPEN_STATUSES
 from gateway.api.http import ApiError, parse_body, query_int, route
+from gateway.api.keys import GATEWAY
 from gateway.db.schema import Alarm, OutboxRow, UplinkTarget
-from gateway.keys import GATEWAY
+from gateway.delivery.uplinks import UnknownTarget
 from gateway.times import as_utc
-from gateway.uplinks import UnknownTarget
 from uplink.targets.websocket import FeedHub, Subscriber, feed_item
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, update
 
-from gateway.api.http import AUTHENTICATED, PUBLIC, ApiError, parse_body, principal, route
+from gateway.api.http import AUTHENTICATED, PUBLIC, ApiError, parse_body, route
+from gateway.api.keys import GATEWAY, LOGIN_GUARD, principal
 from gateway.auth import (
     ALL_SCOPES,
     ROLES,
@@ -25,7 +26,6 @@ from gateway.db.schema import (
     User,
     utcnow,
 )
-from gateway.keys import GATEWAY, LOGIN_GUARD
 from gateway.times import iso
 
 # --- users --------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The video library (upload, search, playback, removal), analysis jobs and history replay jobs
-(gateway/video_library.py).
+(gateway/videos/library.py).
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from gateway.api.alarms import parse_time
-from gateway.api.http import ApiError, parse_body, principal, query_int, route
+from gateway.api.http import ApiError, parse_body, query_int, route
+from gateway.api.keys import GATEWAY, principal
 from gateway.db.schema import (
     AnalysisJob,
 )
-from gateway.keys import GATEWAY
-from gateway.video_library import (
+from gateway.videos.importer import find_camera
+from gateway.videos.library import (
     ACTIVE,
     MAX_REPLAY_CAMERAS,
     MAX_REPLAY_DAYS,
@@ -35,6 +36,7 @@ from gateway.video_library import (
     search_videos,
     serving,
     submit_replay,
+    submit_upload,
     video_file,
 )
 
@@ -232,9 +234,6 @@ UPLOAD_CHUNK = 1024 * 1024
     ),
 )
 async def upload_video(request: web.Request) -> web.Response:
-    from gateway.video_import import find_camera
-    from gateway.video_library import submit_upload
-
     gw = request.app[GATEWAY]
     camera_id = request.query.get("camera_id")
     if not camera_id:
@@ -291,8 +290,6 @@ def _discard(path: Path) -> None:
 
 @route("GET", "/api/jobs/{job_id}", scope="alarms:read", summary="An offline analysis job", tag="videos")
 async def get_job(request: web.Request) -> web.Response:
-    from gateway.video_library import serving
-
     job_id = request.match_info["job_id"]
     gw = request.app[GATEWAY]
     job = await asyncio.to_thread(lambda: serving(gw).get(job_id))

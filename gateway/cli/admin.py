@@ -12,7 +12,7 @@ from typing import Any
 
 from gateway.auth import create_user, issue_token
 from gateway.cli.common import open_config, open_database
-from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.config.schema import ConfigError, GatewayConfig, load_config
 from gateway.db import current_revision, head_revision, upgrade
 
 

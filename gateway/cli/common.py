@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from analyzers.evaluation import EvalError, parse_class_map
-from gateway.config import GatewayConfig, default_config_path, load_config
+from gateway.config.schema import GatewayConfig, default_config_path, load_config
 from gateway.db import Database
-from gateway.model_versions import GateRefused, ModelVersionError
-from gateway.samples import SampleError
+from gateway.models.versions import GateRefused, ModelVersionError
+from gateway.samples.library import SampleError
 from gateway.times import as_utc
 
 EXIT_BAD = 2

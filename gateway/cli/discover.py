@@ -1,7 +1,7 @@
 """`vigil discover`: find ONVIF cameras on the local network, read what they offer, add one.
 
 WS-Discovery finds devices; with credentials each one is probed over ONVIF (profiles, stream URIs,
-PTZ) by gateway/discovery.py. A found camera is added with its location and name; its stream URL keeps
+PTZ) by gateway/cameras/discovery.py. A found camera is added with its location and name; its stream URL keeps
 the credentials in the database (the analyzers need them) and the API only ever shows it redacted.
 """
 
@@ -14,10 +14,10 @@ import sys
 from typing import Any
 
 from adapters import redact_url
-from gateway.cameras import upsert_camera
+from gateway.cameras.discovery import camera_config, find_cameras
+from gateway.cameras.registry import upsert_camera
 from gateway.cli.common import open_config, open_database
 from gateway.db.schema import Camera
-from gateway.discovery import camera_config, find_cameras
 
 
 def _parse_target(text: str) -> tuple[str, int]:

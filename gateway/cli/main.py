@@ -8,7 +8,7 @@ import sys
 
 from gateway import cli_train, evaluate
 from gateway.cli import admin, alarms, discover, models, samples, seed, serve, uplink, video
-from gateway.config import ConfigError
+from gateway.config.schema import ConfigError
 from gateway.db.engine import SchemaOutdated
 
 log = logging.getLogger("vigil")

@@ -16,13 +16,13 @@ from typing import Any
 from sqlalchemy import select
 from tqdm import tqdm
 
-import gateway.model_versions as mv
+import gateway.models.versions as mv
 from analyzers.scenes import CATALOGUE, IMPLEMENTED
 from gateway.cli.common import actor, guard, open_checked, open_config, open_database, parse_map, print_json
-from gateway.config import GatewayConfig
+from gateway.config.schema import GatewayConfig
 from gateway.db.schema import Model
-from gateway.model_versions import activate, audit_log, retire, rollback, show_version
-from gateway.modelpack import ModelPackError, import_pack
+from gateway.models.pack import ModelPackError, import_pack
+from gateway.models.versions import activate, audit_log, retire, rollback, show_version
 
 
 def import_models(config: GatewayConfig, config_path: Path, pack: Path, cards: Path | None) -> int:

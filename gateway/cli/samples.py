@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.cli.common import actor, guard, open_checked, parse_map, print_json
-from gateway.samples import SampleLibrary
+from gateway.samples.library import SampleLibrary
 
 # --- samples ------------------------------------------------------------------------------------
 

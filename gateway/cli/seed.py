@@ -1,4 +1,4 @@
-"""`vigil seed`: fill a database with realistic cameras and alarms (gateway/seed.py), for load tests."""
+"""`vigil seed`: fill a database with realistic cameras and alarms (gateway/db/seed.py), for load tests."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from gateway.alarms.evidence import EvidenceStore
 from gateway.cli.common import open_config, open_database
-from gateway.seed import SeedRefused, seed
-from gateway.storage import EvidenceStore
+from gateway.db.seed import SeedRefused, seed
 
 
 def cmd_seed(args: argparse.Namespace) -> int:

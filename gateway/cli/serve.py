@@ -16,14 +16,14 @@ from aiohttp import web
 
 from adapters.rtsp.sample_camera import SampleRtspServer, SampleServerError
 from gateway.api import create_app
+from gateway.app import Gateway
 from gateway.auth import create_user
 from gateway.cli.common import open_config, open_database
 from gateway.cli.models import import_models
-from gateway.config import GatewayConfig
+from gateway.config.schema import GatewayConfig
 from gateway.db import upgrade
 from gateway.db.schema import User
-from gateway.modelpack import project_models
-from gateway.service import Gateway
+from gateway.models.pack import project_models
 
 
 def register(sub: Any) -> None:

@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gateway.alarm_types import default_table, load_table
+from gateway.alarms.types import default_table, load_table
 from gateway.cli.common import open_config, open_database
 from gateway.db.schema import OutboxRow, UplinkTarget
-from gateway.outbox import Outbox, backfill, backlog, replay_dead
+from gateway.delivery.outbox import Outbox, backfill, backlog, replay_dead
 from gateway.times import as_utc
 
 

@@ -1,7 +1,7 @@
 """`vigil video import` and `vigil replay`: offline video from the command line, with a progress bar.
 
 `video import` keeps a file in the video library and analyses it with a camera's scenes (alarms get
-video times). `replay` is the same job as POST /api/replay (gateway/video_library.py), run in this
+video times). `replay` is the same job as POST /api/replay (gateway/videos/library.py), run in this
 process and stored with the others; the command waits for it and lists what it found.
 """
 
@@ -17,12 +17,20 @@ from typing import Any
 from sqlalchemy import select
 from tqdm import tqdm
 
+from gateway.app import Gateway
 from gateway.cli.common import open_config, parse_time
 from gateway.db.schema import Alarm, AnalysisJob
-from gateway.service import Gateway
 from gateway.times import as_utc
-from gateway.video_import import VideoImportError, find_camera, jobs_for
-from gateway.video_library import ACTIVE, LibraryError, StoredJobs, import_video, job_json, submit_replay
+from gateway.videos.importer import VideoImportError, find_camera
+from gateway.videos.library import (
+    ACTIVE,
+    LibraryError,
+    StoredJobs,
+    import_video,
+    job_json,
+    jobs_for,
+    submit_replay,
+)
 
 
 def register(sub: Any) -> None:

@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 from adapters import Frame  # noqa: E402
 from analyzers.runtime import read_card  # noqa: E402
 from analyzers.runtime.session import open_session  # noqa: E402
-from gateway.analytics import Analytics, CameraRunner  # noqa: E402
-from gateway.config import CameraConfig  # noqa: E402
+from gateway.cameras.analytics import Analytics, CameraRunner  # noqa: E402
+from gateway.config.schema import CameraConfig  # noqa: E402
 from tests.conftest import DEMO_SCENES, MORE_SCENES  # noqa: E402
 
 
@@ -54,7 +54,7 @@ class PackModels(Analytics):
         self.pack = pack
 
     def model(self, name: str, kind: str) -> Any:
-        import gateway.analytics as ga
+        import gateway.cameras.analytics as ga
 
         original = ga.active_model_dir
         card = read_card(ROOT / "config" / "models" / f"{name}.yaml", self.pack / name)
@@ -99,7 +99,7 @@ def bare(pack: Path, frames: list[np.ndarray], threads: int, parallel: int) -> f
 def runner(analytics: PackModels, cam_id: str, scenes: list[dict[str, Any]]) -> CameraRunner:
     """A camera runner whose source is never started: the benchmark feeds it frames."""
     from analyzers import Region, build_scene
-    from gateway.alarms import SceneContext
+    from gateway.alarms.recorder import SceneContext
 
     camera = CameraConfig.model_validate({"id": cam_id, "name": cam_id, "url": "bench://", "scenes": scenes})
     runs = []

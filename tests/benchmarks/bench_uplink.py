@@ -31,11 +31,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from analyzers import AlarmEvent, Detection, Region  # noqa: E402
-from gateway.alarms import SceneContext  # noqa: E402
+from gateway.alarms.recorder import SceneContext  # noqa: E402
 from gateway.api import create_app  # noqa: E402
-from gateway.config import load_config  # noqa: E402
+from gateway.app import Gateway  # noqa: E402
+from gateway.config.schema import load_config  # noqa: E402
 from gateway.db import upgrade  # noqa: E402
-from gateway.service import Gateway  # noqa: E402
 from tests.conftest import write_config  # noqa: E402
 from tests.peers.http_receiver import HttpReceiver  # noqa: E402
 

@@ -69,10 +69,10 @@ def gateway(
     """`vigil serve` on a free loopback port: the sample camera with intrusion over the whole frame
     (pedestrians walk through vtest.avi all the time, so it raises within seconds), the big-screen
     feed target, and one user per role."""
-    from gateway.config import load_config
+    from gateway.config.schema import load_config
     from gateway.db import upgrade
     from gateway.db.engine import Database
-    from gateway.modelpack import import_pack
+    from gateway.models.pack import import_pack
 
     tmp = tmp_path_factory.mktemp("e2e")
     port = free_port()

@@ -1,4 +1,4 @@
-// The camera configuration the gateway takes on PUT /api/cameras/{id} (gateway/config.py
+// The camera configuration the gateway takes on PUT /api/cameras/{id} (gateway/config/schema.py
 // CameraConfig, analyzers/scenes/settings.py SceneConfig / RegionConfig), built explicitly so no
 // display-only field reaches the strict (extra = forbid) models.
 

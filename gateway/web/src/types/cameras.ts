@@ -1,5 +1,5 @@
 // Cameras: the listing (GET /api/cameras), the configuration PUT /api/cameras/{id} takes
-// (gateway/config.py CameraConfig, analyzers/scenes/settings.py SceneConfig / RegionConfig), and
+// (gateway/config/schema.py CameraConfig, analyzers/scenes/settings.py SceneConfig / RegionConfig), and
 // what ONVIF discovery and the GB/T 28181 catalog report.
 
 export interface CameraSceneState {

@@ -7,7 +7,7 @@ once (no looping, no pacing), and the alarms carry video times (``occurred_at``/
 ``max_seconds`` cut the part of a video inside a time range; ``model`` runs a chosen model version).
 
 Jobs (uploads, history replays) run one at a time on a worker thread, one registry per Gateway object;
-gateway/video_library.py stores them (and the videos) in the database, so they outlive a restart.
+gateway/videos/library.py stores them (and the videos) in the database, so they outlive a restart.
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ import math
 import queue
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import av
 import av.error
@@ -31,19 +30,28 @@ from adapters import Frame
 from adapters.rtsp.source import TEXT_CODECS, TEXT_FORMATS
 from analyzers import Region, SceneConfig
 from analyzers.scenes import build_scene
-from gateway.alarms import SceneContext, VideoOrigin
-from gateway.analytics import CameraRunner, SceneRun
-from gateway.cameras import camera_config, upsert_camera
-from gateway.capture import FrameCapture
-from gateway.config import CameraConfig
+from gateway.alarms.recorder import AlarmRecorder, SceneContext, VideoOrigin
+from gateway.cameras.analytics import Analytics, CameraRunner, SceneRun
+from gateway.cameras.capture import FrameCapture
+from gateway.cameras.registry import camera_config, upsert_camera
+from gateway.config.schema import CameraConfig, GatewayConfig
+from gateway.db import Database
 from gateway.db.schema import Camera
 from gateway.ids import new_ulid
 from gateway.times import as_utc
 
-if TYPE_CHECKING:
-    from gateway.service import Gateway
-
 log = logging.getLogger(__name__)
+
+
+class Host(Protocol):
+    """What offline video needs of the gateway (gateway/app.py): its configuration, database, camera
+    analysis and alarm recorder."""
+
+    config: GatewayConfig
+    db: Database
+    analytics: Analytics
+    recorder: AlarmRecorder
+
 
 Progress = Callable[[int, int | None], None]  # (frames decoded, total frames or None)
 
@@ -80,7 +88,7 @@ class VideoJobResult:
         return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def find_camera(gateway: Gateway, camera_id: str) -> CameraConfig | None:
+def find_camera(gateway: Host, camera_id: str) -> CameraConfig | None:
     """The camera's configuration (configured or stored), or None; writes nothing."""
     for cam in gateway.config.cameras:
         if cam.id == camera_id:
@@ -90,7 +98,7 @@ def find_camera(gateway: Gateway, camera_id: str) -> CameraConfig | None:
         return camera_config(row) if row is not None else None
 
 
-def resolve_camera(gateway: Gateway, camera_id: str) -> tuple[CameraConfig, dict[str, int]]:
+def resolve_camera(gateway: Host, camera_id: str) -> tuple[CameraConfig, dict[str, int]]:
     """The camera and its scene task ids; a configured camera not yet in the database is stored."""
     configured = next((c for c in gateway.config.cameras if c.id == camera_id), None)
     with gateway.db.session() as s:
@@ -147,7 +155,7 @@ def _total_frames(
 
 
 def build_runs(
-    gateway: Gateway,
+    gateway: Host,
     camera: CameraConfig,
     scene_ids: dict[str, int],
     video: VideoOrigin,
@@ -179,7 +187,7 @@ def build_runs(
 
 
 def analyse_video(
-    gateway: Gateway,
+    gateway: Host,
     path: Path,
     camera_id: str,
     start: dt.datetime,
@@ -390,12 +398,12 @@ class VideoJobs:
     """Offline analysis jobs of one gateway, run one at a time on a worker thread.
 
     The last KEEP jobs stay in memory; ``saved`` and ``load`` are the persistence hooks (no-ops here,
-    gateway/video_library.py stores the jobs in the database).
+    gateway/videos/library.py stores the jobs in the database).
     """
 
     KEEP = 200
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Host) -> None:
         self.gateway = gateway
         self._jobs: dict[str, VideoJob] = {}
         self._queue: queue.Queue[VideoJob] = queue.Queue()
@@ -534,18 +542,3 @@ class VideoJobs:
             except Exception:
                 log.exception("video job %s: could not store its result", job.id)
         log.info("video job %s %s: %d frames, %d alarms", job.id, job.status, job.frames, len(job.alarm_ids))
-
-
-_REGISTRY: weakref.WeakKeyDictionary[Gateway, VideoJobs] = weakref.WeakKeyDictionary()
-_REGISTRY_LOCK = threading.Lock()
-
-
-def jobs_for(gateway: Gateway) -> VideoJobs:
-    """The gateway's job registry (created on first use), stored in the database by the video library."""
-    from gateway.video_library import StoredJobs  # the library builds on this module
-
-    with _REGISTRY_LOCK:
-        jobs = _REGISTRY.get(gateway)
-        if jobs is None:
-            jobs = _REGISTRY[gateway] = StoredJobs(gateway)
-        return jobs

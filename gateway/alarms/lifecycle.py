@@ -25,11 +25,11 @@ import cv2
 import numpy as np
 from sqlalchemy.orm import Session
 
-from gateway.alarms import OPEN_STATUSES
+from gateway.alarms.evidence import EvidenceStore
+from gateway.alarms.recorder import OPEN_STATUSES
 from gateway.db import Database
 from gateway.db.schema import Alarm, AlarmRevision, Disposal, Evidence, utcnow
-from gateway.outbox import Outbox
-from gateway.storage import EvidenceStore
+from gateway.delivery.outbox import Outbox
 
 log = logging.getLogger(__name__)
 

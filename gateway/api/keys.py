@@ -8,10 +8,14 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from gateway.api.guard import LoginGuard
+    from gateway.app import Gateway
     from gateway.auth import Principal
-    from gateway.service import Gateway
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 LOGIN_GUARD: web.AppKey[LoginGuard] = web.AppKey("login_guard")
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
+
+
+def principal(request: web.Request) -> Principal:
+    return request[PRINCIPAL]

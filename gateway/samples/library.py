@@ -58,6 +58,7 @@ from analyzers.evaluation import (
     parse_label_file,
     read_names,
 )
+from gateway.alarms.evidence import EvidenceStore, SampleStore
 from gateway.db import Database
 from gateway.db.schema import (
     Alarm,
@@ -70,7 +71,6 @@ from gateway.db.schema import (
     utcnow,
 )
 from gateway.ids import new_ulid
-from gateway.storage import EvidenceStore, SampleStore
 from gateway.times import iso
 
 TEST_SHARE = 0.2  # the 8:2 split

@@ -13,18 +13,18 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
-from gateway.alarms import OPEN_STATUSES
-from gateway.clips import ClipRecorder
-from gateway.config import StorageConfig
+from gateway.alarms.clips import ClipRecorder
+from gateway.alarms.evidence import EvidenceStore
+from gateway.alarms.recorder import OPEN_STATUSES
+from gateway.config.schema import StorageConfig
 from gateway.db import Database
 from gateway.db.schema import Alarm, AlarmRevision, Evidence, utcnow
+from gateway.delivery.outbox import Outbox
 from gateway.ids import new_ulid
-from gateway.outbox import Outbox
-from gateway.storage import EvidenceStore
 from gateway.times import iso
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,18 @@ class SweepReport:
         return dict(self.__dict__)
 
 
+class VideoShelf(Protocol):
+    """Stored videos that follow the evidence retention (the video library, gateway/videos/library.py)."""
+
+    def sweep(self, now: dt.datetime) -> tuple[int, int, int]:
+        """Remove videos past their retention; (rows, files, bytes) removed."""
+        ...
+
+    def usage_bytes(self) -> int: ...
+
+    def usage(self) -> dict[str, Any]: ...
+
+
 class RetentionPolicy:
     def __init__(
         self,
@@ -58,9 +70,11 @@ class RetentionPolicy:
         config: StorageConfig,
         outbox: Outbox,
         clips: ClipRecorder | None = None,
+        videos: VideoShelf | None = None,
     ) -> None:
         self.db, self.store, self.config, self.outbox = db, store, config, outbox
         self.clips = clips  # switched off over the quota mark
+        self.videos = videos
         self.clips_allowed = True
         self.last: SweepReport | None = None
         self._usage: tuple[float, int] | None = None  # (monotonic time read, bytes)
@@ -115,9 +129,9 @@ class RetentionPolicy:
 
     def _expire_videos(self, now: dt.datetime, report: SweepReport) -> None:
         """The video library (uploads, imports) follows the evidence retention."""
-        from gateway.video_library import sweep_videos  # imports the analysis stack: only when sweeping
-
-        rows, files, size = sweep_videos(self.db, self.store.root, now)
+        if self.videos is None:
+            return
+        rows, files, size = self.videos.sweep(now)
         report.expired_rows += rows
         report.files_removed += files
         report.bytes_removed += size
@@ -203,16 +217,12 @@ class RetentionPolicy:
     def usage_bytes(self, fresh: bool = False) -> int:
         """Bytes of evidence and library videos on disk, read at most once a minute unless ``fresh``."""
         if fresh or self._usage is None or time.monotonic() - self._usage[0] > USAGE_MAX_AGE_S:
-            from gateway.video_library import videos_usage_bytes
-
-            on_disk = self.store.usage_bytes() + videos_usage_bytes(self.store.root)
+            on_disk = self.store.usage_bytes() + (self.videos.usage_bytes() if self.videos else 0)
             self._usage = (time.monotonic(), on_disk)
         return self._usage[1]
 
     def _videos(self) -> dict[str, Any]:
-        from gateway.video_library import videos_usage
-
-        return videos_usage(self.db)
+        return self.videos.usage() if self.videos else {}
 
     def usage(self) -> dict[str, Any]:
         """Storage as the API and the console show it."""

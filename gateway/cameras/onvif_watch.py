@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from adapters.onvif import OnvifClient, OnvifError, OnvifEvent
-from gateway.config import CameraConfig, GatewayConfig, SourceConfig
+from gateway.config.schema import CameraConfig, GatewayConfig, SourceConfig
 
 log = logging.getLogger(__name__)
 

@@ -24,11 +24,11 @@ from typing import Any
 from sqlalchemy import select
 
 from adapters import Frame
-from gateway.alarms import jpeg
+from gateway.alarms.evidence import SampleStore
+from gateway.alarms.recorder import jpeg
 from gateway.db import Database
 from gateway.db.schema import Sample
 from gateway.ids import new_ulid
-from gateway.storage import SampleStore
 
 log = logging.getLogger(__name__)
 

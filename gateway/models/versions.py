@@ -36,7 +36,8 @@ from analyzers.runtime import ModelCardError, load_card
 from gateway.db import Database
 from gateway.db.schema import CameraScene, Dataset, DetectionTask, Model, ModelVersion, utcnow
 from gateway.ids import new_ulid
-from gateway.modelpack import install, model_row, sha256_file, version_row
+from gateway.models.pack import install, model_row, sha256_file, version_row
+from gateway.samples.library import SampleLibrary
 from gateway.times import as_utc, iso
 
 NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
@@ -469,7 +470,6 @@ def test_version(
     the version's ``metrics["tests"]`` and returned."""
     from analyzers.detectors import load_detector
     from analyzers.evaluation import EvalError, evaluate_dataset, load_yolo_dataset, plan_classes
-    from gateway.samples import SampleLibrary
 
     with db.session() as s:
         v = _version(s, version_id)
@@ -590,7 +590,6 @@ def _test_classifier(
     class_map: dict[str, str] | None,
     actor: str,
 ) -> dict[str, Any]:
-    from gateway.samples import SampleLibrary
 
     with db.session() as s:
         model_dir = storage_root / _version(s, version_id).path

@@ -25,13 +25,13 @@ from analyzers.pose import BlazePoseLandmarks, load_pose
 from analyzers.runtime import InferenceWorker, ModelCard
 from analyzers.scenes.base import DETECTION_FLOOR
 from analyzers.training import stage
-from gateway.alarms import AlarmRecorder, SceneContext
-from gateway.capture import FrameCapture
-from gateway.clips import ClipRecorder
-from gateway.config import CameraConfig
+from gateway.alarms.clips import ClipRecorder
+from gateway.alarms.recorder import AlarmRecorder, SceneContext
+from gateway.cameras.capture import FrameCapture
+from gateway.config.schema import CameraConfig
 from gateway.db import Database
 from gateway.db.schema import CameraScene
-from gateway.modelpack import ModelPackError, active_model_dir
+from gateway.models.pack import ModelPackError, active_model_dir
 
 log = logging.getLogger(__name__)
 

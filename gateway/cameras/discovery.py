@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from adapters.onvif import DiscoveredDevice, OnvifCamera, OnvifError, discover, probe
-from gateway.config import CameraConfig
+from gateway.config.schema import CameraConfig
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-DEFAULT_TABLE = Path(__file__).resolve().parents[1] / "config" / "alarm_types.yaml"
+DEFAULT_TABLE = Path(__file__).resolve().parents[2] / "config" / "alarm_types.yaml"
 
 
 @dataclass(frozen=True)

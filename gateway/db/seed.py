@@ -2,7 +2,7 @@
 
 Cameras carry plant areas, locations, scenes and regions; alarms spread over the period with a scene
 mix, riskier cameras, busy working hours and quiet weekends; each alarm's status, verdict, disposal
-and revisions follow the lifecycle (gateway/lifecycle.py) with plausible delays. Every alarm points at
+and revisions follow the lifecycle (gateway/alarms/lifecycle.py) with plausible delays. Every alarm points at
 one shared small JPEG, so 200,000 alarms need one evidence file.
 
 Seeded rows are recognisable: camera ids start with ``seed-``, their origin is ``seed`` (the gateway
@@ -27,9 +27,9 @@ import numpy as np
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from analyzers.scenes import CATALOGUE
+from gateway.alarms.evidence import EvidenceStore
 from gateway.db import Database
 from gateway.db.schema import Alarm, AlarmRevision, Camera, CameraScene, Disposal, Evidence, Source
-from gateway.storage import EvidenceStore
 
 CAMERA_PREFIX = "seed-"
 EVENT_PREFIX = "seed:"

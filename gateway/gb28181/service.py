@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -29,13 +29,13 @@ from adapters.gb28181.ps import AccessUnit
 from adapters.gb28181.sip.digest import Ha1, ha1_of
 from adapters.gb28181.upper import PlaySession, UpperConfig, UpperEvent, UpperPlatform
 from adapters.rtsp.packet_feed import PacketFeed
-from gateway.analytics import CameraRunner
-from gateway.config import CameraConfig, GbServerConfig
+from gateway.alarms.recorder import AlarmRecorder
+from gateway.cameras.analytics import Analytics, CameraRunner
+from gateway.config.schema import CameraConfig, GatewayConfig, GbServerConfig
+from gateway.db import Database
 from gateway.db.schema import Alarm, AlarmRevision, Camera, GbDeviceApproval, Source, utcnow
+from gateway.delivery.outbox import Outbox
 from gateway.ids import new_ulid
-
-if TYPE_CHECKING:
-    from gateway.service import Gateway
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +141,19 @@ class CameraFeed:
 class GbService:
     """The GB/T 28181 roles of a gateway: build with the gateway, ``start()``/``stop()`` on the loop."""
 
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
-        self.config = gateway.config.gb28181
+    def __init__(
+        self,
+        config: GatewayConfig,
+        db: Database,
+        outbox: Outbox,
+        recorder: AlarmRecorder,
+        analytics: Analytics,
+        cameras: list[tuple[CameraConfig, dict[str, int]]],
+    ) -> None:
+        self._db, self._outbox, self._recorder, self._analytics = db, outbox, recorder, analytics
+        self._site = config.site
+        self._cameras = cameras  # the gateway's GB channel cameras (analysed here), shared
+        self.config = config.gb28181
         self.upper: UpperPlatform | None = None
         self.cascade: CascadeAgent | None = None
         self.media: GbMediaFactory | None = None
@@ -172,7 +182,7 @@ class GbService:
     async def start(self, cameras: list[tuple[CameraConfig, dict[str, int]]] | None = None) -> None:
         """Open the SIP roles; ``cameras`` are the GB channel cameras to analyse (with scene ids)."""
         self._loop = asyncio.get_running_loop()
-        self.gw.analytics.runner_listeners.append(self._on_runner)
+        self._analytics.runner_listeners.append(self._on_runner)
         server = self.config.server
         if server is not None and server.enabled:
             self.media = GbMediaFactory(feeds=self._feed, bind_host=server.host)
@@ -205,7 +215,7 @@ class GbService:
 
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):
-            self.gw.analytics.runner_listeners.remove(self._on_runner)
+            self._analytics.runner_listeners.remove(self._on_runner)
         players = list(self._players.values())
         self._players.clear()
         for task in players:
@@ -264,7 +274,7 @@ class GbService:
         cascade = self.config.cascade
         assert cascade is not None
         out = []
-        with self.gw.db.session() as s:
+        with self._db.session() as s:
             for sup in cascade.superiors:
                 password = os.environ.get(sup.password_env)
                 if not password:
@@ -300,7 +310,7 @@ class GbService:
                         retry_interval=sup.retry_s,
                         alarm_timeout=sup.alarm_timeout_s,
                         channels=items,
-                        device_name=self.gw.config.site.name,
+                        device_name=self._site.name,
                     )
                 )
         return out
@@ -339,7 +349,7 @@ class GbService:
 
     def _device_status(self, device_id: str, status: str, address: str | None) -> None:
         """A device's source row, and its channels' status while they are not analysed (blocking)."""
-        with self.gw.db.session() as s:
+        with self._db.session() as s:
             src = s.get(Source, device_id)
             if src is None:
                 src = Source(id=device_id, kind="gb28181", name=device_id, settings={})
@@ -349,13 +359,13 @@ class GbService:
                 src.address = address
             if status == "offline":
                 for cam in s.scalars(select(Camera).where(Camera.source_id == device_id)):
-                    if cam.id not in self.gw.analytics.runners:
+                    if cam.id not in self._analytics.runners:
                         cam.status = "offline"
 
     def _upsert_channels(self, device_id: str, items: list[CatalogItem]) -> list[str]:
         """Video channels of a device's catalog -> camera rows (id = 20-digit channel id); blocking."""
         changed = []
-        with self.gw.db.session() as s:
+        with self._db.session() as s:
             if s.get(Source, device_id) is None:
                 s.add(Source(id=device_id, kind="gb28181", name=device_id, settings={}, status="online"))
                 s.flush()
@@ -387,7 +397,7 @@ class GbService:
                 row.gb_channel_id = item.device_id
                 if item.ptz_type is not None:
                     row.ptz = item.ptz_type in (1, 2, 4)
-                if row.id not in self.gw.analytics.runners:  # a running camera reports its own health
+                if row.id not in self._analytics.runners:  # a running camera reports its own health
                     row.status = status
                 changed.append(row.id)
         return changed
@@ -395,7 +405,7 @@ class GbService:
     def _device_scene(self, alarm: AlarmNotify) -> str:
         """The alarm type table's code for the device's (AlarmMethod, AlarmType), else device_alarm."""
         if alarm.alarm_type is not None:
-            for code, kind in self.gw.outbox.types.types.items():
+            for code, kind in self._outbox.types.types.items():
                 if (kind.gb_alarm_method, kind.gb_alarm_type) == (alarm.method, alarm.alarm_type):
                     return code
         return DEVICE_ALARM_SCENE
@@ -405,12 +415,12 @@ class GbService:
         for a repeat (same device, AlarmTime, method and type: devices resend when unsure). Blocking."""
         channel = alarm.device_id if is_gb_id(alarm.device_id) else device_id
         key = f"gb28181:{device_id}/{alarm.time[:40]}/{alarm.method}/{alarm.alarm_type}"
-        timezone = self.gw.config.site.timezone
+        timezone = self._site.timezone
         now = utcnow()
         occurred = parse_gb_time(alarm.time, timezone) or now
         scene = self._device_scene(alarm)
         message = alarm.description[:500] or f"GB/T 28181 device alarm (method {alarm.method})"
-        with self.gw.db.session() as s:
+        with self._db.session() as s:
             if s.scalar(select(Alarm.id).where(Alarm.event_key == key).limit(1)) is not None:
                 log.info("GB device %s: alarm %s already stored", device_id, key)
                 return None
@@ -453,9 +463,9 @@ class GbService:
                     changes={"status": [None, "raised"]},
                 )
             )
-            self.gw.outbox.enqueue(s, row, "raised")
+            self._outbox.enqueue(s, row, "raised")
             alarm_id = row.id
-        self.gw.outbox.notify()
+        self._outbox.notify()
         log.info("GB device %s: alarm %s stored as %s (%s)", device_id, alarm_id, scene, message)
         return alarm_id
 
@@ -490,7 +500,7 @@ class GbService:
         log.info("GB device %s refused by %s", device_id, actor or "?")
 
     def _decide(self, device_id: str, status: str, secret: Ha1 | None, actor: str) -> None:
-        with self.gw.db.session() as s:
+        with self._db.session() as s:
             row = s.get(GbDeviceApproval, device_id) or GbDeviceApproval(device_id=device_id)
             row.status, row.decided_by, row.decided_at = status, actor[:100], utcnow()
             row.realm = secret.realm if secret is not None else ""
@@ -501,7 +511,7 @@ class GbService:
         """Stored approvals (as Ha1) and refusals (None), blocking. An approval for another realm (the
         server domain changed) cannot be checked: that device is held again."""
         out: list[tuple[str, Ha1 | None]] = []
-        with self.gw.db.session() as s:
+        with self._db.session() as s:
             for row in s.scalars(select(GbDeviceApproval)):
                 if row.status == "refused":
                     out.append((row.device_id, None))
@@ -520,7 +530,7 @@ class GbService:
 
     def _channel(self, camera_id: str) -> tuple[str, str]:
         """(registered device, channel id) of a GB channel camera; LookupError / ValueError say why not."""
-        with self.gw.db.session() as s:
+        with self._db.session() as s:
             row = s.get(Camera, camera_id)
             if row is None or row.status == "removed":
                 raise LookupError(f"no camera {camera_id}")
@@ -549,7 +559,7 @@ class GbService:
         """The device's recordings of a GB channel camera between two times (RecordInfo query)."""
         device, channel = await asyncio.to_thread(self._channel, camera_id)
         assert self.upper is not None
-        zone = ZoneInfo(self.gw.config.site.timezone)
+        zone = ZoneInfo(self._site.timezone)
 
         def local(when: dt.datetime) -> str:
             when = when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
@@ -598,7 +608,7 @@ class GbService:
             )
         if not camera.scenes:  # like configured channels: nothing to analyse, nothing to play
             return
-        self.gw.gb_cameras.append((camera, scene_ids))
+        self._cameras.append((camera, scene_ids))
         self._loop.call_soon_threadsafe(self.analyse, camera, scene_ids)
 
     def analyse(self, camera: CameraConfig, scene_ids: dict[str, int]) -> None:
@@ -651,15 +661,15 @@ class GbService:
             source.sample_fps = rate
             return source
 
-        open_keys = await asyncio.to_thread(self.gw.recorder.open_event_keys)
+        open_keys = await asyncio.to_thread(self._recorder.open_event_keys)
         self.sources[camera.id] = source  # start_camera's listener moves relays of this camera to it
         return await asyncio.to_thread(
-            self.gw.analytics.start_camera, camera, scene_ids, open_keys, None, factory
+            self._analytics.start_camera, camera, scene_ids, open_keys, None, factory
         )
 
     def _stop_runner(self, camera_id: str, runner: CameraRunner) -> None:
         runner.stop()
-        analytics = self.gw.analytics
+        analytics = self._analytics
         if analytics.runners.get(camera_id) is runner:
             analytics.runners.pop(camera_id, None)
 
@@ -707,7 +717,7 @@ class GbService:
 
     def packet_feed(self, camera_id: str) -> PacketFeed | None:
         """The live packet feed of a running RTSP camera (attached by ``Analytics.start_camera``)."""
-        runner = self.gw.analytics.runners.get(camera_id)
+        runner = self._analytics.runners.get(camera_id)
         tap = getattr(runner.source, "tap", None) if runner is not None else None
         return tap if isinstance(tap, PacketFeed) else None
 
@@ -736,7 +746,7 @@ class GbService:
             method=int(kind.get("gb_alarm_method") or 5),
             priority=gb_priority(int(record.get("priority") or 0)),
             description=alarm_description(record),
-            time=local_gb_time(record.get("raised_at"), self.gw.config.site.timezone),
+            time=local_gb_time(record.get("raised_at"), self._site.timezone),
         )
         log.info("alarm %s to %s: %s", key, platform, result.reason)
         return result.delivered, result.reason

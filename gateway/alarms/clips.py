@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adapters.rtsp.clip_buffer import ClipBuffer, ClipError, write_mp4
+from gateway.alarms.evidence import EvidenceStore
 from gateway.db import Database
 from gateway.db.schema import Evidence, utcnow
-from gateway.storage import EvidenceStore
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from adapters import StreamHealth, redact_url
 from analyzers import SceneConfig
-from gateway.config import CameraAlarmConfig, CameraConfig
+from gateway.config.schema import CameraAlarmConfig, CameraConfig
 from gateway.db.schema import Camera, CameraScene
 
 

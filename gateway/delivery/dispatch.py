@@ -27,9 +27,9 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import aliased
 from tenacity import RetryCallState, wait_exponential_jitter
 
+from gateway.alarms.evidence import EvidenceStore
 from gateway.db import Database
 from gateway.db.schema import Evidence, OutboxRow, UplinkTarget, utcnow
-from gateway.storage import EvidenceStore
 from uplink.records import UplinkMessage
 from uplink.targets.base import DeliveryResult, Outcome, Target
 

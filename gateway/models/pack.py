@@ -200,7 +200,7 @@ def _register(db: Database, storage_root: Path, folder: Path, card: ModelCard) -
             return ImportResult(card.name, card.version, existing.id, "unchanged")
         install(folder, storage_root / rel, card)
         # The first version of a model runs at once; a later one waits as a candidate, so that it passes
-        # the promotion gate of `vigil models activate` (gateway/model_versions.py) before it runs.
+        # the promotion gate of `vigil models activate` (gateway/models/versions.py) before it runs.
         has_active = s.scalar(
             select(ModelVersion.id)
             .where(ModelVersion.model_id == model.id, ModelVersion.status == "active")

@@ -11,24 +11,23 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import select
 
-from gateway.config import UplinkTargetConfig
+from gateway.alarms.evidence import EvidenceStore
+from gateway.config.schema import UplinkTargetConfig
+from gateway.db import Database
 from gateway.db.schema import OutboxRow, UplinkTarget, utcnow
-from gateway.dispatch import Dispatcher, DispatchPolicy
-from gateway.outbox import backfill, backlog, replay_dead
+from gateway.delivery.dispatch import Dispatcher, DispatchPolicy
+from gateway.delivery.outbox import Outbox, backfill, backlog, replay_dead
 from gateway.times import as_utc, iso
 from uplink.targets.base import Target
 from uplink.targets.gb28181 import Gb28181Target
 from uplink.targets.http import HttpTarget
 from uplink.targets.mqtt import MqttTarget
 from uplink.targets.websocket import FeedHub
-
-if TYPE_CHECKING:
-    from gateway.gb28181_service import GbService
-    from gateway.service import Gateway
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +36,15 @@ class UnknownTarget(LookupError):
     pass
 
 
+# How a gb28181 target sends an alarm: the GB service's cascade link (platform, record, key) -> (ok, detail).
+CascadeSend = Callable[[str, dict[str, Any], str], Awaitable[tuple[bool, str]]]
+
+
 def build_target(
-    cfg: UplinkTargetConfig, environ: dict[str, str] | None = None, gb: GbService | None = None
+    cfg: UplinkTargetConfig, environ: dict[str, str] | None = None, cascade: CascadeSend | None = None
 ) -> Target:
-    """One target; a ``gb28181`` target alarms through ``gb``'s cascade link to its platform."""
+    """One target; a ``gb28181`` target alarms through ``cascade`` (the GB service's link to its platform;
+    None when no cascade is configured)."""
     env = os.environ if environ is None else environ
     secret = env.get(cfg.secret_env) if cfg.secret_env else None
     if cfg.secret_env and not secret:
@@ -55,11 +59,11 @@ def build_target(
     if cfg.kind == "websocket":
         return FeedHub(cfg.name)
     platform = str((cfg.gb28181 or {}).get("platform", cfg.name))
-    if gb is None or gb.config.cascade is None:
+    if cascade is None:
         return Gb28181Target(cfg.name, platform)  # no cascade configured: unavailable, messages wait
 
-    async def send(record: dict[str, Any], key: str, gb: GbService = gb) -> tuple[bool, str]:
-        return await gb.send_alarm(platform, record, key)
+    async def send(record: dict[str, Any], key: str, cascade: CascadeSend = cascade) -> tuple[bool, str]:
+        return await cascade(platform, record, key)
 
     return Gb28181Target(cfg.name, platform, send)
 
@@ -78,8 +82,16 @@ def policy(cfg: UplinkTargetConfig) -> DispatchPolicy:
 
 
 class UplinkService:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
+    def __init__(
+        self,
+        targets: list[UplinkTargetConfig],
+        db: Database,
+        store: EvidenceStore,
+        outbox: Outbox,
+        cascade: CascadeSend | None = None,
+    ) -> None:
+        self._targets, self._db, self._store, self._outbox = targets, db, store, outbox
+        self._cascade = cascade
         self.dispatchers: dict[str, Dispatcher] = {}
         self.hubs: dict[str, FeedHub] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -87,15 +99,15 @@ class UplinkService:
     async def start(self) -> None:
         """Start one dispatcher per enabled configured target (call on the serving loop)."""
         ids = await asyncio.to_thread(self._target_ids)
-        for cfg in self.gw.config.uplink:
+        for cfg in self._targets:
             if not cfg.enabled or cfg.name not in ids:
                 continue
-            target = build_target(cfg, gb=self.gw.gb28181)
+            target = build_target(cfg, cascade=self._cascade)
             if isinstance(target, FeedHub):
                 self.hubs[cfg.name] = target
-            dispatcher = Dispatcher(self.gw.db, self.gw.store, ids[cfg.name], target, policy(cfg))
+            dispatcher = Dispatcher(self._db, self._store, ids[cfg.name], target, policy(cfg))
             self.dispatchers[cfg.name] = dispatcher
-            self.gw.outbox.subscribe(dispatcher.wake)
+            self._outbox.subscribe(dispatcher.wake)
             self._tasks.append(asyncio.create_task(dispatcher.run(), name=f"uplink-{cfg.name}"))
             log.info("uplink %s (%s, %s) started", cfg.name, cfg.kind, cfg.tier)
 
@@ -108,7 +120,7 @@ class UplinkService:
         self._tasks.clear()
 
     def _target_ids(self) -> dict[str, int]:
-        with self.gw.db.session() as s:
+        with self._db.session() as s:
             return {t.name: t.id for t in s.scalars(select(UplinkTarget))}
 
     def feed(self, name: str | None = None) -> FeedHub:
@@ -122,7 +134,7 @@ class UplinkService:
 
     def status(self) -> list[dict[str, Any]]:
         """Every target with its health and backlog; never its secret."""
-        with self.gw.db.session() as s:
+        with self._db.session() as s:
             counts = backlog(s)
             out = []
             for t in s.scalars(select(UplinkTarget).order_by(UplinkTarget.id)):
@@ -156,7 +168,7 @@ class UplinkService:
         return row
 
     def dead_letters(self, name: str, limit: int = 100) -> list[dict[str, Any]]:
-        with self.gw.db.session() as s:
+        with self._db.session() as s:
             target = self._target(s, name)
             rows = s.scalars(
                 select(OutboxRow)
@@ -177,14 +189,14 @@ class UplinkService:
             ]
 
     def replay(self, name: str, row_ids: list[int] | None = None) -> int:
-        with self.gw.db.session() as s:
+        with self._db.session() as s:
             count = replay_dead(s, self._target(s, name).id, row_ids)
         self._wake(name)
         return count
 
     def backfill(self, name: str, since: dt.datetime, until: dt.datetime) -> dict[str, int]:
-        with self.gw.db.session() as s:
-            result = backfill(s, self.gw.outbox, self._target(s, name), since, until)
+        with self._db.session() as s:
+            result = backfill(s, self._outbox, self._target(s, name), since, until)
         self._wake(name)
         return result
 

@@ -1,7 +1,7 @@
 """The transactional outbox: routing an alarm revision to its targets, and the admin's replay and backfill.
 
 A revision and its outbox rows are written in the caller's transaction, so an alarm is never stored
-without its deliveries (or the reverse). Dispatchers (gateway/dispatch.py) drain the rows.
+without its deliveries (or the reverse). Dispatchers (gateway/delivery/dispatch.py) drain the rows.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from gateway.alarm_types import AlarmTypeTable, default_table
-from gateway.canonical import canonical
+from gateway.alarms.types import AlarmTypeTable, default_table
 from gateway.db.schema import Alarm, Camera, OutboxRow, UplinkTarget, utcnow
+from gateway.delivery.canonical import canonical
 
 # Actions a target receives unless its `actions` setting narrows them.
 ALL_ACTIONS = ("raised", "updated", "confirmed", "rejected", "disposed", "cleared", "closed")

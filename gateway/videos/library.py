@@ -5,7 +5,7 @@ in ``videos`` with what PyAV reads of them (start, duration, size, codec). They 
 retention (``storage.evidence_retention_days``): the retention sweep removes them with the evidence.
 
 Jobs are ``analysis_jobs`` rows with one ``analysis_job_videos`` row per video they analyse. They run
-on the worker of gateway/video_import.py (one at a time); this module's StoredJobs writes their state
+on the worker of gateway/videos/importer.py (one at a time); this module's StoredJobs writes their state
 as it changes. A job that was queued or running when the gateway stopped is failed as "interrupted by
 a restart" when the next one serves the API (recover_once), never by a command-line run beside it.
 
@@ -26,6 +26,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from analyzers import SceneConfig
+from gateway.alarms.evidence import ContentStore
 from gateway.db import Database
 from gateway.db.schema import (
     Alarm,
@@ -44,13 +46,14 @@ from gateway.db.schema import (
     Video,
     utcnow,
 )
+from gateway.gb28181.service import URL_SCHEME
 from gateway.ids import new_ulid
-from gateway.modelpack import ModelPackError, active_model_dir, sha256_file
-from gateway.storage import ContentStore
+from gateway.models.pack import ModelPackError, active_model_dir, sha256_file
 from gateway.times import as_utc, iso
-from gateway.video_import import (
+from gateway.videos.importer import (
     INTERRUPTED,
     CancelledError,
+    Host,
     VideoImportError,
     VideoJob,
     VideoJobResult,
@@ -61,8 +64,7 @@ from gateway.video_import import (
 )
 
 if TYPE_CHECKING:
-    from gateway.config import CameraConfig
-    from gateway.service import Gateway
+    from gateway.config.schema import CameraConfig
 
 log = logging.getLogger(__name__)
 
@@ -249,9 +251,9 @@ def _from_ts(value: float | None) -> dt.datetime | None:
 
 
 class StoredJobs(VideoJobs):
-    """The gateway's jobs (gateway/video_import.py), written to ``analysis_jobs`` as they change."""
+    """The gateway's jobs (gateway/videos/importer.py), written to ``analysis_jobs`` as they change."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Host) -> None:
         super().__init__(gateway)
         self.db: Database = gateway.db
         self._recovered = False
@@ -362,10 +364,8 @@ def stamp_versions(s: Session, alarm_ids: list[str], versions: dict[str, str]) -
             )
 
 
-def serving(gateway: Gateway) -> StoredJobs:
+def serving(gateway: Host) -> StoredJobs:
     """The job registry as the API uses it: jobs a stopped gateway left running are failed first."""
-    from gateway.video_import import jobs_for
-
     jobs = jobs_for(gateway)
     assert isinstance(jobs, StoredJobs)
     jobs.recover_once()
@@ -376,7 +376,7 @@ def serving(gateway: Gateway) -> StoredJobs:
 
 
 def add_video(
-    gateway: Gateway,
+    gateway: Host,
     path: Path,
     camera_id: str,
     start: dt.datetime,
@@ -439,7 +439,7 @@ def add_video(
 
 
 def submit_upload(
-    gateway: Gateway,
+    gateway: Host,
     path: Path,
     camera_id: str,
     start: dt.datetime,
@@ -553,7 +553,7 @@ def get_video(db: Database, video_id: str) -> Video:
         return row
 
 
-def video_file(gateway: Gateway, video_id: str) -> tuple[Path, str]:
+def video_file(gateway: Host, video_id: str) -> tuple[Path, str]:
     """The stored file of a video and its media type."""
     row = get_video(gateway.db, video_id)
     path = VideoStore(gateway.config.storage.root).path(row.path)
@@ -563,7 +563,7 @@ def video_file(gateway: Gateway, video_id: str) -> tuple[Path, str]:
     return path, media
 
 
-def delete_video(gateway: Gateway, video_id: str) -> dict[str, Any]:
+def delete_video(gateway: Host, video_id: str) -> dict[str, Any]:
     """Remove a video (its file when no other row names it); refused while a job uses it."""
     with gateway.db.session() as s:
         row = s.get(Video, video_id)
@@ -655,8 +655,6 @@ def videos_usage(db: Database) -> dict[str, Any]:
 
 
 def _is_gb(s: Session, camera: CameraConfig) -> bool:
-    from gateway.gb28181_service import URL_SCHEME
-
     if camera.url.startswith(URL_SCHEME):
         return True
     if camera.source is None:
@@ -665,7 +663,7 @@ def _is_gb(s: Session, camera: CameraConfig) -> bool:
     return src is not None and src.kind == "gb28181"
 
 
-def check_model(gateway: Gateway, ref: str) -> str:
+def check_model(gateway: Host, ref: str) -> str:
     """The version id a model reference resolves to; LibraryError 422 when it cannot drive scenes."""
     try:
         _path, card, version_id = active_model_dir(gateway.db, gateway.config.storage.root, ref)
@@ -681,7 +679,7 @@ def check_model(gateway: Gateway, ref: str) -> str:
 
 
 def submit_replay(
-    gateway: Gateway,
+    gateway: Host,
     camera_ids: list[str],
     since: dt.datetime,
     until: dt.datetime,
@@ -877,7 +875,7 @@ def _run_replay(jobs: StoredJobs, job: VideoJob, scenes: list[str] | None) -> No
         raise VideoImportError("no video could be analysed: " + "; ".join(failures[:5]))
 
 
-def replay_json(gateway: Gateway, job_id: str) -> dict[str, Any]:
+def replay_json(gateway: Host, job_id: str) -> dict[str, Any]:
     jobs = serving(gateway)
     with gateway.db.session() as s:
         row = s.get(AnalysisJob, job_id)
@@ -887,7 +885,7 @@ def replay_json(gateway: Gateway, job_id: str) -> dict[str, Any]:
         return job_json(row, live if live is not None and live.status in ACTIVE else None)
 
 
-def cancel_job(gateway: Gateway, job_id: str) -> dict[str, Any]:
+def cancel_job(gateway: Host, job_id: str) -> dict[str, Any]:
     jobs = serving(gateway)
     with gateway.db.session() as s:
         row = s.get(AnalysisJob, job_id)
@@ -906,7 +904,7 @@ def cancel_job(gateway: Gateway, job_id: str) -> dict[str, Any]:
 
 
 def import_video(
-    gateway: Gateway,
+    gateway: Host,
     path: Path,
     camera_id: str,
     start: dt.datetime,
@@ -917,8 +915,6 @@ def import_video(
     """`vigil video import`: keep the file in the library (a copy) and analyse it now, as a stored job.
 
     Raises VideoImportError (nothing kept) for a file that is not a video, like analyse_video."""
-    from gateway.video_import import jobs_for
-
     video, _ = add_video(gateway, path, camera_id, start, path.name, created_by)
     jobs = jobs_for(gateway)
     job = VideoJob(
@@ -945,3 +941,34 @@ def import_video(
         job.finished_at = time.time()
         jobs.saved(job)
     return result, video
+
+
+class LibraryShelf:
+    """The video library as the evidence retention sees it (gateway/alarms/retention.py's VideoShelf)."""
+
+    def __init__(self, db: Database, root: Path) -> None:
+        self.db, self.root = db, root
+
+    def sweep(self, now: dt.datetime) -> tuple[int, int, int]:
+        return sweep_videos(self.db, self.root, now)
+
+    def usage_bytes(self) -> int:
+        return videos_usage_bytes(self.root)
+
+    def usage(self) -> dict[str, Any]:
+        return videos_usage(self.db)
+
+
+_REGISTRY: weakref.WeakKeyDictionary[Host, VideoJobs] = weakref.WeakKeyDictionary()
+
+
+_REGISTRY_LOCK = threading.Lock()
+
+
+def jobs_for(gateway: Host) -> VideoJobs:
+    """The gateway's job registry (created on first use), stored in the database by the video library."""
+    with _REGISTRY_LOCK:
+        jobs = _REGISTRY.get(gateway)
+        if jobs is None:
+            jobs = _REGISTRY[gateway] = StoredJobs(gateway)
+        return jobs

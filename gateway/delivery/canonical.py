@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.alarm_types import AlarmTypeTable
+from gateway.alarms.types import AlarmTypeTable
 from gateway.db.schema import Alarm, Camera, Disposal, Evidence
 from gateway.times import iso
 

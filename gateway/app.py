@@ -16,22 +16,23 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from gateway.alarm_types import default_table, load_table
-from gateway.alarms import AlarmRecorder
-from gateway.analytics import Analytics
+from gateway.alarms.clips import ClipRecorder
+from gateway.alarms.evidence import EvidenceStore
+from gateway.alarms.lifecycle import AlarmLifecycle
+from gateway.alarms.recorder import AlarmRecorder
+from gateway.alarms.retention import RetentionPolicy
+from gateway.alarms.types import default_table, load_table
 from gateway.auth import create_user
-from gateway.cameras import api_cameras, apply_health, camera_config, upsert_camera
-from gateway.clips import ClipRecorder
-from gateway.config import CameraConfig, GatewayConfig
+from gateway.cameras.analytics import Analytics
+from gateway.cameras.onvif_watch import OnvifWatcher
+from gateway.cameras.registry import api_cameras, apply_health, camera_config, upsert_camera
+from gateway.config.schema import CameraConfig, GatewayConfig
 from gateway.db import Database
 from gateway.db.schema import Alarm, Camera, Source, UplinkTarget, User
-from gateway.gb28181_service import URL_SCHEME, GbService
-from gateway.lifecycle import AlarmLifecycle
-from gateway.onvif_watch import OnvifWatcher
-from gateway.outbox import Outbox
-from gateway.retention import RetentionPolicy
-from gateway.storage import EvidenceStore
-from gateway.uplinks import UplinkService
+from gateway.delivery.outbox import Outbox
+from gateway.delivery.uplinks import UplinkService
+from gateway.gb28181.service import URL_SCHEME, GbService
+from gateway.videos.library import LibraryShelf, jobs_for
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +63,17 @@ class Gateway:
             snapshot=self.analytics.latest_image,
             rearm=self.analytics.rearm,
         )
-        self.retention = RetentionPolicy(self.db, self.store, config.storage, self.outbox, self.clips)
-        self.uplinks = UplinkService(self)
+        videos = LibraryShelf(self.db, config.storage.root)
+        self.retention = RetentionPolicy(self.db, self.store, config.storage, self.outbox, self.clips, videos)
         self.analyse = analyse
         self.started_at = time.time()
         self.metrics = CollectorRegistry()
         self.onvif = OnvifWatcher(self)  # PTZ state and events of cameras on ONVIF sources
-        self.gb28181 = GbService(self)  # GB/T 28181 roles; started on the serving loop
         self.gb_cameras: list[tuple[CameraConfig, dict[str, int]]] = []  # analysed by self.gb28181
+        # GB/T 28181 roles; started on the serving loop
+        self.gb28181 = GbService(config, self.db, self.outbox, self.recorder, self.analytics, self.gb_cameras)
+        cascade = self.gb28181.send_alarm if config.gb28181.cascade is not None else None
+        self.uplinks = UplinkService(config.uplink, self.db, self.store, self.outbox, cascade)
         self.metrics.register(GatewayCollector(self))
 
     def start(self) -> None:
@@ -117,7 +121,7 @@ class Gateway:
         # a discovered channel without scenes has nothing to analyse.
         wanted = [c for c in self.config.cameras if c.enabled and c.id not in owned] + extra
         is_gb = [c.source in gb_sources or c.url.startswith(URL_SCHEME) for c in wanted]
-        self.gb_cameras = [
+        self.gb_cameras[:] = [
             (c, scene_ids.get(c.id, {})) for c, gb in zip(wanted, is_gb, strict=True) if gb and c.scenes
         ]
         for cam in [c for c, gb in zip(wanted, is_gb, strict=True) if not gb]:
@@ -191,7 +195,7 @@ class Gateway:
         if not (self.analyse and cam.enabled):
             return
         if is_gb:  # played by a live INVITE on this loop
-            self.gb_cameras = [(c, i) for c, i in self.gb_cameras if c.id != cam.id]
+            self.gb_cameras[:] = [(c, i) for c, i in self.gb_cameras if c.id != cam.id]
             if cam.scenes:
                 self.gb_cameras.append((cam, ids))
                 self.gb28181.analyse(cam, ids)
@@ -222,7 +226,7 @@ class Gateway:
 
         await asyncio.to_thread(exists)
         await self._stop_camera(camera_id)
-        self.gb_cameras = [(c, i) for c, i in self.gb_cameras if c.id != camera_id]
+        self.gb_cameras[:] = [(c, i) for c, i in self.gb_cameras if c.id != camera_id]
 
         def forget() -> dict[str, Any]:
             with self.db.session() as s:
@@ -261,8 +265,6 @@ class Gateway:
                     apply_health(row, runner.health)
 
     def stop(self) -> None:
-        from gateway.video_import import jobs_for
-
         jobs_for(self).stop()  # before the model workers close under a running import
         self.analytics.stop()
         try:

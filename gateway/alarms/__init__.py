@@ -1,0 +1,1 @@
+"""Alarms: the recorder (one writer), lifecycle, evidence store, clips, retention, alarm type codes."""

@@ -1,0 +1,1 @@
+"""Cameras: the registry, per-camera analysis runners, sample capture, ONVIF events, discovery."""

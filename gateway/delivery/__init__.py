@@ -1,0 +1,1 @@
+"""Delivery: the outbox, the canonical alarm record, dispatch to uplink targets and their wiring."""

@@ -1,0 +1,1 @@
+"""GB/T 28181 wiring: the SIP roles, device registry and channel players of the gateway."""

@@ -1,0 +1,1 @@
+"""Models: pack import and the version store (activation, rollback, promotion gate, tests)."""

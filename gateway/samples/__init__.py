@@ -1,0 +1,1 @@
+"""The sample library: detection tasks, samples, labels, splits, import and export."""

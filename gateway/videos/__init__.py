@@ -1,0 +1,1 @@
+"""Offline video: import into the library, the library itself and history replay."""
