@@ -17,18 +17,18 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from gateway.alarms.clips import ClipRecorder
-from gateway.alarms.evidence import EvidenceStore
 from gateway.alarms.lifecycle import AlarmLifecycle
 from gateway.alarms.recorder import AlarmRecorder
 from gateway.alarms.retention import RetentionPolicy
-from gateway.alarms.types import default_table, load_table
 from gateway.auth import create_user
 from gateway.cameras.analytics import Analytics
 from gateway.cameras.onvif_watch import OnvifWatcher
 from gateway.cameras.registry import api_cameras, apply_health, camera_config, upsert_camera
 from gateway.config.schema import CameraConfig, GatewayConfig
 from gateway.db import Database
+from gateway.db.files import EvidenceStore
 from gateway.db.schema import Alarm, Camera, Source, UplinkTarget, User
+from gateway.delivery.alarm_types import default_table, load_table
 from gateway.delivery.outbox import Outbox
 from gateway.delivery.uplinks import UplinkService
 from gateway.gb28181.service import URL_SCHEME, GbService

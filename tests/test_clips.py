@@ -24,11 +24,11 @@ from adapters.rtsp.clip_buffer import ClipBuffer, ClipError, ClipPacket, ClipPar
 from adapters.rtsp.sample_camera import SampleRtspServer
 from analyzers.records import AlarmEvent
 from gateway.alarms.clips import ClipRecorder
-from gateway.alarms.evidence import EvidenceStore
 from gateway.alarms.recorder import SceneContext
 from gateway.cameras.analytics import CameraRunner, ModelHandle, Pending, SceneRun
 from gateway.config.schema import CameraConfig
 from gateway.db import Database, upgrade
+from gateway.db.files import EvidenceStore
 from gateway.db.schema import Alarm, Camera, Evidence
 
 

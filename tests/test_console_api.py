@@ -21,14 +21,14 @@ from sqlalchemy.orm import selectinload
 
 from analyzers.scenes import CATALOGUE, scene_class
 from gateway.alarms.recorder import OPEN_STATUSES
-from gateway.alarms.types import default_table
 from gateway.api import create_app
 from gateway.app import Gateway
 from gateway.auth import create_user
+from gateway.cli.seed import SeedRefused, seed
 from gateway.config.schema import load_config
 from gateway.db import upgrade
 from gateway.db.schema import Alarm, ApiToken, Camera, CameraScene, Disposal, User
-from gateway.db.seed import SeedRefused, seed
+from gateway.delivery.alarm_types import default_table
 from gateway.times import as_utc
 from tests.conftest import PASSWORD, login, write_config
 

@@ -12,10 +12,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
 
 from analyzers import AlarmEvent, Detection, Region
-from gateway.alarms.evidence import EvidenceStore
 from gateway.alarms.lifecycle import AlarmLifecycle, Change
 from gateway.alarms.recorder import AlarmRecorder, SceneContext
 from gateway.db import Base, Database, current_revision, head_revision, upgrade
+from gateway.db.files import EvidenceStore
 from gateway.db.schema import Alarm, AlarmRevision, Camera, Evidence, OutboxRow, UplinkTarget
 from tests.conftest import fresh_database
 

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from gateway.alarms.evidence import EvidenceStore
 from gateway.db import Database, upgrade
+from gateway.db.files import EvidenceStore
 from gateway.db.schema import Alarm, Camera, Dataset, DatasetSample, Evidence, Sample
 from gateway.ids import new_ulid
 from gateway.samples.library import Conflict, SampleError, SampleLibrary, split_side

@@ -1,1 +1,1 @@
-"""Alarms: the recorder (one writer), lifecycle, evidence store, clips, retention, alarm type codes."""
+"""Alarms: the recorder (one writer), lifecycle (confirm, dispose, clear, close), clips, retention."""

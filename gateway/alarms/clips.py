@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adapters.rtsp.clip_buffer import ClipBuffer, ClipError, write_mp4
-from gateway.alarms.evidence import EvidenceStore
 from gateway.db import Database
+from gateway.db.files import EvidenceStore
 from gateway.db.schema import Evidence, utcnow
 
 log = logging.getLogger(__name__)

@@ -25,9 +25,9 @@ import cv2
 import numpy as np
 from sqlalchemy.orm import Session
 
-from gateway.alarms.evidence import EvidenceStore
 from gateway.alarms.recorder import OPEN_STATUSES
 from gateway.db import Database
+from gateway.db.files import EvidenceStore
 from gateway.db.schema import Alarm, AlarmRevision, Disposal, Evidence, utcnow
 from gateway.delivery.outbox import Outbox
 

@@ -13,8 +13,8 @@ import numpy as np
 from sqlalchemy import select
 
 from analyzers import AlarmEvent, Region
-from gateway.alarms.evidence import EvidenceStore
 from gateway.db import Database
+from gateway.db.files import EvidenceStore
 from gateway.db.schema import Alarm, AlarmRevision, Evidence, utcnow
 from gateway.delivery.outbox import Outbox
 from gateway.ids import new_ulid

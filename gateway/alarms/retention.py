@@ -18,10 +18,10 @@ from typing import Any, Protocol
 from sqlalchemy import func, select
 
 from gateway.alarms.clips import ClipRecorder
-from gateway.alarms.evidence import EvidenceStore
 from gateway.alarms.recorder import OPEN_STATUSES
 from gateway.config.schema import StorageConfig
 from gateway.db import Database
+from gateway.db.files import EvidenceStore
 from gateway.db.schema import Alarm, AlarmRevision, Evidence, utcnow
 from gateway.delivery.outbox import Outbox
 from gateway.ids import new_ulid

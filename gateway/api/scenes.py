@@ -9,10 +9,10 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from analyzers.scenes import CATALOGUE, Scene, SceneConfig, SceneError, SceneInfo, scene_class
-from gateway.alarms.types import AlarmTypeTable
 from gateway.api.http import route
 from gateway.api.keys import GATEWAY
 from gateway.api.stats import scene_names
+from gateway.delivery.alarm_types import AlarmTypeTable
 
 
 def _inline(node: Any, defs: dict[str, Any]) -> Any:

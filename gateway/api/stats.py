@@ -27,11 +27,11 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from analyzers.scenes import CATALOGUE
 from gateway.alarms.recorder import OPEN_STATUSES
-from gateway.alarms.types import default_table
 from gateway.api.alarms import alarm_json, parse_time
 from gateway.api.http import ApiError, route
 from gateway.api.keys import GATEWAY
 from gateway.db.schema import Alarm, Camera, Disposal
+from gateway.delivery.alarm_types import default_table
 from gateway.times import iso
 
 GROUPS = ("camera", "scene", "hour", "day", "weekday", "region")

@@ -24,9 +24,9 @@ from typing import Any
 from sqlalchemy import select
 
 from adapters import Frame
-from gateway.alarms.evidence import SampleStore
 from gateway.alarms.recorder import jpeg
 from gateway.db import Database
+from gateway.db.files import SampleStore
 from gateway.db.schema import Sample
 from gateway.ids import new_ulid
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gateway.alarms.types import default_table, load_table
 from gateway.cli.common import open_config, open_database
 from gateway.db.schema import OutboxRow, UplinkTarget
+from gateway.delivery.alarm_types import default_table, load_table
 from gateway.delivery.outbox import Outbox, backfill, backlog, replay_dead
 from gateway.times import as_utc
 

@@ -1,1 +1,2 @@
-"""Delivery: the outbox, the canonical alarm record, dispatch to uplink targets and their wiring."""
+"""Delivery: the outbox, the canonical alarm record, alarm type codes, dispatch to uplink targets
+and their wiring."""

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.alarms.types import AlarmTypeTable
 from gateway.db.schema import Alarm, Camera, Disposal, Evidence
+from gateway.delivery.alarm_types import AlarmTypeTable
 from gateway.times import iso
 
 

@@ -27,8 +27,8 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import aliased
 from tenacity import RetryCallState, wait_exponential_jitter
 
-from gateway.alarms.evidence import EvidenceStore
 from gateway.db import Database
+from gateway.db.files import EvidenceStore
 from gateway.db.schema import Evidence, OutboxRow, UplinkTarget, utcnow
 from uplink.records import UplinkMessage
 from uplink.targets.base import DeliveryResult, Outcome, Target

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from gateway.alarms.types import AlarmTypeTable, default_table
 from gateway.db.schema import Alarm, Camera, OutboxRow, UplinkTarget, utcnow
+from gateway.delivery.alarm_types import AlarmTypeTable, default_table
 from gateway.delivery.canonical import canonical
 
 # Actions a target receives unless its `actions` setting narrows them.

@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gateway.alarms.evidence import EvidenceStore
 from gateway.config.schema import UplinkTargetConfig
 from gateway.db import Database
+from gateway.db.files import EvidenceStore
 from gateway.db.schema import OutboxRow, UplinkTarget, utcnow
 from gateway.delivery.dispatch import Dispatcher, DispatchPolicy
 from gateway.delivery.outbox import Outbox, backfill, backlog, replay_dead

@@ -58,8 +58,8 @@ from analyzers.evaluation import (
     parse_label_file,
     read_names,
 )
-from gateway.alarms.evidence import EvidenceStore, SampleStore
 from gateway.db import Database
+from gateway.db.files import EvidenceStore, SampleStore
 from gateway.db.schema import (
     Alarm,
     Dataset,

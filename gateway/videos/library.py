@@ -35,8 +35,8 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from analyzers import SceneConfig
-from gateway.alarms.evidence import ContentStore
 from gateway.db import Database
+from gateway.db.files import ContentStore
 from gateway.db.schema import (
     Alarm,
     AnalysisJob,

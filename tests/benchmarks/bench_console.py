@@ -33,9 +33,9 @@ sys.path.insert(0, str(ROOT))
 from gateway.api import create_app  # noqa: E402
 from gateway.app import Gateway  # noqa: E402
 from gateway.auth import create_user  # noqa: E402
+from gateway.cli.seed import seed  # noqa: E402
 from gateway.config.schema import load_config  # noqa: E402
 from gateway.db import upgrade  # noqa: E402
-from gateway.db.seed import seed  # noqa: E402
 from tests.conftest import write_config  # noqa: E402
 from tests.peers.ports import free_port  # noqa: E402
 
