@@ -117,7 +117,7 @@ def test_same_seed_same_weights(tiny: tuple[Path, Path], tmp_path: Path) -> None
 
 def test_cli_trains_from_a_plant_folder(tiny: tuple[Path, Path], tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from gateway.cli_train import main
+    from gateway.cli.train import main
 
     plant = tiny[0].parent  # holds train/ and valid/: the class "Fire Extinguisher" is found by name
     out = tmp_path / "out"
@@ -156,7 +156,7 @@ def test_cli_trains_from_a_plant_folder(tiny: tuple[Path, Path], tmp_path: Path)
 
 
 def test_cli_without_data_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    from gateway.cli_train import main
+    from gateway.cli.train import main
 
     assert main(["extinguisher", "--out", str(tmp_path)]) == 2
     assert "--data" in capsys.readouterr().err
@@ -354,7 +354,7 @@ def test_detector_crops_are_labelled_by_the_box_they_hold(tmp_path: Path) -> Non
 def test_cli_crops_option_needs_a_person_part(
     tiny: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from gateway.cli_train import main
+    from gateway.cli.train import main
 
     code = main(["fire", "--crops", "detector", "--data", str(tiny[0]), "--out", str(tmp_path / "o")])
     assert code == 2 and "person's part" in capsys.readouterr().err

@@ -6,8 +6,7 @@ import argparse
 import logging
 import sys
 
-from gateway import cli_train, evaluate
-from gateway.cli import admin, alarms, discover, models, samples, seed, serve, uplink, video
+from gateway.cli import admin, alarms, discover, evaluate, models, samples, seed, serve, train, uplink, video
 from gateway.config.schema import ConfigError
 from gateway.db.engine import SchemaOutdated
 
@@ -26,8 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     video.register(sub)  # `video import`, `replay`: history replay over the video library
     uplink.register(sub)
     samples.register(sub)  # `samples` and `tasks`
-    cli_train.register(sub)  # `train TASK` (needs the `train` extra: PyTorch CPU)
-    evaluate.add_eval_parser(sub)
+    train.register(sub)  # `train TASK` (needs the `train` extra: PyTorch CPU)
+    evaluate.register(sub)
     discover.register(sub)
     seed.register(sub)  # `seed`: realistic cameras and alarms for load tests
     return parser

@@ -27,6 +27,12 @@ from analyzers.evaluation import (
 )
 from analyzers.runtime import ModelCard, ModelCardError, load_card, read_card
 from analyzers.scenes import SceneConfig
+from gateway.cameras.analytics import detector_input
+from gateway.cli.common import open_config, open_database
+from gateway.config.schema import ConfigError, default_config_path
+from gateway.db import SchemaOutdated
+from gateway.db.schema import ModelVersion
+from gateway.models.pack import ModelPackError, active_model_dir
 
 MODELS_ENV = "VIGIL_MODELS_DIR"
 DETECTOR_FAMILIES = ("yolox", "yolov8", "rtdetr")
@@ -40,8 +46,6 @@ class ResolvedModel:
 
 
 def _cards_dir(args: argparse.Namespace) -> Path:
-    from gateway.config.schema import default_config_path
-
     config_path = Path(args.config) if args.config else default_config_path()
     return config_path.parent / "models"
 
@@ -60,11 +64,9 @@ def _folder_model(folder: Path, args: argparse.Namespace) -> ResolvedModel:
 
 def _imported_model(spec: str, args: argparse.Namespace, problems: list[str]) -> ResolvedModel | None:
     """A model version id or an imported model name in the gateway's database, else in its model pack."""
-    from gateway.cli import _config
-    from gateway.config.schema import ConfigError
 
     try:
-        config, _ = _config(args)
+        config, _ = open_config(args)
     except ConfigError as exc:
         problems.append(f"the gateway config {exc.path} cannot be used: {'; '.join(exc.problems)}")
         return None
@@ -77,11 +79,6 @@ def _imported_model(spec: str, args: argparse.Namespace, problems: list[str]) ->
 def _database_model(config: Any, spec: str, problems: list[str]) -> ResolvedModel | None:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from gateway.cli import _database
-    from gateway.db import SchemaOutdated
-    from gateway.db.schema import ModelVersion
-    from gateway.models.pack import ModelPackError, active_model_dir
-
     url: str = config.database.url
     if url.startswith("sqlite:///") and ":memory:" not in url:
         # Connecting would create an empty database file as a side effect of a read-only command.
@@ -91,7 +88,7 @@ def _database_model(config: Any, spec: str, problems: list[str]) -> ResolvedMode
                 f"no database at {db_file} (run `vigil db upgrade` and `vigil models import DIR`)"
             )
             return None
-    db = _database(config)
+    db = open_database(config)
     try:
         db.ensure_current()
         with db.session() as s:
@@ -428,7 +425,6 @@ def _eval_scene(
     from analyzers.evaluation import Evaluator, iter_images
     from analyzers.records import Detection
     from analyzers.scenes.base import DETECTION_FLOOR
-    from gateway.cameras.analytics import detector_input
 
     models = [model] + [
         resolve_model(name, args, f"the {scene.key} scene's model") for name in scene.extra_models
@@ -528,7 +524,7 @@ def _input_size(text: str) -> str | tuple[int, int]:
     return (w, h)
 
 
-def add_eval_parser(subparsers: Any) -> None:
+def register(subparsers: Any) -> None:
     """Register `vigil eval` on the top-level sub-command parsers."""
     p = subparsers.add_parser(
         "eval",

@@ -18,6 +18,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gateway.cli.common import open_config, open_database
+from gateway.cli.evaluate import resolve_model
+from gateway.config.schema import ConfigError
+from gateway.db import SchemaOutdated
+from gateway.models.versions import ModelVersionError, register_version
+from gateway.samples.library import SampleError, SampleLibrary
+
 DATA_ENV = "VIGIL_DATA_DIR"
 CACHE_ENV = "VIGIL_TRAIN_CACHE"
 TASK_NAMES = ("helmet", "workwear", "fire", "smoking", "extinguisher", "fire_patch")
@@ -208,7 +215,6 @@ def _people(args: argparse.Namespace, spec: Any, cache: Path) -> Any:
     from analyzers.evaluation import EvalError
     from analyzers.training.people import PeopleFinder
     from analyzers.training.stage import PEOPLE_FREE
-    from gateway.evaluate import resolve_model
 
     if spec.mode != "crop" or spec.crop in PEOPLE_FREE or spec.crop == "box":
         if args.crops != "gt":
@@ -226,17 +232,13 @@ def _people(args: argparse.Namespace, spec: Any, cache: Path) -> Any:
 def _library(args: argparse.Namespace) -> tuple[Any, Path] | None:
     """The gateway's database and storage root when ``--library``/``--register`` ask for them, or
     (auto) when the library holds samples of the task and no --data names other data."""
-    from gateway.samples.library import SampleLibrary
 
     want = args.library if args.library is not None else (False if args.data else None)
     if want is False and not args.register:
         return None
-    from gateway.cli import _config, _database
-    from gateway.config.schema import ConfigError
-    from gateway.db import SchemaOutdated
 
     try:
-        config, _ = _config(argparse.Namespace(config=getattr(args, "config", None)))
+        config, _ = open_config(argparse.Namespace(config=getattr(args, "config", None)))
     except ConfigError as exc:
         if want is None and not args.register:
             return None
@@ -245,7 +247,7 @@ def _library(args: argparse.Namespace) -> tuple[Any, Path] | None:
     if want is None and not args.register and url.startswith("sqlite:///") and ":memory:" not in url:
         if not Path(url.removeprefix("sqlite:///")).is_file():
             return None  # no gateway here: connecting would create an empty database file
-    db = _database(config)
+    db = open_database(config)
     try:
         db.ensure_current()
     except SchemaOutdated as exc:
@@ -262,7 +264,6 @@ def _library(args: argparse.Namespace) -> tuple[Any, Path] | None:
 
 def _export_split(db: Any, root: Path, task: str, out: Path) -> tuple[dict[str, Any], Path, Path]:
     """Freeze (or reuse) the task's 8:2 split and write both sets as YOLO folders under ``out``."""
-    from gateway.samples.library import SampleLibrary
 
     lib = SampleLibrary(db, root)
     split = lib.split(task)
@@ -282,7 +283,6 @@ def _register(db: Any, root: Path, result: Any, split: dict[str, Any] | None, se
     import shutil
 
     from analyzers.training.evaluate import summarise
-    from gateway.models.versions import register_version
 
     shutil.copyfile(result.card_path, result.model_dir / "model.yaml")
     numbers: dict[str, Any] = {"seed": seed, "epochs_run": result.epochs_run, "seconds": result.seconds}
@@ -313,8 +313,6 @@ def _train_detector(
     from analyzers.training import DataError
     from analyzers.training.detector_tasks import DETECTOR_TASKS
     from analyzers.training.people import PeopleFinder
-    from gateway.evaluate import resolve_model
-    from gateway.models.versions import ModelVersionError
 
     task = DETECTOR_TASKS[args.task]
     if args.size:
@@ -431,8 +429,6 @@ def _detector_source(task: Any, split: Path, explicit: dict[str, str]) -> Any:
 def _register_detector(db: Any, root: Path, result: Any, split: dict[str, Any] | None, seed: int) -> str:
     import shutil
 
-    from gateway.models.versions import register_version
-
     shutil.copyfile(result.card_path, result.model_dir / "model.yaml")
     rows = result.valid or result.holdout
     keys = ("precision", "recall", "f1", "image_f1")
@@ -459,8 +455,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from analyzers.runtime import ModelCardError
     from analyzers.training import TASKS, DataError
-    from gateway.models.versions import ModelVersionError
-    from gateway.samples.library import SampleError
 
     try:
         library = _library(args)
@@ -495,7 +489,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, library: tuple[Any, Path] | None, split: dict[str, Any] | None) -> int:
     from analyzers.runtime import ModelCardError
     from analyzers.training import TASKS, DataError
-    from gateway.models.versions import ModelVersionError
 
     args.version = args.version or "0.1.0"
     if args.task in DETECTOR_NAMES:
