@@ -80,6 +80,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy adapters analyzers uplink gateway
+	$(VENV)/bin/lint-imports
 
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
 # VIGIL_REQUIRE_CONSOLE: the console's end-to-end tests fail (never skip) when the build is missing.
