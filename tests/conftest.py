@@ -150,6 +150,28 @@ async def wait_until(check: Callable[[], Any], seconds: float, what: str) -> Any
 PASSWORD = "correct horse battery"  # what the API tests give the users they create
 
 
+def make_gateway(
+    tmp: Path, *, users: tuple[str, ...] = (), start: bool = False, migrate: bool = True, **sections: Any
+) -> Any:
+    """The one gateway factory of the tests: a config from ``write_config(tmp, **sections)``, no
+    analysis, the schema migrated, one user per role in ``users`` (password PASSWORD), and
+    ``start()`` (syncs cameras and targets) when asked."""
+    from gateway.app import Gateway
+    from gateway.auth import create_user
+    from gateway.config.schema import load_config
+    from gateway.db import upgrade
+
+    gw = Gateway(load_config(write_config(tmp, **sections), environ={}), analyse=False)
+    if migrate:
+        upgrade(gw.db.engine)
+    if start:
+        gw.start()
+    with gw.db.session() as s:
+        for role in users:
+            create_user(s, role, PASSWORD, role)
+    return gw
+
+
 @pytest.fixture
 async def client(gateway: Any, aiohttp_client: Callable[..., Any]) -> Any:
     """A test client of the API of the requesting module's `gateway` fixture."""

@@ -243,7 +243,7 @@ def test_viewer_cannot_confirm_in_the_console_nor_through_the_api(tab: MakeTab, 
 def test_operator_uploads_plays_and_replays_a_library_video(
     tab: MakeTab, api: Api, vtest: Path, tmp_path: Path
 ) -> None:
-    from tests.test_video_import import cut
+    from tests.videos.test_video_import import cut
 
     op = api("operator")
     start = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC)

@@ -18,11 +18,9 @@ from analyzers import AlarmEvent, Detection, Region
 from gateway.alarms.recorder import SceneContext
 from gateway.api import create_app
 from gateway.app import Gateway
-from gateway.auth import create_user, issue_token
-from gateway.config.schema import load_config
-from gateway.db import upgrade
+from gateway.auth import issue_token
 from gateway.db.schema import Alarm, AlarmRevision, Disposal, Evidence, OutboxRow
-from tests.conftest import write_config
+from tests.conftest import make_gateway
 
 Client = TestClient  # type: ignore[type-arg]
 PASSWORD = "correct horse battery"
@@ -54,8 +52,10 @@ def raise_alarm(gw: Gateway, region: str = "r") -> str:
 
 @pytest.fixture
 def gateway(tmp_path: Path) -> Gateway:
-    path = write_config(
+    gw: Gateway = make_gateway(
         tmp_path,
+        start=True,  # syncs the camera and the targets (no analysis)
+        users=("operator", "viewer"),
         cameras=[
             {
                 "id": "gate-1",
@@ -77,12 +77,6 @@ def gateway(tmp_path: Path) -> Gateway:
             },
         ],
     )
-    gw = Gateway(load_config(path, environ={}), analyse=False)
-    upgrade(gw.db.engine)
-    gw.start()  # syncs the camera and the targets (no analysis)
-    with gw.db.session() as s:
-        for role in ("operator", "viewer"):
-            create_user(s, role, PASSWORD, role)
     return gw
 
 

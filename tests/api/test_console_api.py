@@ -562,7 +562,7 @@ async def test_the_last_admin_stays(client: Client, gateway: Gateway) -> None:
 
 
 async def test_videos_lists_the_library(client: Client, gateway: Gateway) -> None:
-    """GET /api/videos searches the video library (tests/test_video_library.py covers it in full)."""
+    """GET /api/videos searches the video library (tests/videos/test_video_library.py covers it in full)."""
     from gateway.db.schema import Video
 
     viewer = await login(client, "viewer")

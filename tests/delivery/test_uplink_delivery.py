@@ -30,11 +30,11 @@ from gateway.auth import issue_token
 from gateway.config.schema import load_config
 from gateway.db import upgrade
 from gateway.db.schema import OutboxRow
+from tests.alarms.test_alarm_lifecycle import raise_alarm
 from tests.conftest import wait_until, write_config
 from tests.peers.http_receiver import HttpReceiver
 from tests.peers.mosquitto import MosquittoBroker, find_mosquitto
 from tests.peers.ports import free_port
-from tests.test_alarm_lifecycle import raise_alarm
 
 Client = TestClient  # type: ignore[type-arg]
 SECRET = "park-hmac-secret-for-tests"

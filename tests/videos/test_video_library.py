@@ -26,7 +26,7 @@ from gateway.models.pack import import_pack
 from gateway.times import as_utc
 from gateway.videos.library import INTERRUPTED, add_video
 from tests.conftest import DEMO_SCENES, ROOT, write_config
-from tests.test_video_import import cut
+from tests.videos.test_video_import import cut
 
 Client = TestClient
 START = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)

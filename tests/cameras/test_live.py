@@ -20,10 +20,8 @@ from aiohttp.test_utils import TestClient
 import gateway.api.cameras  # noqa: F401  (registers the live routes before the app is built)
 from adapters.rtsp.live import FragmentedMp4Relay, avc_codec_string, split_boxes
 from gateway.app import Gateway
-from gateway.auth import create_user, issue_token
-from gateway.config.schema import load_config
-from gateway.db import upgrade
-from tests.conftest import write_config
+from gateway.auth import issue_token
+from tests.conftest import make_gateway
 
 Client = TestClient  # type: ignore[type-arg]
 
@@ -38,10 +36,7 @@ def rtsp_h265(vtest: Path) -> Iterator[Any]:
 
 @pytest.fixture
 def gateway(tmp_path: Path) -> Gateway:
-    gw = Gateway(load_config(write_config(tmp_path), environ={}), analyse=False)
-    upgrade(gw.db.engine)
-    with gw.db.session() as s:
-        create_user(s, "admin", "correct horse battery", "admin")
+    gw: Gateway = make_gateway(tmp_path, users=("admin",))
     return gw
 
 

@@ -26,9 +26,16 @@ from gateway.db import upgrade
 from gateway.db.schema import Alarm, GbDeviceApproval, OutboxRow
 from gateway.gb28181.service import our_priority, parse_gb_time
 from tests.conftest import DEMO_SCENES, ROOT, wait_until, write_config
+from tests.delivery.test_uplink_delivery import auth
 from tests.gb28181.sipp import Sipp
-from tests.test_gb28181_gateway import CHANNELS, DEVICE, DEVICE_PASSWORD, DOMAIN, SERVER_ID, device_scenarios
-from tests.test_uplink_delivery import auth
+from tests.gb28181.test_gb28181_gateway import (
+    CHANNELS,
+    DEVICE,
+    DEVICE_PASSWORD,
+    DOMAIN,
+    SERVER_ID,
+    device_scenarios,
+)
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -13,13 +13,13 @@ from aiohttp.test_utils import TestClient
 from gateway.api import app as app_module
 from gateway.api import create_app
 from gateway.app import Gateway
-from gateway.config.schema import load_config
-from tests.conftest import write_config
+from tests.conftest import make_gateway
 
 
 @pytest.fixture
 def gateway(tmp_path: Path) -> Gateway:
-    return Gateway(load_config(write_config(tmp_path), environ={}), analyse=False)
+    gw: Gateway = make_gateway(tmp_path, migrate=False)
+    return gw
 
 
 @pytest.fixture

@@ -13,23 +13,20 @@ from sqlalchemy import select
 
 from gateway.app import Gateway
 from gateway.config.schema import load_config
-from gateway.db import upgrade
 from gateway.db.schema import Alarm, Evidence, OutboxRow, utcnow
-from tests.conftest import write_config
-from tests.test_alarm_lifecycle import raise_alarm
+from tests.alarms.test_alarm_lifecycle import raise_alarm
+from tests.conftest import make_gateway, write_config
 
 
 @pytest.fixture
 def gateway(tmp_path: Path) -> Gateway:
-    path = write_config(
+    gw: Gateway = make_gateway(
         tmp_path,
+        start=True,
         storage={"root": "storage", "quota_gb": 1e-6 * 200, "quota_alarm_percent": 50},  # ~215 KB quota
         cameras=[{"id": "gate-1", "name": "Gate", "url": "rtsp://127.0.0.1:9/x", "enabled": False}],
         uplink=[{"name": "park", "kind": "http", "tier": "park", "http": {"url": "http://127.0.0.1:9/a"}}],
     )
-    gw = Gateway(load_config(path, environ={}), analyse=False)
-    upgrade(gw.db.engine)
-    gw.start()
     return gw
 
 

@@ -11,24 +11,17 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from gateway.app import Gateway
-from gateway.auth import create_user, issue_token
-from gateway.config.schema import load_config
-from gateway.db import upgrade
+from gateway.auth import issue_token
 from gateway.db.schema import Camera, CameraScene, User
-from tests.conftest import PASSWORD, login, write_config
+from tests.conftest import PASSWORD, login, make_gateway
 
 Client = TestClient  # type: ignore[type-arg]
 
 
 @pytest.fixture
 def gateway(tmp_path: Path) -> Gateway:
-    config = load_config(write_config(tmp_path), environ={})
-    config.server.max_body_mb = 0.01  # 10 KB: small enough to test the limit
-    gw = Gateway(config, analyse=False)
-    upgrade(gw.db.engine)
-    with gw.db.session() as s:
-        for role in ("admin", "operator", "viewer"):
-            create_user(s, role, PASSWORD, role)
+    gw: Gateway = make_gateway(tmp_path, users=("admin", "operator", "viewer"))
+    gw.config.server.max_body_mb = 0.01  # 10 KB: small enough to test the limit
     return gw
 
 

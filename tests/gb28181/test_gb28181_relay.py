@@ -32,8 +32,8 @@ from gateway.app import Gateway
 from gateway.config.schema import load_config
 from gateway.db import upgrade
 from tests.conftest import wait_until, write_config
+from tests.delivery.test_uplink_delivery import auth
 from tests.gb28181.sipp import Sipp, free_port
-from tests.test_uplink_delivery import auth
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -18,9 +18,9 @@ from gateway.db import Database, upgrade
 from gateway.db.schema import Camera, CameraScene, ModelVersion
 from gateway.models.pack import ModelPackError, active_model_dir
 from gateway.samples.library import SampleLibrary
+from tests.api.test_api import Client, gateway  # noqa: F401  (the gateway fixture; `client` is in conftest)
 from tests.conftest import ROOT, fresh_database, login
-from tests.test_api import Client, gateway  # noqa: F401  (the gateway fixture; `client` is in conftest)
-from tests.test_samples import add_alarm, yolo_folder
+from tests.samples.test_samples import add_alarm, yolo_folder
 
 CARD = ROOT / "config" / "models" / "yolox_nano.yaml"
 

@@ -17,9 +17,9 @@ from gateway.config.schema import load_config
 from gateway.db import upgrade
 from gateway.db.schema import Camera
 from tests.conftest import wait_until, write_config
+from tests.delivery.test_uplink_delivery import auth
 from tests.gb28181.sipp import SCENARIOS, Sipp
-from tests.test_gb28181_gateway import CHANNELS, DEVICE, DEVICE_PASSWORD, DOMAIN, SERVER_ID
-from tests.test_uplink_delivery import auth
+from tests.gb28181.test_gb28181_gateway import CHANNELS, DEVICE, DEVICE_PASSWORD, DOMAIN, SERVER_ID
 
 pytestmark = pytest.mark.timeout(120)
 

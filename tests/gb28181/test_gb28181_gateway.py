@@ -22,10 +22,10 @@ from gateway.config.schema import load_config
 from gateway.db import upgrade
 from gateway.db.schema import Camera, OutboxRow, Source, UplinkTarget
 from gateway.gb28181.service import alarm_description, gb_priority, parse_channel_url
+from tests.alarms.test_alarm_lifecycle import raise_alarm
 from tests.conftest import wait_until, write_config
+from tests.delivery.test_uplink_delivery import auth
 from tests.gb28181.sipp import SCENARIOS, Sipp, free_port
-from tests.test_alarm_lifecycle import raise_alarm
-from tests.test_uplink_delivery import auth
 
 pytestmark = pytest.mark.timeout(120)
 
