@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -243,13 +242,8 @@ class Gateway:
         return await asyncio.to_thread(forget)
 
     async def _stop_camera(self, camera_id: str) -> None:
-        player = self.gb28181._players.pop(camera_id, None)  # a played GB channel: its task stops it
-        if player is not None:
-            player.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await player
-        with self.analytics._lock:
-            runner = self.analytics.runners.pop(camera_id, None)
+        await self.gb28181.stop_playing(camera_id)  # a played GB channel: its task stops it
+        runner = self.analytics.pop_runner(camera_id)
         if runner is not None:
             await asyncio.to_thread(runner.stop)
 

@@ -178,7 +178,7 @@ async def list_replays(request: web.Request) -> web.Response:
             rows = s.scalars(stmt.order_by(AnalysisJob.id.desc()).limit(limit))
             items = []
             for row in rows:
-                live = jobs._jobs.get(row.id)
+                live = jobs.live(row.id)
                 items.append(job_json(row, live if live is not None and live.status in ACTIVE else None))
         return {"items": items}
 

@@ -187,6 +187,10 @@ class CameraRunner:
             self.clips.register(self.camera.id, self.clip_buffer)
         self._thread.start()
 
+    def alive(self) -> bool:
+        """Whether the source thread still runs (a played GB channel's media session ended when not)."""
+        return self._thread.is_alive()
+
     def stop(self, timeout: float = 15.0) -> None:
         self.source.stop()
         if self._thread.is_alive():
@@ -506,6 +510,11 @@ class Analytics:
             row = s.get(CameraScene, camera_scene_id)
             return row.model_version_id if row is not None else None
 
+    def pop_runner(self, camera_id: str) -> CameraRunner | None:
+        """Take a camera's runner out of the running set (the caller stops it)."""
+        with self._lock:
+            return self.runners.pop(camera_id, None)
+
     def start_camera(
         self,
         camera: CameraConfig,
@@ -541,8 +550,7 @@ class Analytics:
 
             # Live access units for GB/T 28181 relays to superiors; the clip buffer stays the inner tap.
             runner.source.tap = PacketFeed(camera.id, runner.source.tap)
-        with self._lock:
-            old = self.runners.pop(camera.id, None)
+        old = self.pop_runner(camera.id)
         if old is not None:
             old.stop()
         self.runners[camera.id] = runner

@@ -611,6 +611,14 @@ class GbService:
         self._cameras.append((camera, scene_ids))
         self._loop.call_soon_threadsafe(self.analyse, camera, scene_ids)
 
+    async def stop_playing(self, camera_id: str) -> None:
+        """Stop keeping a GB channel camera played (its task ends the session); no-op for others."""
+        player = self._players.pop(camera_id, None)
+        if player is not None:
+            player.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await player
+
     def analyse(self, camera: CameraConfig, scene_ids: dict[str, int]) -> None:
         """Keep a GB channel camera played and analysed until ``stop()`` (re-INVITE after a loss)."""
         old = self._players.pop(camera.id, None)
@@ -679,7 +687,7 @@ class GbService:
             session.closed  # the device sent BYE
             or dev is None
             or not dev.online
-            or not runner._thread.is_alive()  # the media session ended (TCP closed)
+            or not runner.alive()  # the media session ended (TCP closed)
             or source.health.stalls > 0  # no media for the stall timeout
         )
 

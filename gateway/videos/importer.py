@@ -411,6 +411,15 @@ class VideoJobs:
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
 
+    def live(self, job_id: str) -> VideoJob | None:
+        """The job as this process holds it in memory (None: not run here, or forgotten)."""
+        return self._jobs.get(job_id)
+
+    @property
+    def stopping(self) -> bool:
+        """The registry is shutting down (a job cancelled now failed; it was not cancelled by a user)."""
+        return self._stop.is_set()
+
     def saved(self, job: VideoJob) -> None:
         """Called on every change of a job's state, and every SAVE_EVERY_S while it runs."""
 

@@ -854,7 +854,7 @@ def _run_replay(jobs: StoredJobs, job: VideoJob, scenes: list[str] | None) -> No
                 model=job.model,
             )
         except CancelledError:
-            finish("failed" if jobs._stop.is_set() else "cancelled")
+            finish("failed" if jobs.stopping else "cancelled")
             raise
         except VideoImportError as exc:
             failures.append(f"video {video_id}: {exc}")
@@ -881,7 +881,7 @@ def replay_json(gateway: Host, job_id: str) -> dict[str, Any]:
         row = s.get(AnalysisJob, job_id)
         if row is None:
             raise LibraryError(404, f"no job {job_id}")
-        live = jobs._jobs.get(job_id)
+        live = jobs.live(job_id)
         return job_json(row, live if live is not None and live.status in ACTIVE else None)
 
 
