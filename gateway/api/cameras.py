@@ -19,8 +19,7 @@ from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from adapters import redact_url
 from adapters.gb28181.common import GbError
@@ -37,7 +36,7 @@ from adapters.rtsp.live import (
 )
 from gateway.api.http import ApiError, parse_body, query_int, route
 from gateway.api.keys import GATEWAY
-from gateway.cameras.registry import camera_config, camera_json
+from gateway.cameras.registry import camera_config, camera_hosts, camera_json, listed_cameras
 from gateway.config.schema import CameraConfig
 from gateway.db.schema import Camera
 
@@ -168,11 +167,8 @@ async def list_cameras(request: web.Request) -> web.Response:
     include_removed = request.query.get("include_removed", "").lower() in ("1", "true", "yes")
 
     def work() -> list[dict[str, Any]]:
-        stmt = select(Camera).options(selectinload(Camera.tasks)).order_by(Camera.id)
-        if not include_removed:
-            stmt = stmt.where(Camera.status != "removed")
         with gw.db.session() as s:
-            rows = s.scalars(stmt)
+            rows = listed_cameras(s, include_removed)
             return [camera_json(r, *_live(gw, r.id), onvif=gw.onvif.state(r.id)) for r in rows]
 
     return web.json_response({"items": await asyncio.to_thread(work)})
@@ -350,11 +346,8 @@ async def discover_onvif(request: web.Request) -> web.Response:
 
 
 def _known_hosts(gw: Any) -> list[tuple[str, str | None]]:
-    from urllib.parse import urlsplit
-
     with gw.db.session() as s:
-        rows = s.execute(select(Camera.id, Camera.stream_url).where(Camera.status != "removed"))
-        return [(cid, urlsplit(url).hostname) for cid, url in rows]
+        return camera_hosts(s)
 
 
 class ProbeBody(BaseModel):

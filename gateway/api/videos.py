@@ -15,24 +15,19 @@ from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from gateway.api.alarms import parse_time
 from gateway.api.http import ApiError, parse_body, query_int, route
 from gateway.api.keys import GATEWAY, principal
-from gateway.db.schema import (
-    AnalysisJob,
-)
 from gateway.videos.importer import find_camera
 from gateway.videos.library import (
-    ACTIVE,
     MAX_REPLAY_CAMERAS,
     MAX_REPLAY_DAYS,
     LibraryError,
     cancel_job,
     delete_video,
-    job_json,
     replay_json,
+    replay_list,
     search_videos,
     serving,
     submit_replay,
@@ -170,17 +165,7 @@ async def list_replays(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 50, 1, 200)
 
     def work() -> dict[str, Any]:
-        jobs = serving(gw)
-        stmt = select(AnalysisJob).where(AnalysisJob.kind == "replay")
-        if status:
-            stmt = stmt.where(AnalysisJob.status == status)
-        with gw.db.session() as s:
-            rows = s.scalars(stmt.order_by(AnalysisJob.id.desc()).limit(limit))
-            items = []
-            for row in rows:
-                live = jobs.live(row.id)
-                items.append(job_json(row, live if live is not None and live.status in ACTIVE else None))
-        return {"items": items}
+        return {"items": replay_list(gw, status, limit)}
 
     return web.json_response(await asyncio.to_thread(work))
 

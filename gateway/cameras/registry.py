@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from adapters import StreamHealth, redact_url
 from analyzers import SceneConfig
@@ -67,6 +68,20 @@ def camera_config(row: Camera) -> CameraConfig:
 
 def api_cameras(session: Session) -> list[Camera]:
     return list(session.scalars(select(Camera).where(Camera.origin != "config", Camera.enabled.is_(True))))
+
+
+def listed_cameras(session: Session, include_removed: bool = False) -> list[Camera]:
+    """Cameras as the API lists them (with their scene tasks), by id; removed ones only when asked."""
+    stmt = select(Camera).options(selectinload(Camera.tasks)).order_by(Camera.id)
+    if not include_removed:
+        stmt = stmt.where(Camera.status != "removed")
+    return list(session.scalars(stmt))
+
+
+def camera_hosts(session: Session) -> list[tuple[str, str | None]]:
+    """(camera id, stream host) of every camera not removed: which devices are cameras already."""
+    rows = session.execute(select(Camera.id, Camera.stream_url).where(Camera.status != "removed"))
+    return [(cid, urlsplit(url).hostname) for cid, url in rows]
 
 
 def apply_health(row: Camera, health: StreamHealth) -> None:

@@ -875,6 +875,20 @@ def _run_replay(jobs: StoredJobs, job: VideoJob, scenes: list[str] | None) -> No
         raise VideoImportError("no video could be analysed: " + "; ".join(failures[:5]))
 
 
+def replay_list(gateway: Host, status: str | None, limit: int) -> list[dict[str, Any]]:
+    """History replay jobs, newest first (optionally only those in ``status``); running ones live."""
+    jobs = serving(gateway)
+    stmt = select(AnalysisJob).where(AnalysisJob.kind == "replay")
+    if status:
+        stmt = stmt.where(AnalysisJob.status == status)
+    with gateway.db.session() as s:
+        items = []
+        for row in s.scalars(stmt.order_by(AnalysisJob.id.desc()).limit(limit)):
+            live = jobs.live(row.id)
+            items.append(job_json(row, live if live is not None and live.status in ACTIVE else None))
+    return items
+
+
 def replay_json(gateway: Host, job_id: str) -> dict[str, Any]:
     jobs = serving(gateway)
     with gateway.db.session() as s:
