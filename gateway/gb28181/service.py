@@ -412,9 +412,10 @@ class GbService:
 
     def store_device_alarm(self, device_id: str, alarm: AlarmNotify) -> str | None:
         """A device's Alarm notification as a vigil alarm (lifecycle, outbox); returns its id, or None
-        for a repeat (same device, AlarmTime, method and type: devices resend when unsure). Blocking."""
+        for a repeat (same device, channel, AlarmTime, method and type: devices resend when unsure; an
+        NVR's channels alarm at the same second with the same type and are not repeats). Blocking."""
         channel = alarm.device_id if is_gb_id(alarm.device_id) else device_id
-        key = f"gb28181:{device_id}/{alarm.time[:40]}/{alarm.method}/{alarm.alarm_type}"
+        key = f"gb28181:{device_id}/{channel}/{alarm.time[:40]}/{alarm.method}/{alarm.alarm_type}"
         timezone = self._site.timezone
         now = utcnow()
         occurred = parse_gb_time(alarm.time, timezone) or now

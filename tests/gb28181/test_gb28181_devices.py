@@ -1,7 +1,7 @@
 """GB/T 28181 devices in the running gateway, against SIPp devices on loopback:
 
 - a device's Alarm notification becomes a vigil alarm (mapped type, the channel's camera, the device's
-  priority/method/type/description in details, outbox rows), once per device + AlarmTime + type;
+  priority/method/type/description in details, outbox rows), once per device + channel + AlarmTime + type;
 - an unknown device is held for approval (``unknown_devices: hold``), listed by the API, approved with a
   password (then its digest REGISTER succeeds) or refused; both decisions survive a restart, the approval
   stored as the digest HA1 only (a wrong password still gets 403);
