@@ -275,6 +275,15 @@ class GatewayCollector(Collector):
         self.gw = gateway
 
     def collect(self) -> Iterator[Any]:
+        yield from self._cameras()
+        yield from self._models()
+        yield from self._storage()
+        yield from self._uplinks()
+        uptime = GaugeMetricFamily("vigil_uptime_seconds", "seconds since the gateway started")
+        uptime.add_metric([], time.time() - self.gw.started_at)
+        yield uptime
+
+    def _cameras(self) -> Iterator[Any]:
         up = GaugeMetricFamily(
             "vigil_camera_up", "1 when the camera stream delivers frames", labels=["camera"]
         )
@@ -316,6 +325,10 @@ class GatewayCollector(Collector):
             if runner.capture is not None:
                 captured.add_metric([cam_id], runner.capture.captured)
                 dropped.add_metric([cam_id], runner.capture.dropped)
+        yield from (up, fps, analysed, alarms, reconnects, stalls, keyframes)
+        yield from (captured, dropped, errors, scenes)
+
+    def _models(self) -> Iterator[Any]:
         provider = GaugeMetricFamily(
             "vigil_model_provider",
             "execution provider each model runs on",
@@ -331,6 +344,9 @@ class GatewayCollector(Collector):
             infer_frames.add_metric([name], handle.worker.frames)
             infer_busy.add_metric([name], handle.worker.busy_s)
             queued.add_metric([name], handle.worker.queued)
+        yield from (provider, infer_frames, infer_busy, queued)
+
+    def _storage(self) -> Iterator[Any]:
         storage = GaugeMetricFamily("vigil_storage_evidence_bytes", "bytes of evidence on disk")
         storage.add_metric([], self.gw.retention.usage_bytes())
         quota = GaugeMetricFamily("vigil_storage_quota_bytes", "evidence quota in bytes (0 = none)")
@@ -342,6 +358,9 @@ class GatewayCollector(Collector):
         clip_counts = CounterMetricFamily("vigil_clips", "alarm clips by outcome", labels=["outcome"])
         for outcome in ("written", "failed", "skipped_disabled", "dropped"):
             clip_counts.add_metric([outcome], getattr(self.gw.clips.stats, outcome))
+        yield from (storage, quota, clips, clip_counts)
+
+    def _uplinks(self) -> Iterator[Any]:
         backlog = GaugeMetricFamily(
             "vigil_uplink_messages", "outbox rows by state", labels=["target", "state"]
         )
@@ -352,29 +371,4 @@ class GatewayCollector(Collector):
             for state in ("pending", "dead", "delivered"):
                 backlog.add_metric([t["name"], state], t[state])
             circuit.add_metric([t["name"]], 1.0 if t["circuit"] == "open" else 0.0)
-        uptime = GaugeMetricFamily("vigil_uptime_seconds", "seconds since the gateway started")
-        uptime.add_metric([], time.time() - self.gw.started_at)
-        yield from (
-            up,
-            fps,
-            analysed,
-            alarms,
-            reconnects,
-            stalls,
-            keyframes,
-            captured,
-            dropped,
-            errors,
-            scenes,
-            provider,
-            infer_frames,
-            infer_busy,
-            queued,
-            storage,
-            quota,
-            clips,
-            clip_counts,
-            backlog,
-            circuit,
-            uptime,
-        )
+        yield from (backlog, circuit)

@@ -17,11 +17,13 @@ from typing import Any
 from sqlalchemy import select
 from tqdm import tqdm
 
+from analyzers.scenes import SceneConfig
 from gateway.app import Gateway
 from gateway.cli.common import open_config, parse_time
+from gateway.config.schema import CameraConfig
 from gateway.db.schema import Alarm, AnalysisJob
 from gateway.times import as_utc
-from gateway.videos.importer import VideoImportError, find_camera
+from gateway.videos.importer import VideoImportError, VideoJobResult, find_camera
 from gateway.videos.library import (
     ACTIVE,
     LibraryError,
@@ -167,21 +169,11 @@ def cmd_video_import(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        scenes = None
-        if args.scene:
-            by_key = {s.scene: s for s in camera.scenes}
-            missing = [k for k in args.scene if k not in by_key]
-            if missing:
-                print(
-                    f"camera {camera.id} has no scene {', '.join(missing)}; "
-                    f"it has: {', '.join(by_key) or 'none'}",
-                    file=sys.stderr,
-                )
-                return 2
-            scenes = [by_key[k].model_copy(update={"enabled": True}) for k in dict.fromkeys(args.scene)]
-        if args.model:
-            # Every chosen scene reads this model version (history replay with an older or newer one).
-            scenes = [s.model_copy(update={"model": args.model}) for s in (scenes or camera.scenes)]
+        try:
+            scenes = _chosen_scenes(camera, args.scene, args.model)
+        except ValueError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
         bar = tqdm(desc=video.name, unit="frame", file=sys.stderr, disable=args.no_progress)
 
         def progress(done: int, total: int | None) -> None:
@@ -212,10 +204,37 @@ def cmd_video_import(args: argparse.Namespace) -> int:
             rows = [(a.id, a.video_ts, a.occurred_at, a.scene, a.region) for a in alarms]
     finally:
         gateway.stop()
+    _report_import(video, camera.id, kept.id, result, rows)
+    return 0
+
+
+def _chosen_scenes(
+    camera: CameraConfig, keys: list[str] | None, model: str | None
+) -> list[SceneConfig] | None:
+    """The camera's scenes named by --scene (all when None), each reading --model when given.
+    ValueError names the scenes the camera lacks."""
+    scenes = None
+    if keys:
+        by_key = {s.scene: s for s in camera.scenes}
+        missing = [k for k in keys if k not in by_key]
+        if missing:
+            raise ValueError(
+                f"camera {camera.id} has no scene {', '.join(missing)}; it has: {', '.join(by_key) or 'none'}"
+            )
+        scenes = [by_key[k].model_copy(update={"enabled": True}) for k in dict.fromkeys(keys)]
+    if model:
+        # Every chosen scene reads this model version (history replay with an older or newer one).
+        scenes = [s.model_copy(update={"model": model}) for s in (scenes or camera.scenes)]
+    return scenes
+
+
+def _report_import(
+    video: Path, camera_id: str, kept_id: str, result: VideoJobResult, rows: list[tuple[Any, ...]]
+) -> None:
     print(
-        f"{video.name} on camera {camera.id}: {result.frames} frames ({result.duration_s:.1f} s of video) "
+        f"{video.name} on camera {camera_id}: {result.frames} frames ({result.duration_s:.1f} s of video) "
         f"in {result.elapsed_s:.1f} s ({result.fps:.0f} frames/s), {len(rows)} alarm(s); "
-        f"kept in the video library as {kept.id}"
+        f"kept in the video library as {kept_id}"
     )
     if result.errors:
         print(f"  {result.errors} frame(s) could not be analysed", file=sys.stderr)
@@ -230,4 +249,3 @@ def cmd_video_import(args: argparse.Namespace) -> int:
                 f"{alarm_id:26}  {_video_time(video_ts):10}  {when.isoformat(timespec='seconds'):25}  "
                 f"{scene:12}  {region}"
             )
-    return 0
