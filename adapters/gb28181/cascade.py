@@ -52,6 +52,7 @@ class SuperiorConfig:
     firmware: str = "0.1"
     media_host: str | None = None
     interop: Interop = DEFAULT_INTEROP
+    timezone: str | None = None  # IANA zone of the times we send (the site's); None: the host's
 
 
 @dataclass
@@ -241,7 +242,7 @@ class CascadeLink:
             priority=priority,
             method=method,
             alarm_type=alarm_type,
-            time=time or gb_time(),
+            time=time or gb_time(zone=self.config.timezone),
             description=description,
             longitude=longitude,
             latitude=latitude,

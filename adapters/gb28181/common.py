@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+from zoneinfo import ZoneInfo
 
 ID_RE = re.compile(r"^\d{20}$")
 
@@ -17,9 +18,15 @@ class GbError(Exception):
         self.status = status
 
 
-def gb_time(now: dt.datetime | None = None, millis: bool = False) -> str:
-    """ISO local time without zone, as GB28181 uses (``2026-11-21T19:30:00``; ``.000`` in Date)."""
-    now = now or dt.datetime.now()  # noqa: DTZ005  (GB28181 times are local, zone-less)
+def gb_time(now: dt.datetime | None = None, millis: bool = False, zone: str | None = None) -> str:
+    """ISO local time without zone, as GB28181 uses (``2026-11-21T19:30:00``; ``.000`` in Date).
+
+    ``zone`` (IANA) is the site's zone, the one device times are read in: the current time is taken there
+    (an aware ``now`` is converted to it), never in the host's zone unless ``zone`` is None."""
+    if now is None:
+        now = dt.datetime.now(ZoneInfo(zone)) if zone else dt.datetime.now()  # noqa: DTZ005
+    elif zone and now.tzinfo is not None:
+        now = now.astimezone(ZoneInfo(zone))
     text = now.strftime("%Y-%m-%dT%H:%M:%S")
     return text + f".{now.microsecond // 1000:03d}" if millis else text
 

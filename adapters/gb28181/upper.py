@@ -52,6 +52,7 @@ class UpperConfig:
     keepalive_misses: int = 3
     query_timeout: float = 10.0
     default_expires: int = 3600
+    timezone: str | None = None  # IANA zone of the REGISTER Date (the site's, as alarm times are read)
     timers: Timers = field(default_factory=Timers)
     interop: Interop = DEFAULT_INTEROP
 
@@ -316,7 +317,7 @@ class UpperPlatform:
         if contact:
             extra.append(("Contact", contact))
         if self._interop_for(device_id).date_header:
-            extra.append(("Date", gb_time(millis=True)))
+            extra.append(("Date", gb_time(millis=True, zone=self.config.timezone)))
         extra += self._ver(device_id)
         if expires == 0:
             await stx.respond(200, extra=extra)

@@ -17,7 +17,7 @@ import os
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import select
 
@@ -81,16 +81,14 @@ def alarm_description(record: dict[str, Any]) -> str:
 
 
 def local_gb_time(iso: str | None, timezone: str) -> str:
-    """An ISO UTC time from the record -> GB local time without zone (the site's time zone)."""
-    if not iso:
-        return gb_time()
+    """An ISO UTC time from the record (now if none) -> GB local time without zone (the site's zone)."""
     try:
-        when = dt.datetime.fromisoformat(iso)
+        when = dt.datetime.fromisoformat(iso) if iso else dt.datetime.now(dt.UTC)
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.UTC)
-        return gb_time(when.astimezone(ZoneInfo(timezone)).replace(tzinfo=None))
+        return gb_time(when, zone=timezone)
     except (ValueError, KeyError):
-        return gb_time()
+        return gb_time(zone=timezone if timezone in available_timezones() else None)
 
 
 def parse_gb_time(text: str, timezone: str) -> dt.datetime | None:
@@ -254,6 +252,7 @@ class GbService:
             unknown_devices=server.unknown_devices,
             keepalive_interval=server.keepalive_interval_s,
             keepalive_misses=server.keepalive_misses,
+            timezone=self._site.timezone,  # the Date we send and the alarm times we read: one zone
         )
 
     def _password(self, device_id: str) -> str | None:
@@ -311,6 +310,7 @@ class GbService:
                         alarm_timeout=sup.alarm_timeout_s,
                         channels=items,
                         device_name=self._site.name,
+                        timezone=self._site.timezone,
                     )
                 )
         return out

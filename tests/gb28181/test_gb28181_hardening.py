@@ -11,6 +11,10 @@ cascade role as the NVR (a different SIP stack path than the registrar it talks 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import secrets
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +22,15 @@ import pytest
 from sqlalchemy import select
 
 from adapters.gb28181.cascade import CascadeAgent, SuperiorConfig
+from adapters.gb28181.sip.digest import DigestClient
+from adapters.gb28181.sip.message import SipMessage, parse_message
 from adapters.gb28181.sip.transaction import Timers
 from gateway.api import create_app
 from gateway.app import Gateway
 from gateway.config.schema import load_config
 from gateway.db import upgrade
 from gateway.db.schema import Alarm
+from gateway.gb28181.service import parse_gb_time
 from tests.conftest import wait_until, write_config
 
 pytestmark = pytest.mark.timeout(90)
@@ -64,6 +71,117 @@ def nvr_agent(port: int, password: str = PASSWORD, transport: str = "UDP") -> Ca
     return CascadeAgent("127.0.0.1", 0, [sup], timers=T, tcp=transport == "TCP")
 
 
+class RawPeer:
+    """A device written with bare sockets: sends the bytes it is given and reads what comes back, so a
+    test can replay a header, change its source port or resend on a new TCP connection."""
+
+    def __init__(self, port: int, transport: str = "UDP") -> None:
+        self.server = ("127.0.0.1", port)
+        self.transport = transport
+        self.sock = self._open()
+
+    def _open(self) -> socket.socket:
+        if self.transport == "UDP":
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind(("127.0.0.1", 0))
+        else:
+            sock = socket.create_connection(self.server, timeout=5)
+        sock.setblocking(False)
+        return sock
+
+    def reopen(self) -> None:
+        """A new socket: a new source port (NAT rebinding), or a new TCP connection."""
+        self.sock.close()
+        self.sock = self._open()
+
+    @property
+    def local_port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    async def send(self, data: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        if self.transport == "UDP":
+            await loop.sock_sendto(self.sock, data, self.server)
+        else:
+            await loop.sock_sendall(self.sock, data)
+
+    async def recv(self, within: float = 5.0, skip_provisional: bool = True) -> SipMessage:
+        loop = asyncio.get_running_loop()
+        while True:
+            data = await asyncio.wait_for(loop.sock_recv(self.sock, 65535), within)
+            if not data:
+                raise ConnectionError("closed")
+            msg = parse_message(data)
+            if not (skip_provisional and msg.status is not None and msg.status < 200):
+                return msg
+
+    async def request(self, msg: SipMessage | bytes, within: float = 5.0) -> SipMessage:
+        await self.send(msg if isinstance(msg, bytes) else msg.to_bytes())
+        return await self.recv(within)
+
+    def build(
+        self,
+        method: str,
+        device: str = NVR,
+        *,
+        cseq: int = 1,
+        call_id: str | None = None,
+        body: bytes = b"",
+        extra: list[tuple[str, str]] | None = None,
+        via_host: str = "127.0.0.1",
+    ) -> SipMessage:
+        msg = SipMessage(method=method, uri=f"sip:{SERVER_ID}@{DOMAIN}")
+        h = msg.headers
+        branch = f"z9hG4bK{secrets.token_hex(6)}"
+        h.add("Via", f"SIP/2.0/{self.transport} {via_host}:{self.local_port};rport;branch={branch}")
+        h.add("From", f"<sip:{device}@{DOMAIN}>;tag={secrets.token_hex(4)}")
+        h.add("To", f"<sip:{device}@{DOMAIN}>" if method == "REGISTER" else f"<sip:{SERVER_ID}@{DOMAIN}>")
+        h.add("Call-ID", call_id or secrets.token_hex(8))
+        h.add("CSeq", f"{cseq} {method}")
+        h.add("Max-Forwards", "70")
+        if method == "REGISTER":
+            h.add("Contact", f"<sip:{device}@127.0.0.1:{self.local_port}>")
+            h.add("Expires", "3600")
+        for name, value in extra or []:
+            h.add(name, value)
+        if body:
+            h.add("Content-Type", "Application/MANSCDP+xml")
+        msg.body = body
+        return msg
+
+    async def register(self, device: str = NVR, password: str = PASSWORD) -> tuple[SipMessage, SipMessage]:
+        """REGISTER, then again with digest on the 401; returns (the authorised request, its answer)."""
+        call_id = secrets.token_hex(8)
+        first = await self.request(self.build("REGISTER", device, call_id=call_id))
+        assert first.status == 401, first.summary()
+        challenge = first.headers.get("WWW-Authenticate") or ""
+        value = DigestClient(device, password).authorization(
+            challenge, "REGISTER", f"sip:{SERVER_ID}@{DOMAIN}"
+        )
+        req = self.build("REGISTER", device, cseq=2, call_id=call_id, extra=[("Authorization", value)])
+        return req, await self.request(req)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def keepalive(device: str = NVR, sn: int = 1) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n'
+        f"<SN>{sn}</SN>\r\n<DeviceID>{device}</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n"
+    ).encode()
+
+
+def alarm(channel: str, sn: int = 1, when: str = "2026-11-21T19:30:00") -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\r\n<Notify>\r\n<CmdType>Alarm</CmdType>\r\n'
+        f"<SN>{sn}</SN>\r\n<DeviceID>{channel}</DeviceID>\r\n<AlarmPriority>1</AlarmPriority>\r\n"
+        f"<AlarmMethod>5</AlarmMethod>\r\n<AlarmTime>{when}</AlarmTime>\r\n"
+        "<AlarmDescription>injected</AlarmDescription>\r\n<Info>\r\n<AlarmType>6</AlarmType>\r\n</Info>\r\n"
+        "</Notify>\r\n"
+    ).encode()
+
+
 # ------------------------------------------------------------------------------------------- item 1
 
 
@@ -97,3 +215,34 @@ async def test_nvr_alarms_of_two_channels_in_the_same_second_are_both_stored(
     finally:
         await agent.close(unregister=False)
         await client.close()
+
+
+# ------------------------------------------------------------------------------------------- item 2
+
+
+async def test_register_date_is_in_the_site_zone_that_alarm_times_are_read_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aiohttp_client: Any
+) -> None:
+    """A UTC host with an Asia/Shanghai site: the Date a device sets its clock from is Shanghai time, so
+    the AlarmTime it then writes is read back as the moment it happened (not 8 h early)."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    monkeypatch.setenv("VIGIL_TEST_GB_NVR_PW", PASSWORD)
+    site = {"timezone": "Asia/Shanghai"}
+    gw = gateway(tmp_path, site=site, gb28181={"server": server_config(password_env="VIGIL_TEST_GB_NVR_PW")})
+    client = await aiohttp_client(create_app(gw))
+    upper = gw.gb28181.upper
+    assert upper is not None
+    peer = RawPeer(upper.port)
+    try:
+        _, answer = await peer.register()
+        assert answer.status == 200
+        date = answer.headers.get("Date") or ""
+        read = parse_gb_time(date, "Asia/Shanghai")
+        assert read is not None, date
+        assert abs((read - dt.datetime.now(dt.UTC)).total_seconds()) < 60, (date, read)
+    finally:
+        peer.close()
+        await client.close()
+        monkeypatch.delenv("TZ")
+        time.tzset()
