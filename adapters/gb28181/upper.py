@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -53,8 +55,61 @@ class UpperConfig:
     query_timeout: float = 10.0
     default_expires: int = 3600
     timezone: str | None = None  # IANA zone of the REGISTER Date (the site's, as alarm times are read)
+    nonce_ttl: float = 300.0  # digest nonces are one-time; an expired one is answered stale=true
+    auth_failures: int = 5  # wrong passwords per device id, and per source address, within ...
+    auth_failure_window: float = 60.0  # ... this many seconds, before REGISTERs are refused for ...
+    auth_cooldown: float = 60.0  # ... this many seconds (403 with Retry-After)
+    # Messages (MESSAGE, NOTIFY) must come from where the device registered: "strict" = the same host
+    # (the port may change: NAT rebinding), "port" = the same host and port, "off" = from anywhere.
+    bind_source: Literal["strict", "port", "off"] = "strict"
     timers: Timers = field(default_factory=Timers)
     interop: Interop = DEFAULT_INTEROP
+
+
+class FailureLimit:
+    """Counts failures per key in a sliding window; ``limit`` failures block the key for ``cooldown``
+    seconds. Bounded: at most ``max_keys`` keys are tracked (the oldest forgotten first)."""
+
+    def __init__(self, limit: int, window: float, cooldown: float, max_keys: int = 10_000) -> None:
+        self.limit, self.window, self.cooldown, self.max_keys = limit, window, cooldown, max_keys
+        self._failures: dict[str, deque[float]] = {}
+        self._blocked: dict[str, float] = {}  # key -> until
+        self.refused: dict[str, int] = {}  # key -> refused while blocked (this block)
+
+    def blocked_for(self, key: str, now: float | None = None) -> float:
+        """Seconds left of the key's cool-down; 0 when not blocked."""
+        now = time.monotonic() if now is None else now
+        until = self._blocked.get(key)
+        if until is None:
+            return 0.0
+        if now >= until:
+            del self._blocked[key]
+            self.refused.pop(key, None)
+            return 0.0
+        return until - now
+
+    def fail(self, key: str, now: float | None = None) -> bool:
+        """Count a failure; True when it starts a block."""
+        if self.limit <= 0:
+            return False
+        now = time.monotonic() if now is None else now
+        times = self._failures.pop(key, None) or deque()
+        self._failures[key] = times  # re-inserted: the dict stays in last-failure order
+        times.append(now)
+        while times and now - times[0] > self.window:
+            times.popleft()
+        while len(self._failures) > self.max_keys:
+            del self._failures[next(iter(self._failures))]
+        if len(times) >= self.limit:
+            times.clear()
+            self._blocked[key] = now + self.cooldown
+            while len(self._blocked) > self.max_keys:
+                del self._blocked[next(iter(self._blocked))]
+            return True
+        return False
+
+    def forget(self, key: str) -> None:
+        self._failures.pop(key, None)
 
 
 @dataclass
@@ -143,7 +198,9 @@ class UpperPlatform:
         )
         self.endpoint.handler = self._handle
         self.endpoint.ack_handler = lambda msg, src: None
-        self.digest = DigestServer(config.domain)
+        self.digest = DigestServer(config.domain, nonce_ttl=config.nonce_ttl)
+        self.auth_limit = FailureLimit(config.auth_failures, config.auth_failure_window, config.auth_cooldown)
+        self._refusal_logged: dict[tuple[str, str], float] = {}
         self.devices: dict[str, Device] = {}
         self.pending: dict[str, Address] = {}  # held for approval
         self._approved: dict[str, Secret] = {}
@@ -256,11 +313,54 @@ class UpperPlatform:
             return None
         device_id = dev.device_id
         dev.last_seen = time.monotonic()
-        dev.address = source  # NAT: the packet source is the address to use
+        if self.config.bind_source != "port":
+            dev.address = source  # NAT: the packet source is the address to use
         if not dev.online:
             dev.online = True
             self._emit(UpperEvent("online", device_id))
         return dev
+
+    def _owner(self, device_id: str, source: Address) -> str:
+        """The registered device a From id belongs to: itself, or the device (same host) of a channel."""
+        if device_id in self.devices:
+            return device_id
+        for dev in self.devices.values():
+            if device_id in dev.channels and dev.address.host == source.host:
+                return dev.device_id
+        return device_id
+
+    def source_allowed(self, device_id: str, source: Address) -> bool:
+        """Whether a message From ``device_id`` (or one of its channels) may come from ``source``:
+        ``bind_source`` strict = from the host the device registered from, port = that host and port,
+        off = anywhere. Unregistered ids are not refused here (they get 403 Not Registered)."""
+        mode = self.config.bind_source
+        dev = self.devices.get(device_id)
+        if mode == "off" or dev is None:
+            return True
+        if mode == "port":
+            return (dev.address.host, dev.address.port) == (source.host, source.port)
+        return dev.address.host == source.host
+
+    async def _refuse_source(self, stx: ServerTransaction, device_id: str) -> None:
+        """403 for a message whose source is not the device's registered address; logged once a minute
+        per device and source."""
+        dev = self.devices.get(device_id)
+        key = (device_id, f"{stx.source.transport}:{stx.source.host}")
+        now = time.monotonic()
+        if now - self._refusal_logged.get(key, -math.inf) >= 60.0:
+            if len(self._refusal_logged) > 4096:
+                self._refusal_logged.clear()
+            self._refusal_logged[key] = now
+            log.warning(
+                "GB %s from %s refused: device %s is registered from %s (gb28181.bind_source: %s); "
+                "it must REGISTER again from the new address",
+                stx.request.method,
+                stx.source,
+                device_id,
+                dev.address if dev is not None else "nowhere",
+                self.config.bind_source,
+            )
+        await stx.respond(403, "Source Not Registered")
 
     # ----------------------------------------------------------------------------------- dispatching
 
@@ -288,6 +388,13 @@ class UpperPlatform:
         if device_id in self._refused:
             await stx.respond(403, "Refused")
             return
+        wait = max(
+            self.auth_limit.blocked_for(f"id:{device_id}"),
+            self.auth_limit.blocked_for(f"host:{stx.source.host}"),
+        )
+        if wait > 0:  # logged when the block started, not per refused attempt
+            await stx.respond(403, "Too Many Failures", extra=[("Retry-After", str(math.ceil(wait)))])
+            return
         password = await self._password(device_id)
         if password is None:
             held = self.config.unknown_devices == "hold"
@@ -302,15 +409,31 @@ class UpperPlatform:
                 await stx.respond(403, "Unknown Device")
             return
         auth = req.headers.get("Authorization")
-        if not auth or not self.digest.knows_nonce(auth) or self.digest.username(auth) != device_id:
-            await stx.respond(
-                401, extra=[("WWW-Authenticate", self.digest.challenge()), *self._ver(device_id)]
-            )
+        if not auth or self.digest.username(auth) != device_id:
+            await self._challenge(stx, device_id)
             return
-        if not self.digest.verify(auth, "REGISTER", password):
+        verdict = self.digest.check(auth, "REGISTER", password)
+        if verdict == "stale":
+            await self._challenge(stx, device_id, stale=True)
+            return
+        if verdict in ("replay", "unknown"):
+            log.info("REGISTER %s from %s: %s nonce; challenged again", device_id, stx.source, verdict)
+            await self._challenge(stx, device_id)
+            return
+        if verdict != "ok":
             log.info("REGISTER %s from %s: wrong password", device_id, stx.source)
+            for key in (f"id:{device_id}", f"host:{stx.source.host}"):
+                if self.auth_limit.fail(key):
+                    log.warning(
+                        "REGISTER failures: %s refused for %.0f s after %d wrong passwords within %.0f s",
+                        key.replace("id:", "device ").replace("host:", "address "),
+                        self.auth_limit.cooldown,
+                        self.auth_limit.limit,
+                        self.auth_limit.window,
+                    )
             await stx.respond(403, "Wrong Password")
             return
+        self.auth_limit.forget(f"id:{device_id}")
         expires = self._expires(req)
         contact = req.headers.get("Contact") or ""
         extra = [("Expires", str(expires))]
@@ -341,6 +464,10 @@ class UpperPlatform:
         if not known:
             self._emit(UpperEvent("registered", device_id))
 
+    async def _challenge(self, stx: ServerTransaction, device_id: str, stale: bool = False) -> None:
+        challenge = self.digest.challenge(stale=stale)
+        await stx.respond(401, extra=[("WWW-Authenticate", challenge), *self._ver(device_id)])
+
     def _ver(self, device_id: str) -> list[tuple[str, str]]:
         ver = self._interop_for(device_id).gb_version
         return [("X-GB-Ver", ver)] if ver else []
@@ -364,6 +491,9 @@ class UpperPlatform:
         except ManscdpError as exc:
             log.info("MESSAGE from %s rejected: %s", device_id, exc.reason)
             await stx.respond(400, "Bad MANSCDP")
+            return
+        if not self.source_allowed(self._owner(device_id, stx.source), stx.source):
+            await self._refuse_source(stx, self._owner(device_id, stx.source))
             return
         dev = self._seen(device_id, stx.source)
         if dev is None:
@@ -424,6 +554,9 @@ class UpperPlatform:
     async def _on_notify(self, stx: ServerTransaction) -> None:
         req = stx.request
         device_id = req.from_.uri.user or ""
+        if not self.source_allowed(self._owner(device_id, stx.source), stx.source):
+            await self._refuse_source(stx, self._owner(device_id, stx.source))
+            return
         dev = self._seen(device_id, stx.source)
         if dev is None:
             await stx.respond(481)

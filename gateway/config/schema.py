@@ -230,6 +230,15 @@ class GbServerConfig(Strict):
     keepalive_interval_s: float = Field(60.0, gt=0, description="expected device keepalive interval")
     keepalive_misses: int = Field(3, ge=1, description="missed keepalives before a device is offline")
     retry_s: float = Field(10.0, gt=0, description="wait before re-INVITE of an analysed channel")
+    auth_failures: int = Field(
+        5,
+        ge=0,
+        description="wrong REGISTER passwords per device id and per address before a cool-down; 0 = no limit",
+    )
+    auth_failure_window_s: float = Field(60.0, gt=0, description="window the wrong passwords are counted in")
+    auth_cooldown_s: float = Field(
+        60.0, gt=0, description="REGISTERs refused (403, Retry-After) for this long once the limit is hit"
+    )
 
 
 class GbShareConfig(Strict):
@@ -274,6 +283,12 @@ class GbCascadeConfig(Strict):
 
 class Gb28181Config(Strict):
     server: GbServerConfig | None = Field(None, description="upper-platform role; null = off")
+    bind_source: Literal["strict", "port", "off"] = Field(
+        "strict",
+        description="messages (alarms, keepalives, NOTIFY) of a registered device must come from the host "
+        "it registered from (strict; the port may change: NAT rebinding), that host and port (port), "
+        "or anywhere (off)",
+    )
     cascade: GbCascadeConfig | None = Field(None, description="lower-platform (cascade) role; null = off")
 
 

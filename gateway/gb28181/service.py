@@ -253,6 +253,10 @@ class GbService:
             keepalive_interval=server.keepalive_interval_s,
             keepalive_misses=server.keepalive_misses,
             timezone=self._site.timezone,  # the Date we send and the alarm times we read: one zone
+            auth_failures=server.auth_failures,
+            auth_failure_window=server.auth_failure_window_s,
+            auth_cooldown=server.auth_cooldown_s,
+            bind_source=self.config.bind_source,
         )
 
     def _password(self, device_id: str) -> str | None:

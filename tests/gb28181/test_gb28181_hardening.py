@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import secrets
 import socket
 import time
@@ -25,6 +26,7 @@ from adapters.gb28181.cascade import CascadeAgent, SuperiorConfig
 from adapters.gb28181.sip.digest import DigestClient
 from adapters.gb28181.sip.message import SipMessage, parse_message
 from adapters.gb28181.sip.transaction import Timers
+from adapters.gb28181.upper import UpperConfig, UpperPlatform
 from gateway.api import create_app
 from gateway.app import Gateway
 from gateway.config.schema import load_config
@@ -75,17 +77,18 @@ class RawPeer:
     """A device written with bare sockets: sends the bytes it is given and reads what comes back, so a
     test can replay a header, change its source port or resend on a new TCP connection."""
 
-    def __init__(self, port: int, transport: str = "UDP") -> None:
+    def __init__(self, port: int, transport: str = "UDP", host: str = "127.0.0.1") -> None:
         self.server = ("127.0.0.1", port)
         self.transport = transport
+        self.host = host  # another loopback address (127.0.0.2) is another host
         self.sock = self._open()
 
     def _open(self) -> socket.socket:
         if self.transport == "UDP":
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.bind(("127.0.0.1", 0))
+            sock.bind((self.host, 0))
         else:
-            sock = socket.create_connection(self.server, timeout=5)
+            sock = socket.create_connection(self.server, timeout=5, source_address=(self.host, 0))
         sock.setblocking(False)
         return sock
 
@@ -149,11 +152,15 @@ class RawPeer:
         msg.body = body
         return msg
 
-    async def register(self, device: str = NVR, password: str = PASSWORD) -> tuple[SipMessage, SipMessage]:
+    async def register(
+        self, device: str = NVR, password: str = PASSWORD, expect: int = 401
+    ) -> tuple[SipMessage, SipMessage]:
         """REGISTER, then again with digest on the 401; returns (the authorised request, its answer)."""
         call_id = secrets.token_hex(8)
         first = await self.request(self.build("REGISTER", device, call_id=call_id))
-        assert first.status == 401, first.summary()
+        if first.status != 401:
+            assert first.status == expect, first.summary()
+            return first, first
         challenge = first.headers.get("WWW-Authenticate") or ""
         value = DigestClient(device, password).authorization(
             challenge, "REGISTER", f"sip:{SERVER_ID}@{DOMAIN}"
@@ -163,6 +170,15 @@ class RawPeer:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def upper_platform(passwords: dict[str, str], **kw: Any) -> UpperPlatform:
+    return UpperPlatform(UpperConfig(SERVER_ID, DOMAIN, port=0, tcp=False, timers=T, **kw), passwords.get)
+
+
+def nonce_of(resp: SipMessage) -> str:
+    challenge = resp.headers.get("WWW-Authenticate") or ""
+    return challenge.split('nonce="')[1].split('"')[0]
 
 
 def keepalive(device: str = NVR, sn: int = 1) -> bytes:
@@ -246,3 +262,125 @@ async def test_register_date_is_in_the_site_zone_that_alarm_times_are_read_in(
         await client.close()
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+# ------------------------------------------------------------------------------------------- item 3
+
+
+async def test_replayed_authorization_is_challenged_and_expired_nonce_is_stale() -> None:
+    upper = upper_platform({NVR: PASSWORD}, nonce_ttl=0.5)
+    await upper.start(liveness_loop=False)
+    device, attacker = RawPeer(upper.port), RawPeer(upper.port)
+    try:
+        req, answer = await device.register()
+        assert answer.status == 200
+        # A captured Authorization header replayed in a new transaction from elsewhere: a fresh challenge.
+        captured = req.headers.get("Authorization") or ""
+        replay = attacker.build("REGISTER", cseq=9, extra=[("Authorization", captured)])
+        resp = await attacker.request(replay)
+        assert resp.status == 401, resp.summary()
+        assert nonce_of(resp) not in captured and "stale" not in (resp.headers.get("WWW-Authenticate") or "")
+        # The device answering a challenge after the nonce expired: stale=true, then the new one works.
+        call_id = "late-answer"
+        first = await device.request(device.build("REGISTER", call_id=call_id))
+        await asyncio.sleep(0.6)
+        client = DigestClient(NVR, PASSWORD)
+        uri = f"sip:{SERVER_ID}@{DOMAIN}"
+        value = client.authorization(first.headers.get("WWW-Authenticate") or "", "REGISTER", uri)
+        late = device.build("REGISTER", cseq=2, call_id=call_id, extra=[("Authorization", value)])
+        stale = await device.request(late)
+        assert stale.status == 401 and "stale=true" in (stale.headers.get("WWW-Authenticate") or "")
+        value = client.authorization(stale.headers.get("WWW-Authenticate") or "", "REGISTER", uri)
+        fresh = device.build("REGISTER", cseq=3, call_id=call_id, extra=[("Authorization", value)])
+        assert (await device.request(fresh)).status == 200
+    finally:
+        device.close()
+        attacker.close()
+        await upper.close()
+
+
+async def test_register_failures_are_limited_per_device_and_per_address(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    other = "34020000001320000077"
+    upper = upper_platform({NVR: PASSWORD, other: "other-pw"}, auth_failures=3, auth_cooldown=30)
+    await upper.start(liveness_loop=False)
+    guesser, elsewhere = RawPeer(upper.port), RawPeer(upper.port, host="127.0.0.2")
+    caplog.set_level(logging.INFO, logger="adapters.gb28181.upper")
+    try:
+        for i in range(3):
+            _, resp = await guesser.register(password=f"guess-{i}")
+            assert (resp.status, resp.reason) == (403, "Wrong Password")
+        for _ in range(3):  # now even the right password is refused for the cool-down
+            _, resp = await guesser.register(expect=403)
+            assert (resp.status, resp.reason) == (403, "Too Many Failures"), resp.summary()
+            assert 0 < int(resp.headers.get("Retry-After") or "0") <= 30
+        _, resp = await guesser.register(other, "other-pw", expect=403)  # same address, another device
+        assert resp.reason == "Too Many Failures"
+        _, resp = await elsewhere.register(expect=403)  # the guessed device id from another address
+        assert resp.reason == "Too Many Failures"
+        _, resp = await elsewhere.register(other, "other-pw")  # neither blocked
+        assert resp.status == 200 and other in upper.devices and NVR not in upper.devices
+        blocks = [r.getMessage() for r in caplog.records if "REGISTER failures" in r.getMessage()]
+        assert len(blocks) == 2, blocks  # the device and the address, once each, not per refused attempt
+        assert "device " + NVR in blocks[0] and "address 127.0.0.1" in blocks[1]
+    finally:
+        guesser.close()
+        elsewhere.close()
+        await upper.close()
+
+
+async def test_messages_are_tied_to_the_registered_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aiohttp_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The default (gb28181.bind_source: strict): alarms and keepalives From a registered device id are
+    taken only from the host it registered from; the port may change (NAT rebinding)."""
+    monkeypatch.setenv("VIGIL_TEST_GB_NVR_PW", PASSWORD)
+    gw = gateway(tmp_path, gb28181={"server": server_config(password_env="VIGIL_TEST_GB_NVR_PW")})
+    client = await aiohttp_client(create_app(gw))
+    upper = gw.gb28181.upper
+    assert upper is not None and upper.config.bind_source == "strict"
+    device, intruder = RawPeer(upper.port), RawPeer(upper.port, host="127.0.0.2")
+    caplog.set_level(logging.INFO, logger="adapters.gb28181.upper")
+
+    def stored() -> int:
+        with gw.db.session() as s:
+            return len(list(s.scalars(select(Alarm.id))))
+
+    try:
+        assert (await device.register())[1].status == 200
+        for body in (alarm(NVR_CHANNELS[0], 1), keepalive(NVR, 2)):
+            resp = await intruder.request(intruder.build("MESSAGE", body=body))
+            assert (resp.status, resp.reason) == (403, "Source Not Registered")
+        notify = intruder.build("NOTIFY", body=keepalive(NVR, 3), extra=[("Event", "presence")])
+        assert (await intruder.request(notify)).status == 403
+        refusals = [r.getMessage() for r in caplog.records if "refused: device" in r.getMessage()]
+        assert len(refusals) == 1 and "127.0.0.2" in refusals[0], refusals  # once a minute per source
+        assert upper.devices[NVR].address.host == "127.0.0.1"
+        device.reopen()  # the NAT gave the device a new port: still its host
+        assert (await device.request(device.build("MESSAGE", body=keepalive(NVR, 4)))).status == 200
+        assert (await device.request(device.build("MESSAGE", body=alarm(NVR_CHANNELS[1], 5)))).status == 200
+        await wait_until(lambda: stored() == 1, 10, "the registered device's alarm stored")
+        with gw.db.session() as s:
+            assert [d["channel_id"] for d in s.scalars(select(Alarm.details))] == [NVR_CHANNELS[1]]
+    finally:
+        device.close()
+        intruder.close()
+        await client.close()
+
+
+@pytest.mark.parametrize(("mode", "new_port", "other_host"), [("port", 403, 403), ("off", 200, 200)])
+async def test_bind_source_modes(mode: str, new_port: int, other_host: int) -> None:
+    upper = upper_platform({NVR: PASSWORD}, bind_source=mode)
+    await upper.start(liveness_loop=False)
+    device, intruder = RawPeer(upper.port), RawPeer(upper.port, host="127.0.0.2")
+    try:
+        assert (await device.register())[1].status == 200
+        assert (await device.request(device.build("MESSAGE", body=keepalive()))).status == 200
+        device.reopen()
+        assert (await device.request(device.build("MESSAGE", body=keepalive()))).status == new_port
+        assert (await intruder.request(intruder.build("MESSAGE", body=keepalive()))).status == other_host
+    finally:
+        device.close()
+        intruder.close()
+        await upper.close()

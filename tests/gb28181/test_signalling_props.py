@@ -3,6 +3,8 @@ with a reason (SipParseError / ManscdpError / SdpError), never another exception
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -156,20 +158,39 @@ def test_digest_rfc2617_vector() -> None:
 @pytest.mark.parametrize("qop", [True, False])
 def test_digest_client_and_server_agree(qop: bool) -> None:
     server = DigestServer("3402000000", qop=qop)
-    challenge = server.challenge()
     client = DigestClient("34020000001320000001", "12345678")
-    auth = client.authorization(challenge, "REGISTER", "sip:34020000002000000001@3402000000")
+
+    def answer() -> str:  # nonces are one-time: each check answers a new challenge
+        return client.authorization(server.challenge(), "REGISTER", "sip:34020000002000000001@3402000000")
+
+    auth = answer()
     assert server.verify(auth, "REGISTER", "12345678")
-    assert not server.verify(auth, "REGISTER", "wrong")
-    assert not DigestServer("3402000000").verify(auth, "REGISTER", "12345678")  # unknown nonce
+    assert server.check(auth, "REGISTER", "12345678") == "replay"  # used up
+    assert not server.verify(answer(), "REGISTER", "wrong")
+    assert DigestServer("3402000000").check(answer(), "REGISTER", "12345678") == "unknown"  # not its nonce
     # A registrar that stores HA1 instead of the password accepts the same answer, for its realm only.
     ha1 = ha1_of("34020000001320000001", "3402000000", "12345678")
-    assert server.verify(auth, "REGISTER", Ha1(ha1, "3402000000"))
+    assert server.verify(answer(), "REGISTER", Ha1(ha1, "3402000000"))
     assert not server.verify(
-        auth, "REGISTER", Ha1(ha1_of("34020000001320000001", "3402000000", "x"), "3402000000")
+        answer(), "REGISTER", Ha1(ha1_of("34020000001320000001", "3402000000", "x"), "3402000000")
     )
-    assert not server.verify(auth, "REGISTER", Ha1(ha1, "3402000001"))
+    assert not server.verify(answer(), "REGISTER", Ha1(ha1, "3402000001"))
     assert ha1 not in repr(Ha1(ha1, "3402000000"))
+
+
+def test_digest_nonce_count_must_grow_and_expired_nonces_are_stale() -> None:
+    server = DigestServer("3402000000", nonce_ttl=0.2)
+    client = DigestClient("34020000001320000001", "12345678")
+    challenge = server.challenge()
+    first = client.authorization(challenge, "REGISTER", "sip:x@y")
+    again = client.authorization(challenge, "REGISTER", "sip:x@y")  # nc=2 on the same nonce
+    assert server.check(first, "REGISTER", "12345678") == "ok"
+    assert server.check(again, "REGISTER", "12345678") == "replay"
+    late = client.authorization(server.challenge(), "REGISTER", "sip:x@y")
+    time.sleep(0.25)
+    assert server.check(late, "REGISTER", "12345678") == "stale"
+    assert server.check(late.replace('response="', 'response="0'), "REGISTER", "12345678") == "wrong"
+    assert "stale=true" in server.challenge(stale=True)
 
 
 @FAST

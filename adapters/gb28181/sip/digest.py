@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 
 class DigestError(ValueError):
@@ -91,24 +93,56 @@ def compute_response(
     return _md5(f"{ha1}:{nonce}:{ha2}")
 
 
+Verdict = Literal["ok", "wrong", "stale", "replay", "unknown"]
+
+
+@dataclass
+class _Nonce:
+    issued: float
+    nc: int = 0  # the highest nonce count seen with it
+    used: bool = False
+
+
 @dataclass
 class DigestServer:
-    """Issues challenges and verifies Authorization headers against issued nonces."""
+    """Issues challenges and verifies Authorization headers against issued nonces.
+
+    Nonces are one-time: the first answer to a nonce (right or wrong) uses it up, so a captured
+    Authorization header cannot be replayed (:meth:`check` says ``replay``; answer with a fresh 401), and
+    each wrong password costs a new challenge. The nonce count must grow (RFC 2617 §3.2.2). A nonce is
+    signed with a per-server key and carries its issue time, so one of ours that expired (or was evicted)
+    is told from a made-up one: ``stale`` (answer with ``stale=true``)."""
 
     realm: str
     nonce_ttl: float = 300.0
     qop: bool = True
-    _nonces: dict[str, float] = field(default_factory=dict)
+    max_nonces: int = 4096
+    _nonces: dict[str, _Nonce] = field(default_factory=dict)
+    _key: bytes = field(default_factory=lambda: secrets.token_bytes(16), repr=False)
 
-    def challenge(self) -> str:
+    def _sign(self, stamp: str) -> str:
+        return hmac.new(self._key, stamp.encode(), hashlib.sha256).hexdigest()[:16]
+
+    def _new_nonce(self, now: float) -> str:
+        stamp = f"{int(now * 1000) & 0xFFFFFFFFFFFF:012x}{secrets.token_hex(8)}"
+        return stamp + self._sign(stamp)
+
+    def _genuine(self, nonce: str) -> bool:
+        return len(nonce) == 44 and hmac.compare_digest(self._sign(nonce[:28]), nonce[28:])
+
+    def challenge(self, stale: bool = False) -> str:
         now = time.monotonic()
-        if len(self._nonces) > 4096:
-            self._nonces = {k: t for k, t in self._nonces.items() if now - t < self.nonce_ttl}
-        nonce = secrets.token_hex(16)
-        self._nonces[nonce] = now
+        if len(self._nonces) >= self.max_nonces:
+            self._nonces = {k: n for k, n in self._nonces.items() if now - n.issued < self.nonce_ttl}
+            while len(self._nonces) >= self.max_nonces:  # a flood of challenges: the oldest go first
+                del self._nonces[next(iter(self._nonces))]
+        nonce = self._new_nonce(now)
+        self._nonces[nonce] = _Nonce(now)
         value = f'Digest realm="{self.realm}",nonce="{nonce}",algorithm=MD5'
         if self.qop:
             value += ',qop="auth"'
+        if stale:
+            value += ",stale=true"
         return value
 
     def username(self, authorization: str) -> str | None:
@@ -119,24 +153,53 @@ class DigestServer:
         return p.get("username")
 
     def knows_nonce(self, authorization: str) -> bool:
+        """Whether the header answers a nonce of ours that is still fresh and not used up."""
         try:
             _, p = parse_auth_header(authorization)
         except DigestError:
             return False
-        issued = self._nonces.get(p.get("nonce", ""))
-        return issued is not None and time.monotonic() - issued < self.nonce_ttl
+        state = self._nonces.get(p.get("nonce", ""))
+        return state is not None and not state.used and time.monotonic() - state.issued < self.nonce_ttl
 
     def verify(self, authorization: str, method: str, password: Secret) -> bool:
-        """True when the response matches; ``uri`` is taken from the header (SIPp puts the transport
+        """True when the response matches a fresh nonce of ours (which is then used up)."""
+        return self.check(authorization, method, password) == "ok"
+
+    def check(self, authorization: str, method: str, password: Secret) -> Verdict:
+        """``ok``; ``wrong`` (bad response or malformed header); ``stale`` (the right answer to one of our
+        nonces that expired); ``replay`` (a nonce already answered, or a nonce count that did not grow);
+        ``unknown`` (not a nonce of ours). ``uri`` is taken from the header (SIPp puts the transport
         address there, not the Request-URI). With an :class:`Ha1` the answer must name its realm."""
         try:
             scheme, p = parse_auth_header(authorization)
         except DigestError:
-            return False
+            return "wrong"
+        nonce = p.get("nonce", "")
+        state = self._nonces.get(nonce)
+        now = time.monotonic()
+        if state is None or now - state.issued >= self.nonce_ttl:
+            if state is not None:
+                del self._nonces[nonce]
+            if not self._genuine(nonce):
+                return "unknown"
+            return "stale" if self._matches(p, method, password) else "wrong"
+        if state.used:
+            return "replay"
+        state.used = True  # one answer per nonce, right or wrong
+        nc_text = p.get("nc")
+        if p.get("qop"):
+            try:
+                nc = int(nc_text or "", 16)
+            except ValueError:
+                return "wrong"
+            if nc <= state.nc:
+                return "replay"
+            state.nc = nc
         if scheme != "digest" or p.get("algorithm", "MD5").upper() not in ("MD5", ""):
-            return False
-        if not self.knows_nonce(authorization):
-            return False
+            return "wrong"
+        return "ok" if self._matches(p, method, password) else "wrong"
+
+    def _matches(self, p: dict[str, str], method: str, password: Secret) -> bool:
         realm = p.get("realm", self.realm)
         if isinstance(password, Ha1) and realm != password.realm:
             return False  # HA1 binds the realm: any other cannot be checked
