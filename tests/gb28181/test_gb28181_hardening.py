@@ -24,8 +24,9 @@ from sqlalchemy import select
 
 from adapters.gb28181.cascade import CascadeAgent, SuperiorConfig
 from adapters.gb28181.sip.digest import DigestClient
+from adapters.gb28181.sip.endpoint import SipEndpoint
 from adapters.gb28181.sip.message import SipMessage, parse_message
-from adapters.gb28181.sip.transaction import Timers
+from adapters.gb28181.sip.transaction import ServerTransaction, Timers
 from adapters.gb28181.upper import UpperConfig, UpperPlatform
 from gateway.api import create_app
 from gateway.app import Gateway
@@ -173,7 +174,8 @@ class RawPeer:
 
 
 def upper_platform(passwords: dict[str, str], **kw: Any) -> UpperPlatform:
-    return UpperPlatform(UpperConfig(SERVER_ID, DOMAIN, port=0, tcp=False, timers=T, **kw), passwords.get)
+    kw.setdefault("tcp", False)
+    return UpperPlatform(UpperConfig(SERVER_ID, DOMAIN, port=0, timers=T, **kw), passwords.get)
 
 
 def nonce_of(resp: SipMessage) -> str:
@@ -384,3 +386,59 @@ async def test_bind_source_modes(mode: str, new_port: int, other_host: int) -> N
         device.close()
         intruder.close()
         await upper.close()
+
+
+# ------------------------------------------------------------------------------------------- item 8
+
+
+@pytest.mark.parametrize("transport", ["UDP", "TCP"])
+async def test_responses_fill_received_and_rport_in_the_top_via(transport: str) -> None:
+    upper = upper_platform({NVR: PASSWORD}, tcp=True)
+    await upper.start(liveness_loop=False)
+    peer = RawPeer(upper.port, transport)
+    try:
+        # behind a NAT: the device writes its private address in Via and asks for rport
+        req = peer.build("OPTIONS", via_host="192.168.1.64")
+        resp = await peer.request(req)
+        via = resp.top_via
+        assert resp.status == 200 and via.host == "192.168.1.64"
+        assert via.params.get("received") == "127.0.0.1" and via.params.get("rport") == str(peer.local_port)
+        assert via.branch == req.top_via.branch
+        _, challenge = await peer.register(expect=401)  # the 401 of a REGISTER too
+        assert challenge.top_via.params.get("rport") == str(peer.local_port)
+    finally:
+        peer.close()
+        await upper.close()
+
+
+async def test_request_retransmitted_on_a_new_tcp_connection_is_answered_there() -> None:
+    release = asyncio.Event()
+    ep = SipEndpoint("127.0.0.1", 0, udp=False, timers=Timers())
+
+    async def handler(stx: ServerTransaction) -> None:
+        if stx.request.method == "MESSAGE":
+            await release.wait()  # still working on it when the device reconnects
+        await stx.respond(200)
+
+    ep.handler = handler
+    await ep.start()
+    peer = RawPeer(ep.port, "TCP")
+    try:
+        # answered already: the cached answer goes to the new connection
+        options = peer.build("OPTIONS").to_bytes()
+        assert (await peer.request(options)).status == 200
+        peer.reopen()
+        resent = await peer.request(options)
+        assert resent.status == 200 and resent.top_via.params.get("rport") == str(peer.local_port)
+        # not answered yet: the answer, when it comes, goes to the connection the request came on last
+        message = peer.build("MESSAGE", body=keepalive()).to_bytes()
+        await peer.send(message)
+        await asyncio.sleep(0.1)
+        peer.reopen()
+        await peer.send(message)
+        await asyncio.sleep(0.1)
+        release.set()
+        assert (await peer.recv()).status == 200
+    finally:
+        peer.close()
+        await ep.close()

@@ -8,7 +8,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 
-from adapters.gb28181.sip.message import SipMessage, SipParseError, make_response
+from adapters.gb28181.sip.message import SipMessage, SipParseError, make_response, with_received
 from adapters.gb28181.sip.transaction import ClientTransaction, ServerTransaction, SipTimeout, Timers
 from adapters.gb28181.sip.transport import Address, SipTransport
 
@@ -218,7 +218,7 @@ class SipEndpoint:
         key = (via.branch or "", f"{via.host}:{via.port}", method, msg.call_id)
         existing = self._server.get(key)
         if existing is not None:
-            self._spawn(existing.resend_last())
+            self._spawn(existing.resend_last(source))
             return
         stx = ServerTransaction(msg, source, self.send_raw, self.timers, new_tag())
         self._server[key] = stx
@@ -235,7 +235,8 @@ class SipEndpoint:
         key = (via.branch or "", f"{via.host}:{via.port}", "INVITE", msg.call_id)
         stx = self._server.get(key)
         status = 200 if stx is not None else 481
-        self._spawn(self.send_raw(make_response(msg, status, "OK" if stx else "Call Does Not Exist"), source))
+        resp = make_response(msg, status, "OK" if stx else "Call Does Not Exist")
+        self._spawn(self.send_raw(with_received(resp, source.host, source.port), source))
         if stx is not None and not stx.final_sent:
             self._spawn(self._respond_quietly(stx, 487))
 

@@ -552,6 +552,35 @@ def make_response(
     return SipMessage(status=status, reason=reason, headers=h, body=body)
 
 
+def with_received(response: SipMessage, host: str, port: int) -> SipMessage:
+    """The response with its top Via stamped as the request arrived (RFC 3261 §18.2.1, RFC 3581):
+    ``received=`` the packet's source host when the sent-by differs or the client asked for ``rport``,
+    and ``rport=`` its source port when asked. A Via that does not parse is left as it is."""
+    lines = response.headers.get_all("Via")
+    if not lines:
+        return response
+    parts = split_header_list(lines[0])
+    try:
+        via = parse_via(parts[0])
+    except SipParseError:
+        return response
+    if "rport" in via.params:
+        via.params["rport"] = str(port)
+        via.params["received"] = host
+    elif via.host != host:
+        via.params["received"] = host
+    else:
+        return response
+    parts[0] = str(via)
+    headers = Headers()
+    first = True
+    for name, value in response.headers:
+        if name == "Via" and first:
+            value, first = ", ".join(parts), False
+        headers.add(name, value)
+    return SipMessage(response.method, response.uri, response.status, response.reason, headers, response.body)
+
+
 REASONS = {
     100: "Trying",
     180: "Ringing",

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from adapters.gb28181.sip.message import REASONS, SipMessage, make_response
+from adapters.gb28181.sip.message import REASONS, SipMessage, make_response, with_received
 from adapters.gb28181.sip.transport import Address
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ class ServerTransaction:
             log.debug("final response already sent for %s", self.request.summary())
             return
         self.last_response = resp
-        await self._send(resp, self.source)
+        await self._send_to_source(resp)
         if (
             self.request.method == "INVITE"
             and (resp.status or 0) >= 200
@@ -187,12 +187,20 @@ class ServerTransaction:
                 await asyncio.wait_for(self.acked.wait(), min(interval, max(0.0, deadline - loop.time())))
             if self.acked.is_set():
                 return
-            await self._send(resp, self.source)
+            await self._send_to_source(resp)
             interval = min(interval * 2, self.timers.t2)
 
-    async def resend_last(self) -> None:
+    async def _send_to_source(self, resp: SipMessage) -> None:
+        """To where the request (last) came from, its top Via stamped with received/rport."""
+        await self._send(with_received(resp, self.source.host, self.source.port), self.source)
+
+    async def resend_last(self, source: Address | None = None) -> None:
+        """A retransmitted request: answer it again. ``source`` is where the retransmission came from: a
+        device that lost its TCP connection resends on a new one, and every answer goes there from now."""
+        if source is not None:
+            self.source = source
         if self.last_response is not None:
-            await self._send(self.last_response, self.source)
+            await self._send_to_source(self.last_response)
 
     def close(self) -> None:
         if self._retransmit is not None:
