@@ -442,3 +442,36 @@ async def test_request_retransmitted_on_a_new_tcp_connection_is_answered_there()
     finally:
         peer.close()
         await ep.close()
+
+
+async def test_malformed_requests_get_400_and_their_warnings_are_throttled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    upper = upper_platform({NVR: PASSWORD})
+    await upper.start(liveness_loop=False)
+    upper.endpoint.transport.throttle.period = 0.5  # one warning per source per period (60 s by default)
+    peer = RawPeer(upper.port)
+    caplog.set_level(logging.WARNING, logger="adapters.gb28181.sip")
+    try:
+        for i in range(20):
+            bad = (
+                peer.build("MESSAGE", body=keepalive(sn=i))
+                .to_bytes()
+                .replace(b"CSeq: 1 MESSAGE", b"CSeq: x1")
+            )
+            resp = await peer.request(bad)
+            assert resp.status == 400 and "CSeq" in resp.reason, resp.summary()
+            assert resp.top_via.params.get("received") == "127.0.0.1"
+        await peer.send(b"\x00\xffnot sip at all\r\n\r\n")  # nothing to answer
+        with pytest.raises(TimeoutError):
+            await peer.recv(within=0.3)
+        warnings = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+        assert len(warnings) == 1, warnings
+        await asyncio.sleep(0.5)
+        assert (await peer.request(bad)).status == 400
+        warnings = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+        assert len(warnings) == 2 and "20 more from 127.0.0.1" in warnings[1], warnings
+        assert (await peer.request(peer.build("OPTIONS"))).status == 200  # and the endpoint still serves
+    finally:
+        peer.close()
+        await upper.close()

@@ -8,7 +8,13 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 
-from adapters.gb28181.sip.message import SipMessage, SipParseError, make_response, with_received
+from adapters.gb28181.sip.message import (
+    SipMessage,
+    SipParseError,
+    bad_request_response,
+    make_response,
+    with_received,
+)
 from adapters.gb28181.sip.transaction import ClientTransaction, ServerTransaction, SipTimeout, Timers
 from adapters.gb28181.sip.transport import Address, SipTransport
 
@@ -46,6 +52,7 @@ class SipEndpoint:
         send_trying: Callable[[SipMessage, Address], bool] | None = None,
     ) -> None:
         self.transport = SipTransport(host, port, self._on_message, udp=udp, tcp=tcp)
+        self.transport.on_malformed = self._on_malformed
         self.timers = timers or Timers()
         self.user_agent = user_agent
         self.handler: RequestHandler | None = None
@@ -175,7 +182,15 @@ class SipEndpoint:
             else:
                 self._on_response(msg)
         except SipParseError as exc:
-            log.warning("dropping %s from %s: %s", msg.summary(), source, exc.reason)
+            self.transport.throttle.warning(
+                source.host, "dropping %s from %s: %s", msg.summary(), source, exc.reason
+            )
+
+    def _on_malformed(self, data: bytes, source: Address, reason: str) -> None:
+        """A request that did not parse gets 400 when enough of it parses to answer (its Via)."""
+        resp = bad_request_response(data, reason)
+        if resp is not None:
+            self._spawn(self.send_raw(with_received(resp, source.host, source.port), source))
 
     def _on_response(self, msg: SipMessage) -> None:
         key = (msg.top_via.branch or "", msg.cseq[1])
@@ -253,7 +268,9 @@ class SipEndpoint:
                 return
             await self.handler(stx)
         except SipParseError as exc:
-            log.warning("bad %s from %s: %s", stx.request.summary(), stx.source, exc.reason)
+            self.transport.throttle.warning(
+                stx.source.host, "bad %s from %s: %s", stx.request.summary(), stx.source, exc.reason
+            )
             if not stx.final_sent:
                 await stx.respond(400, exc.reason[:64])
         except Exception:

@@ -489,6 +489,41 @@ def parse_message(data: bytes, *, stream: bool = False) -> SipMessage:
     return msg
 
 
+def bad_request_response(data: bytes, reason: str) -> SipMessage | None:
+    """A 400 for a request :func:`parse_message` refused, when enough of it parses to answer: a request
+    line with a method (not ACK, which is never answered) and a top Via that parses. The headers a
+    response copies (Via, From, To, Call-ID, CSeq) are copied as they came, when present. None otherwise."""
+    try:
+        head, _ = _split_head(bytes(data[:MAX_MESSAGE_BYTES]).lstrip(b"\r\n"))
+        lines = _decode_head(head[:MAX_HEADER_BYTES]).replace("\r\n", "\n").split("\n")
+        parts = lines[0].split()
+        if len(parts) < 2 or lines[0].upper().startswith("SIP/"):
+            return None
+        method = parts[0].upper()
+        if not METHOD_RE.match(method) or len(method) > 32 or method == "ACK":
+            return None
+        copied = Headers()
+        for line in lines[1:MAX_HEADERS]:
+            name, sep, value = line.partition(":")
+            if sep and name.strip() and " " not in name.strip():
+                if canonical_name(name) in ("Via", "From", "To", "Call-ID", "CSeq"):
+                    copied.add(name, value.strip())
+        vias = copied.get_all("Via")
+        if not vias:
+            return None
+        parse_via(split_header_list(vias[0])[0])
+    except (SipParseError, IndexError, ValueError):
+        return None
+    cseq = (copied.get("CSeq") or "").split()
+    number = cseq[0] if cseq and cseq[0].isdigit() and len(cseq[0]) <= 10 else "0"
+    copied.set("CSeq", f"{number} {method}")  # well-formed, so the client's parser takes the answer
+    to = copied.get("To")
+    if to is not None and ";tag=" not in to.replace(" ", "").lower():
+        copied.set("To", f"{to};tag=bad{abs(hash(data)) % 10**8:08d}")
+    reason = "".join(ch if ch.isprintable() else "?" for ch in reason)[:64]
+    return SipMessage(status=400, reason=f"Bad Request ({reason})", headers=copied)
+
+
 def frame_length(buffer: bytes | bytearray) -> int | None:
     """Length of the first complete SIP message in a TCP buffer, or None if more bytes are needed.
 

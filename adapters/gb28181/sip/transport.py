@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,6 +38,36 @@ class Address:
 
 
 MessageHandler = Callable[[SipMessage, Address], None]
+MalformedHandler = Callable[[bytes, Address, str], None]
+
+
+class LogThrottle:
+    """At most one log line per key (a source host) per ``period`` seconds; the next one that is let
+    through says how many were held back. Bounded: at most ``max_keys`` keys are remembered."""
+
+    def __init__(self, period: float = 60.0, max_keys: int = 4096) -> None:
+        self.period, self.max_keys = period, max_keys
+        self._keys: dict[str, tuple[float, int]] = {}  # key -> (last logged, held back since)
+
+    def allow(self, key: str, now: float | None = None) -> int | None:
+        """None: hold this one back (counted). Otherwise log it, with the returned count held back."""
+        now = time.monotonic() if now is None else now
+        last, held = self._keys.get(key, (-float("inf"), 0))
+        if now - last < self.period:
+            self._keys[key] = (last, held + 1)
+            return None
+        if key not in self._keys and len(self._keys) >= self.max_keys:
+            self._keys = {k: v for k, v in self._keys.items() if now - v[0] < self.period}
+            if len(self._keys) >= self.max_keys:
+                return None  # a flood from many sources: counted nowhere, logged by the next period
+        self._keys[key] = (now, 0)
+        return held
+
+    def warning(self, key: str, message: str, *args: object) -> None:
+        held = self.allow(key)
+        if held is not None:
+            suffix = f" ({held} more from {key} held back in the last {self.period:.0f} s)" if held else ""
+            log.warning(message + suffix, *args)
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -79,12 +110,16 @@ class _TcpConnection(asyncio.Protocol):
             try:
                 n = frame_length(self.buffer)
             except SipParseError as exc:
-                log.warning("tcp %s: dropping connection: %s", self.peer, exc.reason)
+                self.owner.throttle.warning(
+                    self.peer.host, "tcp %s: dropping connection: %s", self.peer, exc.reason
+                )
                 self.abort()
                 return
             if n is None:
                 if len(self.buffer) > MAX_TCP_BUFFER:
-                    log.warning("tcp %s: buffer overflow, dropping connection", self.peer)
+                    self.owner.throttle.warning(
+                        self.peer.host, "tcp %s: buffer overflow, dropping connection", self.peer
+                    )
                     self.abort()
                 return
             frame = bytes(self.buffer[:n])
@@ -122,6 +157,8 @@ class SipTransport:
         self._tcp_server: asyncio.Server | None = None
         self._connections: dict[Address, _TcpConnection] = {}
         self.parse_errors = 0
+        self.throttle = LogThrottle()  # warnings about what a peer sent: one per source host a minute
+        self.on_malformed: MalformedHandler | None = None  # e.g. answer 400 when enough parses
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -142,7 +179,12 @@ class SipTransport:
             msg = parse_message(data, stream=stream)
         except SipParseError as exc:
             self.parse_errors += 1
-            log.warning("sip from %s rejected: %s", source, exc.reason)
+            self.throttle.warning(source.host, "sip from %s rejected: %s", source, exc.reason)
+            if self.on_malformed is not None:
+                try:
+                    self.on_malformed(data, source, exc.reason)
+                except Exception:
+                    log.exception("answering a malformed message from %s failed", source)
             return
         try:
             self.on_message(msg, source)
