@@ -1,6 +1,8 @@
-"""`vigil train TASK`: train one of the project's classifiers, export ONNX + model card, report metrics.
+"""`vigil train TASK`: train one of the project's models, export ONNX + model card, report metrics.
 
-Tasks: helmet, workwear, fire (flame + smoke), smoking, extinguisher (needs --data). Without --data a
+Classifier tasks: helmet, workwear, fire (flame + smoke), smoking, extinguisher (needs --data).
+Detector tasks (YOLOX-Nano fine-tuned from the pack's COCO weights, analyzers.training.train_detector):
+ppe (person, head, helmet, vest), cigarette, phone. Without --data a
 task reads its default datasets under --data-root (or $VIGIL_DATA_DIR). --data takes YOLO splits
 (DIR/images + DIR/labels + data.yaml), a folder with train/ and valid/ splits, or for smoking a folder
 with one sub-folder per class. Training needs the ``train`` extra (PyTorch CPU); ``--evaluate`` only

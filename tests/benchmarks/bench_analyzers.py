@@ -53,14 +53,17 @@ class PackModels(Analytics):
         super().__init__(db=None, storage_root=pack, recorder=NullRecorder())  # type: ignore[arg-type]
         self.pack = pack
 
-    def model(self, name: str, kind: str) -> Any:
+    def model(self, name: str, kind: str, input_size: Any = "auto") -> Any:
         import gateway.cameras.analytics as ga
 
         original = ga.active_model_dir
-        card = read_card(ROOT / "config" / "models" / f"{name}.yaml", self.pack / name)
-        ga.active_model_dir = lambda *_a: (self.pack / name, card, "bench")  # type: ignore[assignment]
+        # the project's own models ship beside their cards; the pack's come from the pack folder
+        folder = ROOT / "config" / "models" / name
+        folder = folder if (folder / f"{name}.onnx").is_file() else self.pack / name
+        card = read_card(ROOT / "config" / "models" / f"{name}.yaml", folder)
+        ga.active_model_dir = lambda *_a: (folder, card, "bench")  # type: ignore[assignment]
         try:
-            return super().model(name, kind)
+            return super().model(name, kind, input_size)
         finally:
             ga.active_model_dir = original
 
