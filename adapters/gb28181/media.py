@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Protocol, cast
+from typing import Protocol, TypeVar, cast
 
 import av
 import av.error
@@ -49,6 +49,9 @@ DECODE_MODES = ("all", "keyframes", "auto")
 CODECS = {"h264": "h264", "hevc": "hevc"}
 UDP_RCVBUF = 4 << 20
 POLL_S = 0.05
+
+
+_T = TypeVar("_T")
 
 
 class MediaError(RuntimeError):
@@ -903,25 +906,47 @@ class GbMediaFactory:
         sample_fps: float = 0.0,
         decode: str = "all",
         stall_timeout_s: float = 10.0,
+        port_range: tuple[int, int] | None = None,
     ) -> None:
         self.on_source = on_source
         self.feeds = feeds
         self.bind_host = bind_host
+        self.port_range = port_range  # every media port (receive and relay) from here; None: any
+        self._next_port = 0
         self.enforce_ssrc = enforce_ssrc
         self.sample_fps = sample_fps
         self.decode = decode
         self.stall_timeout_s = stall_timeout_s
 
+    def _allocate(self, open_at: Callable[[int], _T]) -> _T:
+        """``open_at(port)`` on the next free port of ``port_range`` (round robin), or on any port."""
+        if self.port_range is None:
+            return open_at(0)
+        low, high = self.port_range
+        count = high - low + 1
+        for i in range(count):
+            port = low + (self._next_port + i) % count
+            try:
+                opened = open_at(port)
+            except MediaError:
+                continue  # in use
+            self._next_port = (self._next_port + i + 1) % count
+            return opened
+        raise MediaError(f"no free media port in {low}-{high} (gb28181.rtp_ports)")
+
     async def open_receiver(self, request: ReceiveRequest) -> ReceiveSession:
-        _, source = open_receiver(
-            request.transport,
-            request.ssrc,
-            camera_id=request.channel_id,
-            host=self.bind_host,
-            enforce_ssrc=self.enforce_ssrc,
-            sample_fps=self.sample_fps,
-            decode=self.decode,
-            stall_timeout_s=self.stall_timeout_s,
+        _, source = self._allocate(
+            lambda port: open_receiver(
+                request.transport,
+                request.ssrc,
+                camera_id=request.channel_id,
+                host=self.bind_host,
+                port=port,
+                enforce_ssrc=self.enforce_ssrc,
+                sample_fps=self.sample_fps,
+                decode=self.decode,
+                stall_timeout_s=self.stall_timeout_s,
+            )
         )
         if self.on_source is not None:
             self.on_source(request, source)
@@ -931,11 +956,16 @@ class GbMediaFactory:
         if self.feeds is None:
             raise LookupError(f"no stream to relay for {request.channel_id}")
         feed = self.feeds(request.channel_id)
-        sender = PsRtpSender(
-            request.transport,
-            request.ssrc,
-            (request.remote_host, request.remote_port),
-            host=self.bind_host,
-        )
-        sender.open()
-        return RelaySession(request, sender, feed)
+
+        def open_at(port: int) -> PsRtpSender:
+            sender = PsRtpSender(
+                request.transport,
+                request.ssrc,
+                (request.remote_host, request.remote_port),
+                host=self.bind_host,
+                port=port,
+            )
+            sender.open()
+            return sender
+
+        return RelaySession(request, self._allocate(open_at), feed)

@@ -290,6 +290,17 @@ class Gb28181Config(Strict):
         "or anywhere (off)",
     )
     cascade: GbCascadeConfig | None = Field(None, description="lower-platform (cascade) role; null = off")
+    rtp_ports: tuple[int, int] | None = Field(
+        None,
+        description="[low, high]: every media (RTP) port, received or relayed, from this range; null = any",
+    )
+
+    @field_validator("rtp_ports")
+    @classmethod
+    def _port_range(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and not 1 <= value[0] <= value[1] <= 65535:
+            raise ValueError("rtp_ports is [low, high] with 1 <= low <= high <= 65535")
+        return value
 
 
 class UserConfig(Strict):

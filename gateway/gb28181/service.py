@@ -24,7 +24,14 @@ from sqlalchemy import select
 from adapters.gb28181.cascade import CascadeAgent, CascadeLink, SuperiorConfig
 from adapters.gb28181.common import GbError, gb_time, is_gb_id
 from adapters.gb28181.manscdp import AlarmNotify, CatalogItem, RecordItem, ptz_cmd
-from adapters.gb28181.media import FeedFollower, GbMediaFactory, GbMediaSource, ReceiveSession, UnitFeed
+from adapters.gb28181.media import (
+    FeedFollower,
+    GbMediaFactory,
+    GbMediaSource,
+    MediaError,
+    ReceiveSession,
+    UnitFeed,
+)
 from adapters.gb28181.ps import AccessUnit
 from adapters.gb28181.sip.digest import Ha1, ha1_of
 from adapters.gb28181.upper import PlaySession, UpperConfig, UpperEvent, UpperPlatform
@@ -183,7 +190,9 @@ class GbService:
         self._analytics.runner_listeners.append(self._on_runner)
         server = self.config.server
         if server is not None and server.enabled:
-            self.media = GbMediaFactory(feeds=self._feed, bind_host=server.host)
+            self.media = GbMediaFactory(
+                feeds=self._feed, bind_host=server.host, port_range=self.config.rtp_ports
+            )
             self.upper = UpperPlatform(self._upper_config(server), self._password, self.media)
             for device_id, secret in await asyncio.to_thread(self._decisions, server.domain):
                 if secret is None:
@@ -197,7 +206,9 @@ class GbService:
         if cascade is not None and cascade.superiors:
             superiors = await asyncio.to_thread(self._superiors)
             if self.media is None:
-                self.media = GbMediaFactory(feeds=self._feed, bind_host=cascade.host)
+                self.media = GbMediaFactory(
+                    feeds=self._feed, bind_host=cascade.host, port_range=self.config.rtp_ports
+                )
             self.cascade = CascadeAgent(
                 cascade.host, cascade.port, superiors, self.media, udp=cascade.udp, tcp=cascade.tcp
             )
@@ -644,7 +655,7 @@ class GbService:
                 continue
             try:
                 session, source = await self.open_channel(dev.device_id, channel)
-            except (GbError, OSError) as exc:  # refused, timed out, or no media port
+            except (GbError, OSError, MediaError) as exc:  # refused, timed out, or no media port
                 log.warning("camera %s: live INVITE failed: %s", camera.id, exc)
                 await asyncio.sleep(retry)
                 continue

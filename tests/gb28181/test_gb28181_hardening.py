@@ -116,6 +116,8 @@ class RawPeer:
             if not data:
                 raise ConnectionError("closed")
             msg = parse_message(data)
+            if msg.is_request:
+                continue  # the gateway's own requests (a Catalog query after REGISTER) are not answers
             if not (skip_provisional and msg.status is not None and msg.status < 200):
                 return msg
 
@@ -475,3 +477,40 @@ async def test_malformed_requests_get_400_and_their_warnings_are_throttled(
     finally:
         peer.close()
         await upper.close()
+
+
+async def test_rtp_port_range_is_used_for_every_media_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aiohttp_client: Any
+) -> None:
+    from adapters.gb28181.media import MediaError
+    from adapters.gb28181.media_api import ReceiveRequest, SendRequest
+    from tests.gb28181.sipp import free_port
+
+    low = free_port()
+    gw = gateway(tmp_path, gb28181={"server": server_config(), "rtp_ports": [low, low + 2]})
+    client = await aiohttp_client(create_app(gw))
+    media = gw.gb28181.media
+    assert media is not None and media.port_range == (low, low + 2)
+    upper = gw.gb28181.upper
+    assert upper is not None and upper.media is media
+    opened: list[Any] = []
+    try:
+        for transport in ("udp", "udp"):
+            request = ReceiveRequest(NVR, NVR_CHANNELS[0], transport, 1, "127.0.0.1")  # type: ignore[arg-type]
+            rx = await media.open_receiver(request)
+            opened.append(rx)
+        media.feeds = lambda channel: object()  # type: ignore[assignment,return-value]
+        tx = await media.open_sender(
+            SendRequest("park", NVR_CHANNELS[0], "udp", 1, "127.0.0.1", 9, "127.0.0.1")
+        )
+        opened.append(tx)
+        assert sorted(o.local_port for o in opened) == [low, low + 1, low + 2]
+        with pytest.raises(MediaError, match="rtp_ports"):  # the range's UDP ports are used up
+            await media.open_receiver(ReceiveRequest(NVR, NVR_CHANNELS[1], "udp", 2, "127.0.0.1"))
+        tcp = await media.open_receiver(ReceiveRequest(NVR, NVR_CHANNELS[1], "tcp-passive", 3, "127.0.0.1"))
+        opened.append(tcp)
+        assert low <= tcp.local_port <= low + 2
+    finally:
+        for o in opened:
+            await o.close()
+        await client.close()
