@@ -114,7 +114,7 @@ async def test_rtsp_to_alarms_with_snapshots(
     assert (walkway["width"], walkway["height"]) == (768, 576)
     statuses = {s["scene"]: s["status"] for s in walkway["scenes"]}
     assert statuses["intrusion"] == statuses["off_post"] == "running"
-    assert statuses["helmet"].startswith("model missing: model 'helmet' is not imported")
+    assert statuses["helmet"].startswith("model missing: model 'ppe' is not imported")
     assert broken["status"] == "error"
     assert "cannot open rtsp://***@127.0.0.1:9/none" in broken["last_error"]
     assert "pw" not in broken["stream_url"] + broken["last_error"]

@@ -323,7 +323,7 @@ def _train_detector(
     data_root = Path(root_text).expanduser() if root_text else None
     cache_text = args.cache or os.environ.get(CACHE_ENV)
     cache = Path(cache_text).expanduser() if cache_text else Path.home() / ".cache" / "vigil" / "train"
-    args.batch, args.lr, args.patience = args.batch or 8, args.lr or 1e-3, args.patience or 6
+    _defaults(args, batch=8, lr=1e-3, patience=6)
     try:
         explicit = _parse_map(args.map)
         train = [_detector_source(task, p, explicit) for p in _splits(args.data, "train")]
@@ -398,6 +398,13 @@ def _train_detector(
                 f"`vigil models activate {version_id}` makes it run"
             )
     return 0
+
+
+def _defaults(args: argparse.Namespace, **values: float) -> None:
+    """Fill the options left out with the task family's defaults (an explicit 0, e.g. --lr 0, stays)."""
+    for name, value in values.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
 
 
 def _splits(paths: list[str], which: str | None = None) -> list[Path]:
@@ -495,9 +502,7 @@ def _train(args: argparse.Namespace, library: tuple[Any, Path] | None, split: di
     args.version = args.version or "0.1.0"
     if args.task in DETECTOR_NAMES:
         return _train_detector(args, library, split)
-    args.batch = args.batch or 64
-    args.lr = args.lr or 3e-3
-    args.patience = args.patience or 10
+    _defaults(args, batch=64, lr=3e-3, patience=10)
     spec = TASKS[args.task]
     if args.size:
         spec = dataclasses.replace(spec, size=(args.size, args.size))
