@@ -366,3 +366,53 @@ def test_line_crossing_counts_each_direction() -> None:
     total_in = sum(c[0] for c in crossings)
     total_out = sum(c[1] for c in crossings)
     assert (total_in, total_out) == (1, 1)
+
+
+def test_every_scene_file_registers_itself_with_its_declarations() -> None:
+    """The registry is filled from the scene files themselves: every module of analyzers/scenes that
+    sets a ``key`` is in it, in DESIGN.md's order, with names, rate and alarm codes the table knows."""
+    import importlib
+    import pkgutil
+
+    import analyzers.scenes as scenes_pkg
+    from analyzers.scenes import CATALOGUE, IMPLEMENTED, Scene, scene_class
+    from gateway.delivery.alarm_types import default_table
+
+    declared = set()
+    for module in pkgutil.iter_modules(scenes_pkg.__path__):
+        mod = importlib.import_module(f"analyzers.scenes.{module.name}")
+        for obj in vars(mod).values():
+            if isinstance(obj, type) and issubclass(obj, Scene) and "key" in obj.__dict__:
+                declared.add(obj.key)
+    assert declared == set(IMPLEMENTED) == set(CATALOGUE)
+    assert [CATALOGUE[k].order for k in CATALOGUE] == sorted(CATALOGUE[k].order for k in CATALOGUE)
+    assert list(CATALOGUE)[:2] == ["helmet", "workwear"] and CATALOGUE["extinguisher"].sample_fps == 1 / 60
+    table = default_table()
+    for key, info in CATALOGUE.items():
+        assert scene_class(key).key == key and info.name_zh and info.name_en
+        assert info.alarm_types and all(code in table.types for code in info.alarm_types), key
+
+
+def test_a_new_scene_class_registers_and_a_duplicate_key_is_refused() -> None:
+    from analyzers.scenes import CATALOGUE, IMPLEMENTED, RegionScene
+
+    try:
+
+        class Demo(RegionScene):
+            key = "demo_scene"
+            name_zh = "演示"
+            name_en = "demo"
+            sample_fps = 0.5
+            order = 999
+
+        assert IMPLEMENTED["demo_scene"] is Demo and list(CATALOGUE)[-1] == "demo_scene"
+        assert CATALOGUE["demo_scene"].alarm_types == ("demo_scene",)
+        with pytest.raises(ValueError, match="declared twice"):
+
+            class Again(RegionScene):
+                key = "demo_scene"
+                name_zh = "再"
+                name_en = "again"
+    finally:
+        IMPLEMENTED.pop("demo_scene", None)
+        CATALOGUE.pop("demo_scene", None)

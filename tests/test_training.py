@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from analyzers import Detection, SceneConfig, build_scene
+from analyzers.colour import helmet_colour
 from analyzers.detectors.classifier import ImageClassifier
 from analyzers.runtime.card import read_card
-from analyzers.colour import helmet_colour
 from analyzers.training import TASKS, AugmentConfig, Source, augment, build_set, transform_boxes
 from analyzers.training.stage import classify_people, part_box
 

@@ -1,46 +1,18 @@
-"""Scenes: one file each (shared bases in base, targets, roles, fire); the registry maps keys to them."""
+"""Scenes: one file each (shared bases in base, targets, roles, fire), each registering itself into
+the registry (catalogue.py) when this package imports every module in it."""
 
 from __future__ import annotations
 
-from analyzers.scenes.base import Frame, Hold, Observation, RegionScene, Scene
-from analyzers.scenes.catalogue import CATALOGUE, SceneInfo
-from analyzers.scenes.crowd import Crowd
-from analyzers.scenes.custom import Custom
-from analyzers.scenes.extinguisher import Extinguisher
-from analyzers.scenes.flame import Flame
-from analyzers.scenes.helmet import Helmet
-from analyzers.scenes.intrusion import Intrusion
-from analyzers.scenes.lifting_zone import LiftingZone
-from analyzers.scenes.off_post import OffPost
-from analyzers.scenes.phone import Phone
-from analyzers.scenes.rigger_on_post import RiggerOnPost
-from analyzers.scenes.settings import FeatureTags, RegionConfig, SceneConfig, TimeWindow
-from analyzers.scenes.sleeping import Sleeping
-from analyzers.scenes.smoke import Smoke
-from analyzers.scenes.smoking import Smoking
-from analyzers.scenes.supervisor_present import SupervisorPresent
-from analyzers.scenes.workwear import Workwear
+import importlib
+import pkgutil
 
-IMPLEMENTED: dict[str, type[Scene]] = {
-    cls.key: cls
-    for cls in (
-        Helmet,
-        Workwear,
-        Flame,
-        Smoke,
-        Extinguisher,
-        LiftingZone,
-        RiggerOnPost,
-        SupervisorPresent,
-        Intrusion,
-        OffPost,
-        Sleeping,
-        Crowd,
-        Phone,
-        Smoking,
-        Custom,
-    )
-}
+from analyzers.scenes.base import Frame, Hold, Observation, RegionScene, Scene
+from analyzers.scenes.catalogue import CATALOGUE, IMPLEMENTED, SceneInfo
+from analyzers.scenes.settings import FeatureTags, RegionConfig, SceneConfig, TimeWindow
+
+# Every module of this package is imported once, so each scene class in it registers itself.
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 
 class SceneError(ValueError):

@@ -22,6 +22,7 @@ import supervision as sv
 from pydantic import BaseModel, ConfigDict
 
 from analyzers.records import AlarmEvent, Detection, Pose
+from analyzers.scenes.catalogue import register
 from analyzers.scenes.settings import SceneConfig
 from analyzers.tracking import Tracker
 from analyzers.zones import Region
@@ -96,8 +97,14 @@ class Hold:
 class Scene(ABC):
     """Consumes one camera's analysed frames over time and emits alarm events."""
 
+    # What a scene declares about itself; a class that sets its own ``key`` registers (catalogue.py).
     key: ClassVar[str]
-    Params: ClassVar[type[BaseModel]] = NoParams
+    name_zh: ClassVar[str] = ""
+    name_en: ClassVar[str] = ""
+    sample_fps: ClassVar[float] = 1.0  # default sampling rate (frames/s)
+    alarm_types: ClassVar[tuple[str, ...]] = ()  # alarm type codes (config/alarm_types.yaml); () = key
+    order: ClassVar[int] = 1000  # position in DESIGN.md's scene table (the catalogue's order)
+    Params: ClassVar[type[BaseModel]] = NoParams  # parameters: Field titles/descriptions label them
     labels: ClassVar[frozenset[str]] = frozenset({"person"})  # detector classes the scene reads
     default_model: ClassVar[str] = "yolox_nano"
     uses_pose: ClassVar[bool] = False
@@ -113,6 +120,11 @@ class Scene(ABC):
     extra_models: ClassVar[dict[str, tuple[str, ...]]] = {}
     # `vigil eval --scene`: the classes it reports, each with the detector labels that count as it.
     eval_classes: ClassVar[dict[str, tuple[str, ...]]] = {"person": ("person",)}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "key" in cls.__dict__:
+            register(cls)
 
     def __init__(self, camera_id: str, config: SceneConfig) -> None:
         self.camera_id = camera_id

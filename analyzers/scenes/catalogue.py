@@ -1,8 +1,16 @@
-"""Every scene of DESIGN.md's table, with its names and default sampling rate."""
+"""The scene registry: every scene class registers itself from its own file (Scene.__init_subclass__),
+declaring its key, names, default sampling rate, alarm type code(s) and catalogue position; the
+package's ``__init__`` imports every module of ``analyzers/scenes`` (pkgutil) so all of them are here.
+
+Adding a scene = one file in analyzers/scenes (plus its tests and its row in config/alarm_types.yaml)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from analyzers.scenes.base import Scene
 
 
 @dataclass(frozen=True)
@@ -11,25 +19,41 @@ class SceneInfo:
     name_zh: str
     name_en: str
     sample_fps: float
+    alarm_types: tuple[str, ...] = ()  # alarm type codes (config/alarm_types.yaml) the scene raises
+    order: int = 1000  # position in DESIGN.md's scene table, the catalogue's order
 
 
-CATALOGUE: dict[str, SceneInfo] = {
-    s.key: s
-    for s in (
-        SceneInfo("helmet", "未戴安全帽", "no safety helmet", 1.0),
-        SceneInfo("workwear", "未穿工作服", "no work clothes", 1.0),
-        SceneInfo("flame", "火焰", "flame", 1.0),
-        SceneInfo("smoke", "烟雾", "smoke", 1.0),
-        SceneInfo("extinguisher", "动火作业未配灭火器", "hot-work fire extinguisher missing", 1 / 60),
-        SceneInfo("lifting_zone", "吊装区域有人", "people in a lifting zone", 1.0),
-        SceneInfo("rigger_on_post", "司索指挥人员不在岗", "rigger/signaller absent", 1.0),
-        SceneInfo("supervisor_present", "现场监护人不在岗", "site supervisor absent", 1.0),
-        SceneInfo("intrusion", "区域入侵", "zone intrusion", 1.0),
-        SceneInfo("off_post", "离岗", "off post", 1.0),
-        SceneInfo("sleeping", "睡岗", "sleeping on duty", 1.0),
-        SceneInfo("crowd", "人员聚集", "crowd gathering", 1.0),
-        SceneInfo("phone", "打电话", "phone call", 1.0),
-        SceneInfo("smoking", "吸烟", "smoking", 1.0),
-        SceneInfo("custom", "自定义模型", "custom model", 1.0),
+CATALOGUE: dict[str, SceneInfo] = {}
+IMPLEMENTED: dict[str, type[Scene]] = {}
+
+
+def register(cls: type[Scene]) -> None:
+    """Enter a concrete scene class (one that sets its own ``key``) and what it declares about itself."""
+    key = cls.key
+    if key in IMPLEMENTED and IMPLEMENTED[key] is not cls:
+        raise ValueError(
+            f"scene key {key!r} declared twice: {IMPLEMENTED[key].__qualname__}, {cls.__qualname__}"
+        )
+    if not cls.name_zh or not cls.name_en:
+        raise ValueError(f"scene {key!r} ({cls.__qualname__}) must declare name_zh and name_en")
+    IMPLEMENTED[key] = cls
+    CATALOGUE[key] = SceneInfo(
+        key=key,
+        name_zh=cls.name_zh,
+        name_en=cls.name_en,
+        sample_fps=cls.sample_fps,
+        alarm_types=tuple(cls.alarm_types) or (key,),
+        order=cls.order,
     )
-}
+    _sort()
+
+
+def _sort() -> None:
+    """Keep both registries in catalogue order (the declared position, then the key)."""
+    keys = sorted(CATALOGUE, key=lambda k: (CATALOGUE[k].order, k))
+    infos, classes = dict(CATALOGUE), dict(IMPLEMENTED)
+    CATALOGUE.clear()
+    IMPLEMENTED.clear()
+    for k in keys:
+        CATALOGUE[k] = infos[k]
+        IMPLEMENTED[k] = classes[k]

@@ -18,6 +18,10 @@ class CrowdParams(BaseModel):
 
 class Crowd(RegionScene):
     key = "crowd"
+    name_zh = "人员聚集"
+    name_en = "crowd gathering"
+    alarm_types = ("crowd",)
+    order = 12
     Params = CrowdParams
 
     def condition(self, inside: Sequence[Detection], frame: Frame) -> bool:

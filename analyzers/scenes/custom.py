@@ -21,6 +21,10 @@ class CustomParams(BaseModel):
 
 class Custom(RegionScene):
     key = "custom"
+    name_zh = "自定义模型"
+    name_en = "custom model"
+    alarm_types = ("custom",)
+    order = 15
     Params = CustomParams
     default_model = ""  # the configuration names the model
     anchor = sv.Position.CENTER

@@ -27,6 +27,11 @@ class ExtinguisherParams(BaseModel):
 
 class Extinguisher(RegionScene):
     key = "extinguisher"
+    name_zh = "动火作业未配灭火器"
+    name_en = "hot-work fire extinguisher missing"
+    sample_fps = 1 / 60
+    alarm_types = ("extinguisher",)
+    order = 5
     Params = ExtinguisherParams
     default_model = "extinguisher"
     anchor = sv.Position.CENTER

@@ -11,6 +11,10 @@ from analyzers.scenes.fire import FireParams, FireScene
 
 class Flame(FireScene):
     key = "flame"
+    name_zh = "火焰"
+    name_en = "flame"
+    alarm_types = ("flame",)
+    order = 3
     # The default `fire` card is a whole-frame classifier (classes fire, smoke; sigmoid): its
     # "fire" probability becomes one frame-sized detection labelled "fire".
     classifier_crop: ClassVar[str | None] = "frame"

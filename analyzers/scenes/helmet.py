@@ -43,6 +43,10 @@ class HelmetParams(BaseModel):
 
 class Helmet(TargetScene):
     key = "helmet"
+    name_zh = "未戴安全帽"
+    name_en = "no safety helmet"
+    alarm_types = ("helmet",)
+    order = 1
     Params = HelmetParams
     default_model = "ppe"
     classifier_crop: ClassVar[str | None] = "head"  # a classifier card runs on head crops of people

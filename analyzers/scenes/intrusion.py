@@ -18,6 +18,10 @@ class IntrusionParams(BaseModel):
 
 class Intrusion(RegionScene):
     key = "intrusion"
+    name_zh = "区域入侵"
+    name_en = "zone intrusion"
+    alarm_types = ("intrusion",)
+    order = 9
     Params = IntrusionParams
 
     def condition(self, inside: Sequence[Detection], frame: Frame) -> bool:

@@ -20,6 +20,10 @@ class LiftingParams(BaseModel):
 
 class LiftingZone(RegionScene):
     key = "lifting_zone"
+    name_zh = "吊装区域有人"
+    name_en = "people in a lifting zone"
+    alarm_types = ("lifting_zone",)
+    order = 6
     Params = LiftingParams
 
     def condition(self, inside: Sequence[Detection], frame: Frame) -> bool:

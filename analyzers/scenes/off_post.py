@@ -18,6 +18,10 @@ class OffPostParams(BaseModel):
 
 class OffPost(RegionScene):
     key = "off_post"
+    name_zh = "离岗"
+    name_en = "off post"
+    alarm_types = ("off_post",)
+    order = 10
     Params = OffPostParams
     score_by_confidence = False
 

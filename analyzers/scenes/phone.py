@@ -30,6 +30,10 @@ class Phone(TargetScene):
     """A phone at the head (call) or in the hand, or a wrist held at the ear (pose)."""
 
     key = "phone"
+    name_zh = "打电话"
+    name_en = "phone call"
+    alarm_types = ("phone",)
+    order = 13
     Params = PhoneParams
     uses_pose = True
     default_model = "phone"

@@ -27,6 +27,10 @@ class Sleeping(TargetScene):
     """Head down (nose below the shoulders) or lying, and still, for longer than the minimum time."""
 
     key = "sleeping"
+    name_zh = "睡岗"
+    name_en = "sleeping on duty"
+    alarm_types = ("sleeping",)
+    order = 11
     Params = SleepingParams
     uses_pose = True
 

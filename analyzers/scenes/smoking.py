@@ -29,6 +29,10 @@ class Smoking(TargetScene):
     """A cigarette (detector from the registry), scored higher when a pose puts it at a mouth or hand."""
 
     key = "smoking"
+    name_zh = "吸烟"
+    name_en = "smoking"
+    alarm_types = ("smoking",)
+    order = 14
     Params = SmokingParams
     default_model = "cigarette"
     eval_classes: ClassVar[dict[str, tuple[str, ...]]] = {

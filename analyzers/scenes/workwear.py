@@ -31,6 +31,10 @@ class WorkwearParams(BaseModel):
 
 class Workwear(TargetScene):
     key = "workwear"
+    name_zh = "未穿工作服"
+    name_en = "no work clothes"
+    alarm_types = ("workwear",)
+    order = 2
     Params = WorkwearParams
     default_model = "workwear"
     classifier_crop: ClassVar[str | None] = "torso"  # a classifier card runs on torso crops of people

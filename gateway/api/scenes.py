@@ -81,7 +81,6 @@ def scene_entry(key: str, info: SceneInfo, types: AlarmTypeTable) -> dict[str, A
     except SceneError:
         cls = None
     zh, en = scene_names(key)
-    alarm_type = types.get(key)
     return {
         "key": key,
         "name_zh": zh,
@@ -95,12 +94,13 @@ def scene_entry(key: str, info: SceneInfo, types: AlarmTypeTable) -> dict[str, A
         "labels": sorted(cls.labels) if cls else [],
         "alarm_types": [
             {
-                "code": alarm_type.code,
-                "zh": alarm_type.zh,
-                "en": alarm_type.en,
-                "gb_alarm_method": alarm_type.gb_alarm_method,
-                "gb_alarm_type": alarm_type.gb_alarm_type,
+                "code": t.code,
+                "zh": t.zh,
+                "en": t.en,
+                "gb_alarm_method": t.gb_alarm_method,
+                "gb_alarm_type": t.gb_alarm_type,
             }
+            for t in (types.get(code) for code in info.alarm_types or (key,))
         ],
         "params": scene_params(cls.Params) if cls else [],
         "params_schema": cls.Params.model_json_schema() if cls else None,
