@@ -10,14 +10,21 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from analyzers.scenes import SceneConfig, SceneError, scene_class
-from uplink.targets.http import HttpTargetSettings
-from uplink.targets.mqtt import MqttTargetSettings
+from uplink.targets import KINDS, TargetKind
 
 ENV_PREFIX = "VIGIL_"
 CONFIG_ENV = "VIGIL_CONFIG"
@@ -168,8 +175,11 @@ class DispatchConfig(Strict):
 
 
 class UplinkTargetConfig(Strict):
+    """What every uplink target has; each kind (uplink/targets/*.py) adds ``kind: <its key>`` and its
+    typed settings under ``<kind>:``. The config holds a union of them keyed by ``kind``."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    kind: Literal["http", "gb28181", "mqtt", "websocket"]
+    kind: str
     tier: Tier
     enabled: bool = True
     scenes: list[str] = Field(default_factory=list, description="scenes routed to this target; empty = all")
@@ -184,18 +194,32 @@ class UplinkTargetConfig(Strict):
     cipher_key_env: str | None = Field(
         None, description="environment variable holding the AES/SM4 envelope key, when not the secret"
     )
-    http: HttpTargetSettings | None = Field(
-        None, description="http target: url, signing, envelope, field map"
-    )
-    mqtt: MqttTargetSettings | None = Field(None, description="mqtt target: broker, topic, field map, TLS")
-    gb28181: dict[str, Any] | None = Field(None, description="gb28181 target: the cascade platform to alarm")
     dispatch: DispatchConfig = Field(default_factory=lambda: DispatchConfig())
 
-    @model_validator(mode="after")
-    def _settings_for_kind(self) -> UplinkTargetConfig:
-        if self.kind in ("http", "mqtt") and getattr(self, self.kind) is None:
-            raise ValueError(f"an {self.kind} target needs its `{self.kind}:` settings")
-        return self
+    @property
+    def settings(self) -> BaseModel | None:
+        """The kind's typed settings block (None where the kind has none or it is left out)."""
+        value = getattr(self, self.kind, None)
+        return value if isinstance(value, BaseModel) else None
+
+
+def _target_config(kind: TargetKind) -> type[UplinkTargetConfig]:
+    """The config model of one target kind: the shared fields, ``kind`` fixed to its key, its settings."""
+    fields: dict[str, Any] = {"kind": (Literal[kind.kind], ...)}
+    if kind.settings is not None:
+        if kind.settings_required:
+            fields[kind.kind] = (kind.settings, Field(description=kind.description))
+        else:
+            fields[kind.kind] = (kind.settings | None, Field(None, description=kind.description))
+    name = "".join(part.title() for part in kind.kind.split("_")) + "UplinkTarget"
+    return create_model(name, __base__=UplinkTargetConfig, **fields)
+
+
+TARGET_CONFIGS: dict[str, type[UplinkTargetConfig]] = {k: _target_config(v) for k, v in KINDS.items()}
+if TYPE_CHECKING:
+    AnyUplinkTarget = UplinkTargetConfig
+else:
+    AnyUplinkTarget = Annotated[Union[tuple(TARGET_CONFIGS.values())], Field(discriminator="kind")]  # noqa: UP007
 
 
 MediaTransport = Literal["udp", "tcp-passive", "tcp-active"]
@@ -320,7 +344,7 @@ class GatewayConfig(Strict):
     alarms: AlarmsConfig = Field(default_factory=lambda: AlarmsConfig())
     sources: list[SourceConfig] = Field(default_factory=list)
     cameras: list[CameraConfig] = Field(default_factory=list)
-    uplink: list[UplinkTargetConfig] = Field(default_factory=list)
+    uplink: list[AnyUplinkTarget] = Field(default_factory=list)
     users: list[UserConfig] = Field(default_factory=list)
     gb28181: Gb28181Config = Field(default_factory=lambda: Gb28181Config())
 
@@ -391,6 +415,8 @@ def format_errors(exc: ValidationError, root: yaml.Node | None, path: Path) -> l
         loc = tuple(
             p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "tagged")))
         )
+        if len(loc) > 2 and loc[0] == "uplink" and isinstance(loc[1], int) and loc[2] in TARGET_CONFIGS:
+            loc = loc[:2] + loc[3:]  # the union's tag (the target's kind), not a field of the YAML
         line = _line_of(root, loc)
         where = f"{path}:{line}" if line else str(path)
         msg = err["msg"].removeprefix("Value error, ")

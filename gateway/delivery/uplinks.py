@@ -11,7 +11,6 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -23,10 +22,8 @@ from gateway.db.schema import OutboxRow, UplinkTarget, utcnow
 from gateway.delivery.dispatch import Dispatcher, DispatchPolicy
 from gateway.delivery.outbox import Outbox, backfill, backlog, replay_dead
 from gateway.times import as_utc, iso
-from uplink.targets.base import Target
-from uplink.targets.gb28181 import Gb28181Target
-from uplink.targets.http import HttpTarget
-from uplink.targets.mqtt import MqttTarget
+from uplink.targets import KINDS, TargetContext
+from uplink.targets.base import CascadeSend, Target
 from uplink.targets.websocket import FeedHub
 
 log = logging.getLogger(__name__)
@@ -36,36 +33,19 @@ class UnknownTarget(LookupError):
     pass
 
 
-# How a gb28181 target sends an alarm: the GB service's cascade link (platform, record, key) -> (ok, detail).
-CascadeSend = Callable[[str, dict[str, Any], str], Awaitable[tuple[bool, str]]]
-
-
 def build_target(
     cfg: UplinkTargetConfig, environ: dict[str, str] | None = None, cascade: CascadeSend | None = None
 ) -> Target:
-    """One target; a ``gb28181`` target alarms through ``cascade`` (the GB service's link to its platform;
-    None when no cascade is configured)."""
+    """One target, built by its kind (uplink/targets/*.py) from its typed settings and the secrets its
+    config names; a ``gb28181`` target alarms through ``cascade`` (the GB service's link to its
+    platform; None when no cascade is configured)."""
     env = os.environ if environ is None else environ
     secret = env.get(cfg.secret_env) if cfg.secret_env else None
     if cfg.secret_env and not secret:
         log.warning("uplink %s: %s is not set; sending without a secret", cfg.name, cfg.secret_env)
-    if cfg.kind == "http":
-        assert cfg.http is not None  # the config validator requires it
-        cipher_key = env.get(cfg.cipher_key_env) if cfg.cipher_key_env else None
-        return HttpTarget(cfg.name, cfg.http, secret, cipher_key=cipher_key)
-    if cfg.kind == "mqtt":
-        assert cfg.mqtt is not None
-        return MqttTarget(cfg.name, cfg.mqtt, secret)
-    if cfg.kind == "websocket":
-        return FeedHub(cfg.name)
-    platform = str((cfg.gb28181 or {}).get("platform", cfg.name))
-    if cascade is None:
-        return Gb28181Target(cfg.name, platform)  # no cascade configured: unavailable, messages wait
-
-    async def send(record: dict[str, Any], key: str, cascade: CascadeSend = cascade) -> tuple[bool, str]:
-        return await cascade(platform, record, key)
-
-    return Gb28181Target(cfg.name, platform, send)
+    cipher_key = env.get(cfg.cipher_key_env) if cfg.cipher_key_env else None
+    context = TargetContext(cfg.name, cfg.settings, secret, cipher_key, cascade)
+    return KINDS[cfg.kind].build(context)
 
 
 def policy(cfg: UplinkTargetConfig) -> DispatchPolicy:
@@ -75,7 +55,7 @@ def policy(cfg: UplinkTargetConfig) -> DispatchPolicy:
         backoff_initial_s=d.backoff_initial_s,
         backoff_max_s=d.backoff_max_s,
         # A feed must keep its sequence order for replay; other targets only keep order per alarm.
-        concurrency=1 if cfg.kind == "websocket" else d.concurrency,
+        concurrency=1 if KINDS[cfg.kind].ordered else d.concurrency,
         breaker_failures=d.breaker_failures,
         breaker_open_s=d.breaker_open_s,
     )

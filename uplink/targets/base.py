@@ -4,6 +4,11 @@ A target turns one outbox message (a canonical alarm record at one revision) int
 wire format and reports how the upstream answered. "Delivered" means acknowledged at the
 application level (HTTP 2xx with the expected body code, MQTT PUBACK, a GB/T 28181 Response OK),
 never merely "sent". The dispatcher owns retries, backoff, the circuit breaker and dead letters.
+
+Every kind of target registers itself from its own file (``register_kind``): its kind key, the typed
+settings read from the config's ``<kind>:`` block, and how to build it. ``uplink.targets`` imports
+every module of the package, so ``KINDS`` holds them all; the gateway's config turns them into a
+union keyed by ``kind``. Adding a target = one file here (plus its tests).
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import enum
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+from pydantic import BaseModel
 
 from uplink.records import UplinkMessage
 
@@ -67,3 +74,40 @@ async def classified(
         result = DeliveryResult(Outcome.RETRY, f"internal error: {type(exc).__name__}: {exc}")
     log.info("uplink %s %s: %s %s", name, key, result.outcome.value, result.detail)
     return result
+
+
+# How a target alarms a GB/T 28181 superior: (platform, record, idempotency key) -> (ok, detail).
+CascadeSend = Callable[[str, dict[str, Any], str], Awaitable[tuple[bool, str]]]
+
+
+@dataclass(frozen=True, slots=True)
+class TargetContext:
+    """What building one target may use: its name, typed settings, secrets and the gateway's links."""
+
+    name: str
+    settings: BaseModel | None  # the kind's settings model (None where the kind has none or it is left out)
+    secret: str | None = None
+    cipher_key: str | None = None
+    cascade: CascadeSend | None = None  # the GB service's cascade link; None when none is configured
+
+
+@dataclass(frozen=True, slots=True)
+class TargetKind:
+    """One kind of uplink target, declared in its own file."""
+
+    kind: str  # the config's ``kind:`` value, and the key of its settings block
+    build: Callable[[TargetContext], Target]
+    settings: type[BaseModel] | None = None  # typed settings under ``<kind>:``; None = the kind has none
+    settings_required: bool = True
+    description: str = ""  # what the settings block holds (the config schema's description)
+    ordered: bool = False  # delivered one at a time, in sequence order (a replayable feed)
+
+
+KINDS: dict[str, TargetKind] = {}
+
+
+def register_kind(kind: TargetKind) -> TargetKind:
+    if kind.kind in KINDS and KINDS[kind.kind] is not kind:
+        raise ValueError(f"uplink target kind {kind.kind!r} declared twice")
+    KINDS[kind.kind] = kind
+    return kind

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from uplink.fieldmap import FieldMap, Rendered, lookup
 from uplink.records import UplinkMessage
 from uplink.signing import CipherName, KeyFormat, bearer_headers, decode_key, encrypt, sign_headers
-from uplink.targets.base import DeliveryResult, Outcome, classified
+from uplink.targets.base import DeliveryResult, Outcome, TargetContext, TargetKind, classified, register_kind
 
 log = logging.getLogger(__name__)
 
@@ -277,3 +277,15 @@ def _retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _build(ctx: TargetContext) -> HttpTarget:
+    assert isinstance(ctx.settings, HttpTargetSettings)  # the config requires the block
+    return HttpTarget(ctx.name, ctx.settings, ctx.secret, cipher_key=ctx.cipher_key)
+
+
+KIND = register_kind(
+    TargetKind(
+        "http", _build, HttpTargetSettings, description="http target: url, signing, envelope, field map"
+    )
+)

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from uplink.fieldmap import FieldMap, dumps, lookup
 from uplink.records import UplinkMessage
-from uplink.targets.base import DeliveryResult, Outcome, classified
+from uplink.targets.base import DeliveryResult, Outcome, TargetContext, TargetKind, classified, register_kind
 from uplink.targets.http import TlsSettings
 
 log = logging.getLogger(__name__)
@@ -177,3 +177,13 @@ class MqttTarget:
             await client.__aexit__(None, None, None)
         except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
             log.debug("uplink %s: disconnect after failure: %s", self.name, exc)
+
+
+def _build(ctx: TargetContext) -> MqttTarget:
+    assert isinstance(ctx.settings, MqttTargetSettings)  # the config requires the block
+    return MqttTarget(ctx.name, ctx.settings, ctx.secret)
+
+
+KIND = register_kind(
+    TargetKind("mqtt", _build, MqttTargetSettings, description="mqtt target: broker, topic, field map, TLS")
+)

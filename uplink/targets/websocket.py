@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from uplink.records import UplinkMessage
-from uplink.targets.base import DeliveryResult, Outcome
+from uplink.targets.base import DeliveryResult, Outcome, TargetContext, TargetKind, register_kind
 
 log = logging.getLogger(__name__)
 
@@ -107,3 +107,11 @@ class FeedHub:
         while not sub.queue.empty():
             sub.queue.get_nowait()
         sub.queue.put_nowait(None)
+
+
+def _build(ctx: TargetContext) -> FeedHub:
+    return FeedHub(ctx.name)
+
+
+# A feed keeps its sequence order for replay: delivered one at a time.
+KIND = register_kind(TargetKind("websocket", _build, ordered=True))
