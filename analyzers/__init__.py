@@ -1,5 +1,6 @@
 """What video means: model runtime, detectors, zones, scenes and their alarm rules."""
 
+import analyzers.pose  # noqa: F401  (its families register beside the detectors')
 from analyzers.detectors import YoloxDetector
 from analyzers.records import AlarmEvent, Detection, FrameLike
 from analyzers.runtime import ModelCard, ModelCardError, choose_providers, load_card

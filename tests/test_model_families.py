@@ -453,3 +453,25 @@ def test_blazepose_skips_useless_boxes(blazepose: BlazePoseLandmarks, frame0: np
 def test_letterbox_keeps_a_one_pixel_strip() -> None:
     canvas, placement = letterbox(np.full((1, 1000, 3), 9, np.uint8), (416, 416), "centre", 0)
     assert canvas.shape == (416, 416, 3) and (canvas[207, :416] == 9).all() and placement.pad_y == 207
+
+
+def test_every_family_file_registers_itself_and_the_card_literal_names_them() -> None:
+    """Families declare their name, role and loader in their own file; load_detector / load_pose
+    dispatch through the registry, and every card family has one."""
+    from typing import get_args
+
+    from analyzers.detectors.classifier import ImageClassifier as Classifier
+    from analyzers.detectors.yolox import load_yolox
+    from analyzers.runtime.card import Family
+    from analyzers.runtime.families import FAMILIES, ModelFamily, family_names, register_family
+
+    assert set(FAMILIES) == set(get_args(Family))
+    assert family_names("detector") == ("yolox", "yolov8", "rtdetr")
+    assert family_names("pose") == ("movenet", "blazepose") and family_names("classifier") == ("classifier",)
+    assert FAMILIES["yolox"].load is load_yolox and FAMILIES["yolox"].sized
+    assert not any(FAMILIES[n].sized for n in FAMILIES if n != "yolox")
+    assert FAMILIES["classifier"].load.__annotations__["return"] in (Classifier, "ImageClassifier")
+    with pytest.raises(ValueError, match="not a card family"):
+        register_family(ModelFamily("nope", "detector", load_yolox))
+    with pytest.raises(ValueError, match="declared twice"):
+        register_family(ModelFamily("yolox", "detector", load_yolox))

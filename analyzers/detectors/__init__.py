@@ -1,21 +1,23 @@
-"""Object detectors and classifiers: pre-processing, decoding and NMS per model family."""
+"""Object detectors and classifiers: pre-processing, decoding and NMS per model family, one file each,
+registered by name in analyzers.runtime.families."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 
-from analyzers.detectors.base import (
-    Detector,
-    check_input,
-    dims_match,
-    fmt_shape,
-    session_io,
-)
+from analyzers.detectors.base import Detector
 from analyzers.detectors.classifier import ImageClassifier
 from analyzers.detectors.rtdetr import RtDetrDetector
 from analyzers.detectors.yolov8 import YoloV8Detector
-from analyzers.detectors.yolox import InputSize, YoloxDetector, auto_size
+from analyzers.detectors.yolox import InputSize, YoloxDetector, auto_size, check_yolox_output
 from analyzers.runtime.card import ModelCard, ModelCardError
+from analyzers.runtime.families import FAMILIES, family_names
+
+# Every module here is imported once, so each family in it registers itself (runtime.families).
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "Detector",
@@ -25,6 +27,7 @@ __all__ = [
     "InputSize",
     "YoloxDetector",
     "auto_size",
+    "check_yolox_output",
     "load_detector",
 ]
 
@@ -32,41 +35,23 @@ __all__ = [
 def load_detector(
     card: ModelCard, model_dir: Path, threads: int = 0, input_size: InputSize = None
 ) -> Detector:
-    """The detector for the card's family; raises ModelCardError for a family that is not one, or
-    for an ONNX file whose inputs/outputs do not match the card.
+    """The detector for the card's family (through the family registry); raises ModelCardError for a
+    family that is not a detector, or for an ONNX file whose inputs/outputs do not match the card.
 
-    ``input_size`` (YOLOX only; other families run at their card's size): None = the card's size,
-    (width, height), or "auto" (aspect-matched per frame on a ``dynamic_size`` card); one the model
-    cannot take raises ValueError (ModelCardError)."""
-    if input_size is not None and card.family != "yolox":
+    ``input_size`` (families that declare ``sized``, YOLOX; others run at their card's size): None =
+    the card's size, (width, height), or "auto" (aspect-matched per frame on a ``dynamic_size`` card);
+    one the model cannot take raises ValueError (ModelCardError)."""
+    family = FAMILIES.get(card.family)
+    if family is None or family.role != "detector":
+        raise ModelCardError(
+            f"model {card.name} is a {card.family} model, "
+            f"not a detector ({', '.join(family_names('detector'))})"
+        )
+    if input_size is not None and not family.sized:
         raise ModelCardError(
             f"model {card.name}: input size {input_size!r} asked for, but {card.family} models run at "
             f"their card's size only ({card.input.size[0]}x{card.input.size[1]}); leave input_size "
             "out (scene input_size 'card')"
         )
-    if card.family == "yolox":
-        detector = YoloxDetector(card, model_dir, threads, input_size)
-        inputs, outputs = session_io(detector.session)
-        check_input(card.file, inputs, card.input)
-        check_yolox_output(card, outputs[0].shape if outputs else ())
-        return detector
-    if card.family == "yolov8":
-        return YoloV8Detector(card, model_dir, threads)
-    if card.family == "rtdetr":
-        return RtDetrDetector(card, model_dir, threads)
-    raise ModelCardError(
-        f"model {card.name} is a {card.family} model, not a detector (yolox, yolov8, rtdetr)"
-    )
-
-
-def check_yolox_output(card: ModelCard, shape: tuple[int | str | None, ...]) -> None:
-    """YOLOX gives [B, cells, 5+C], with one cell per grid point of every stride (checked at the
-    card's size; a dynamic-size export reports cells as a symbol, which matches any count)."""
-    width, height = card.input.size
-    cells = sum((width // s) * (height // s) for s in card.strides)
-    want = (None, cells, 5 + len(card.classes)) if card.classes else (None, cells, None)
-    if not dims_match(shape, want):
-        raise ModelCardError(
-            f"{card.file}: output is {fmt_shape(shape)}, the card ({width}x{height}, strides "
-            f"{card.strides}, {len(card.classes)} classes) says {fmt_shape(want)}"
-        )
+    detector: Detector = family.load(card, model_dir, threads, input_size)
+    return detector

@@ -18,6 +18,7 @@ from analyzers.detectors.base import (
     sigmoid,
 )
 from analyzers.runtime.card import ModelCard, ModelCardError
+from analyzers.runtime.families import ModelFamily, register_family
 
 
 def check_output(file: str, outputs: Sequence[TensorInfo], num_classes: int) -> TensorInfo:
@@ -92,3 +93,10 @@ class ImageClassifier(OnnxModel):
         for i, row in rows.items():
             probs[i] = row
         return probs
+
+
+def _load(card: ModelCard, model_dir: Path, threads: int = 0, _input_size: object = None) -> ImageClassifier:
+    return ImageClassifier(card, model_dir, threads)
+
+
+FAMILY = register_family(ModelFamily("classifier", "classifier", _load))

@@ -32,6 +32,7 @@ from analyzers.detectors.base import (
 )
 from analyzers.records import Detection
 from analyzers.runtime.card import ModelCard, ModelCardError
+from analyzers.runtime.families import ModelFamily, register_family
 
 Form = Literal["postprocessed", "raw"]
 INT_TYPES = ("tensor(int64)", "tensor(int32)")
@@ -188,3 +189,10 @@ class RtDetrDetector(OnnxModel):
                 size = self.card.input.size
                 results.append(decode_raw(raw, size, placement, names, conf, classes, self.activation))
         return results
+
+
+def _load(card: ModelCard, model_dir: Path, threads: int = 0, _input_size: object = None) -> RtDetrDetector:
+    return RtDetrDetector(card, model_dir, threads)
+
+
+FAMILY = register_family(ModelFamily("rtdetr", "detector", _load))

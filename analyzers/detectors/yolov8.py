@@ -25,6 +25,7 @@ from analyzers.detectors.base import (
 )
 from analyzers.records import Detection
 from analyzers.runtime.card import ModelCard, ModelCardError
+from analyzers.runtime.families import ModelFamily, register_family
 
 Layout = Literal["v5", "v8"]
 
@@ -116,3 +117,10 @@ class YoloV8Detector(OnnxModel):
                     raise ModelCardError(f"{self.file}: cannot tell the head layout from {raw.shape}")
             results.append(decode(raw, self.layout, placement, self.card.classes, conf, nms_iou, classes))
         return results
+
+
+def _load(card: ModelCard, model_dir: Path, threads: int = 0, _input_size: object = None) -> YoloV8Detector:
+    return YoloV8Detector(card, model_dir, threads)
+
+
+FAMILY = register_family(ModelFamily("yolov8", "detector", _load))

@@ -16,9 +16,10 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from analyzers.detectors.base import check_image, letterbox
+from analyzers.detectors.base import check_image, check_input, dims_match, fmt_shape, letterbox, session_io
 from analyzers.records import Detection
 from analyzers.runtime.card import ModelCard, ModelCardError
+from analyzers.runtime.families import ModelFamily, register_family
 from analyzers.runtime.session import open_session
 
 # What a caller may ask for: None = the card's size, (width, height), or "auto" (per frame).
@@ -253,3 +254,30 @@ class YoloxDetector:
                 for i, out, (_, ratio) in zip(chunk, raw, prepared, strict=True):
                     results[i] = decode(out, grid, strides, ratio, self.card.classes, conf, nms_iou, classes)
         return results
+
+
+def check_yolox_output(card: ModelCard, shape: tuple[int | str | None, ...]) -> None:
+    """YOLOX gives [B, cells, 5+C], with one cell per grid point of every stride (checked at the
+    card's size; a dynamic-size export reports cells as a symbol, which matches any count)."""
+    width, height = card.input.size
+    cells = sum((width // s) * (height // s) for s in card.strides)
+    want = (None, cells, 5 + len(card.classes)) if card.classes else (None, cells, None)
+    if not dims_match(shape, want):
+        raise ModelCardError(
+            f"{card.file}: output is {fmt_shape(shape)}, the card ({width}x{height}, strides "
+            f"{card.strides}, {len(card.classes)} classes) says {fmt_shape(want)}"
+        )
+
+
+def load_yolox(
+    card: ModelCard, model_dir: Path, threads: int = 0, input_size: InputSize = None
+) -> YoloxDetector:
+    """A YOLOX detector whose ONNX input and output were checked against its card."""
+    detector = YoloxDetector(card, model_dir, threads, input_size)
+    inputs, outputs = session_io(detector.session)
+    check_input(card.file, inputs, card.input)
+    check_yolox_output(card, outputs[0].shape if outputs else ())
+    return detector
+
+
+FAMILY = register_family(ModelFamily("yolox", "detector", load_yolox, sized=True))

@@ -12,6 +12,7 @@ import numpy as np
 from analyzers.detectors.base import OnnxModel, TensorInfo, check_image, fmt_shape, sigmoid, to_tensor
 from analyzers.records import Pose
 from analyzers.runtime.card import ModelCard, ModelCardError
+from analyzers.runtime.families import ModelFamily, register_family
 
 BODY_LANDMARKS = 33
 # BlazePose landmark index for each COCO-17 keypoint; both name sides from the person's view.
@@ -119,3 +120,12 @@ class BlazePoseLandmarks(OnnxModel):
                 keypoints = np.concatenate([xy, conf[:, None]], 1).astype(np.float32)
                 poses.append(Pose(box, score, keypoints))
         return poses
+
+
+def _load(
+    card: ModelCard, model_dir: Path, threads: int = 0, _input_size: object = None
+) -> BlazePoseLandmarks:
+    return BlazePoseLandmarks(card, model_dir, threads)
+
+
+FAMILY = register_family(ModelFamily("blazepose", "pose", _load))

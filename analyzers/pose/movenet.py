@@ -11,6 +11,7 @@ import numpy as np
 from analyzers.detectors.base import OnnxModel, TensorInfo, check_image, dims_match, fmt_shape
 from analyzers.records import Pose
 from analyzers.runtime.card import ModelCard, ModelCardError
+from analyzers.runtime.families import ModelFamily, register_family
 
 PERSON_VALUES = 56  # 17 x (y, x, score) + (ymin, xmin, ymax, xmax, score), all normalised
 
@@ -64,3 +65,10 @@ class MoveNetMultiPose(OnnxModel):
             poses.append(Pose((x1, y1, x2, y2), score, keypoints))
         poses.sort(key=lambda p: -p.score)
         return poses
+
+
+def _load(card: ModelCard, model_dir: Path, threads: int = 0, _input_size: object = None) -> MoveNetMultiPose:
+    return MoveNetMultiPose(card, model_dir, threads)
+
+
+FAMILY = register_family(ModelFamily("movenet", "pose", _load))

@@ -26,6 +26,7 @@ from analyzers.evaluation import (
     plan_classes,
 )
 from analyzers.runtime import ModelCard, ModelCardError, load_card, read_card
+from analyzers.runtime.families import family_names
 from analyzers.scenes import SceneConfig
 from gateway.cameras.analytics import detector_input
 from gateway.cli.common import open_config, open_database
@@ -35,7 +36,7 @@ from gateway.db.schema import ModelVersion
 from gateway.models.pack import ModelPackError, active_model_dir
 
 MODELS_ENV = "VIGIL_MODELS_DIR"
-DETECTOR_FAMILIES = ("yolox", "yolov8", "rtdetr")
+DETECTOR_FAMILIES = family_names("detector")  # every registered detector family
 
 
 @dataclass

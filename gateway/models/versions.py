@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analyzers.runtime import ModelCardError, load_card
+from analyzers.runtime.families import family_names
 from gateway.db import Database
 from gateway.db.schema import CameraScene, Dataset, DetectionTask, Model, ModelVersion, utcnow
 from gateway.ids import new_ulid
@@ -43,7 +44,7 @@ from gateway.times import as_utc, iso
 NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
 STATUSES = ("candidate", "active", "retired")
 MAX_TESTS = 20  # test results kept per version
-DETECTOR_FAMILIES = ("yolox", "yolov8", "rtdetr")
+DETECTOR_FAMILIES = family_names("detector")  # every registered detector family
 
 
 class ModelVersionError(ValueError):

@@ -35,6 +35,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from analyzers import SceneConfig
+from analyzers.runtime.families import family_names
 from gateway.db import Database
 from gateway.db.files import ContentStore
 from gateway.db.schema import (
@@ -73,7 +74,7 @@ MAX_REPLAY_DAYS = 31
 MAX_REPLAY_CAMERAS = 50
 ORPHAN_AGE_S = 86400.0  # a file under videos/ that no row names, older than this, is a crash's leftover
 ACTIVE = ("queued", "running")
-SCENE_FAMILIES = ("yolox", "yolov8", "rtdetr", "classifier")  # what the scenes can read
+SCENE_FAMILIES = family_names("detector", "classifier")  # what the scenes can read
 EXT = re.compile(r"^[a-z0-9]{1,5}$")
 
 
