@@ -14,10 +14,10 @@ import yaml
 
 from analyzers import Detection, SceneConfig, build_scene
 from analyzers.colour import helmet_colour
+from analyzers.crops import classify_people, part_box
 from analyzers.detectors.classifier import ImageClassifier
 from analyzers.runtime.card import read_card
 from analyzers.training import TASKS, AugmentConfig, Source, augment, build_set, transform_boxes
-from analyzers.training.stage import classify_people, part_box
 
 ROOT = Path(__file__).resolve().parents[1]
 CARDS = ROOT / "config" / "models"
@@ -241,8 +241,8 @@ def test_helmet_scene_alarms_on_a_valid_image_without_helmet() -> None:
     shipped helmet card, raises the helmet scene's alarm."""
     import os
 
+    from analyzers.crops import classify_regions
     from analyzers.evaluation import load_yolo_dataset
-    from analyzers.training.stage import classify_regions
 
     root = os.environ.get("VIGIL_DATA_DIR")
     split = Path(root) / "construction_site_safety" / "valid" if root else None
@@ -264,7 +264,7 @@ def test_helmet_scene_alarms_on_a_valid_image_without_helmet() -> None:
 
 
 def test_grid_patches_cover_the_frame() -> None:
-    from analyzers.training.data import grid_boxes
+    from analyzers.crops import grid_boxes
 
     boxes = grid_boxes(608, 400)
     assert len(boxes) == 9
@@ -273,7 +273,7 @@ def test_grid_patches_cover_the_frame() -> None:
 
 
 def test_scan_windows_cover_the_frame_and_merge_into_objects() -> None:
-    from analyzers.training.stage import merge_boxes, region_boxes
+    from analyzers.crops import merge_boxes, region_boxes
 
     windows = region_boxes("scan", 320, 240)
     assert all(0 <= b[0] < b[2] <= 320 and 0 <= b[1] < b[3] <= 240 for b in windows)

@@ -111,7 +111,7 @@ class Scene(ABC):
     tracked: ClassVar[bool] = False  # per-target scenes track their detections
     anchor: ClassVar[sv.Position] = sv.Position.BOTTOM_CENTER  # people: their feet
     growth_weight: ClassVar[float] = 0.0  # flame/smoke: part of the score that comes from growth
-    # A classifier card (family classifier) runs on this part (analyzers.training.stage): head, torso
+    # A classifier card (family classifier) runs on this part (analyzers.crops): head, torso
     # or person of each person the person model finds, or frame/grid/scan regions of the frame.
     classifier_crop: ClassVar[str | None] = None
     person_model: ClassVar[str] = "yolox_nano"

@@ -27,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from analyzers.crops import grid_boxes
 from analyzers.detectors.base import letterbox
 from analyzers.detectors.classifier import crop_box
 from analyzers.evaluation import IMAGE_SUFFIXES, load_yolo_dataset
@@ -221,7 +222,7 @@ def jitter_box(
     rng: np.random.Generator, box: tuple[float, float, float, float]
 ) -> tuple[float, float, float, float]:
     """A square 1.1-1.9x the box's longer side, its top up to 0.15 side above the box's top and its
-    centre up to 0.15 side to either side: a head box as ``stage.part_box`` cuts it from the top of a
+    centre up to 0.15 side to either side: a head box as ``crops.part_box`` cuts it from the top of a
     detected person (a band as wide as the shoulders, starting at the top of the head) lies so."""
     x1, y1, x2, y2 = box
     side = max(x2 - x1, y2 - y1) * float(rng.uniform(1.1, 1.9))
@@ -287,15 +288,6 @@ def yolo_images(
     if not images:
         return _empty(classes, size), problems
     return CropSet(list(classes), np.stack(images), np.stack(targets), groups, ids), problems
-
-
-def grid_boxes(
-    width: int, height: int, grid: int = 3, overlap: float = 0.25
-) -> list[tuple[float, float, float, float]]:
-    """``grid`` x ``grid`` overlapping patches covering the frame (the same at training and run time)."""
-    pw, ph = width / (grid - (grid - 1) * overlap), height / (grid - (grid - 1) * overlap)
-    sx, sy = pw * (1 - overlap), ph * (1 - overlap)
-    return [(i * sx, j * sy, i * sx + pw, j * sy + ph) for j in range(grid) for i in range(grid)]
 
 
 def yolo_patches(

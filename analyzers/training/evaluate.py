@@ -129,7 +129,7 @@ def default_class_map(
 def card_spec(card: ModelCard) -> TaskSpec:
     """How to cut evaluation samples for a classifier card as its runtime cuts them: the trained
     task's recipe when the card is one of the project's tasks, else one derived from the card."""
-    from analyzers.training.stage import crop_expand
+    from analyzers.crops import crop_expand
     from analyzers.training.tasks import TASKS, TaskSpec
 
     task = TASKS.get(card.name)

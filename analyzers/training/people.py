@@ -1,7 +1,7 @@
 """Crops of people's parts cut exactly as a running scene cuts them, and the scene scored end to end.
 
 A classifier card of a person's part (the helmet card on heads) never sees a labelled box at run
-time: the person detector finds people, ``stage.part_box`` takes the part from the top of each box,
+time: the person detector finds people, ``crops.part_box`` takes the part from the top of each box,
 and the crop around it is looser and shifted compared with a hand-drawn head box. This module
 
 - runs the person detector once per image and caches its boxes (``PeopleFinder``), so rebuilding a
@@ -25,12 +25,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from analyzers.crops import crop_expand, part_box
 from analyzers.detectors.classifier import ImageClassifier, crop_box
 from analyzers.evaluation import load_yolo_dataset
 from analyzers.records import Detection
 from analyzers.training.data import CropSet, DataError, _empty, fit, read_frame, read_image, source_group
 from analyzers.training.evaluate import per_class
-from analyzers.training.stage import crop_expand, part_box
 
 Box = tuple[float, float, float, float]
 CACHE_FLOOR = 0.1  # people are cached down to this score; the scene's threshold filters later
@@ -179,7 +179,7 @@ def person_part_crops(
     finder: PeopleFinder,
     threshold: float = PERSON_THRESHOLD,
 ) -> tuple[CropSet, list[str]]:
-    """One sample per detected person whose ``part`` box (as ``stage.part_box`` cuts it at run time,
+    """One sample per detected person whose ``part`` box (as ``crops.part_box`` cuts it at run time,
     grown by the runtime's expand) holds labelled boxes of exactly one mapped class; crops holding
     none or two classes are skipped (nothing to learn, or ambiguous)."""
     data = load_yolo_dataset(root)
@@ -230,12 +230,12 @@ def evaluate_people_scene(
     progress: Any = None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """A classifier card of people's ``part`` scored as the scene runs it (person detector -> part box
-    -> classifier, ``stage.classify_people``) on a labelled YOLO split. Object level: each person's
+    -> classifier, ``crops.classify_people``) on a labelled YOLO split. Object level: each person's
     part matched one-to-one to a labelled box (``match``); a match of the same class is a TP, a part
     left unmatched or classed otherwise an FP of its class, a labelled box not found as its class an
     FN. Image level: a frame shows a class when any labelled box of it is there / any part is so
     classed."""
-    from analyzers.training.stage import classify_people
+    from analyzers.crops import classify_people
 
     data = load_yolo_dataset(root)
     classes = list(classifier.labels)

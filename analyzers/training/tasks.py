@@ -9,6 +9,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from analyzers.crops import PEOPLE_FREE
 from analyzers.training.data import (
     BACKGROUND,
     CropSet,
@@ -19,7 +20,6 @@ from analyzers.training.data import (
     yolo_images,
     yolo_patches,
 )
-from analyzers.training.stage import PEOPLE_FREE
 
 if TYPE_CHECKING:
     from analyzers.training.people import PeopleFinder

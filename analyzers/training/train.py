@@ -387,9 +387,9 @@ def _end_to_end(
     spec: TaskSpec, model_dir: Path, card_path: Path, data_root: Path | None, people: Any
 ) -> dict[str, Any]:
     """The scene end to end on every valid source of a person-part task (see people.py)."""
+    from analyzers.crops import PEOPLE_FREE
     from analyzers.training.evaluate import load_classifier
     from analyzers.training.people import evaluate_people_scene
-    from analyzers.training.stage import PEOPLE_FREE
     from analyzers.training.tasks import resolve
 
     if spec.crop in PEOPLE_FREE or spec.crop == "box":

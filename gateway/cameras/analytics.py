@@ -19,12 +19,11 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from adapters import Frame, RtspSource, StreamHealth
-from analyzers import Region, Scene, build_scene
+from analyzers import Region, Scene, build_scene, crops
 from analyzers.detectors import ImageClassifier, InputSize, load_detector
 from analyzers.pose import BlazePoseLandmarks, load_pose
 from analyzers.runtime import InferenceWorker, ModelCard
 from analyzers.scenes.base import DETECTION_FLOOR
-from analyzers.training import stage
 from gateway.alarms.clips import ClipRecorder
 from gateway.alarms.recorder import AlarmRecorder, SceneContext
 from gateway.cameras.capture import FrameCapture
@@ -100,7 +99,7 @@ class SceneRun:
     status: str  # "running", or what is missing
     classifier: ModelHandle | None = None  # a classifier card run on the people ``model`` finds
     extras: list[ModelHandle] = field(default_factory=list)  # detectors merged with ``model``'s answer
-    crop: str | None = None  # the part a classifier card looks at (analyzers.training.stage)
+    crop: str | None = None  # the part a classifier card looks at (analyzers.crops)
 
     @property
     def first_key(self) -> str:
@@ -115,7 +114,7 @@ class SceneRun:
             return image
         height, width = image.shape[:2]
         crop = self.crop or "frame"
-        return (image, stage.region_boxes(crop, width, height), stage.crop_expand(crop), crop == "scan")
+        return (image, crops.region_boxes(crop, width, height), crops.crop_expand(crop), crop == "scan")
 
 
 @dataclass
@@ -309,8 +308,8 @@ class CameraRunner:
             keys[id(run)] = key
             if key not in futures:
                 crop = run.crop or "person"
-                boxes = stage.person_boxes(people, crop, pose)
-                futures[key] = run.classifier.worker.submit((image, boxes, stage.crop_expand(crop), False))
+                boxes = crops.person_boxes(people, crop, pose)
+                futures[key] = run.classifier.worker.submit((image, boxes, crops.crop_expand(crop), False))
         results = {key: fut.result(timeout=60) for key, fut in futures.items()}
         return {rid: results[key] for rid, key in keys.items()}
 
@@ -331,8 +330,8 @@ def _classifier_batch(classifier: ImageClassifier) -> Callable[[Sequence[Any]], 
 
     def run(items: Sequence[tuple[np.ndarray, list[Any], float, bool]]) -> list[Any]:
         jobs = [(image, boxes, expand) for image, boxes, expand, _ in items]
-        answers = stage.classify_jobs(classifier, jobs)
-        return [stage.merge_boxes(a) if merge else a for a, (*_, merge) in zip(answers, items, strict=True)]
+        answers = crops.classify_jobs(classifier, jobs)
+        return [crops.merge_boxes(a) if merge else a for a, (*_, merge) in zip(answers, items, strict=True)]
 
     return run
 
@@ -492,7 +491,7 @@ class Analytics:
                 f"model {classifier.name!r} is a classifier and scene {scene.key!r} names no part to "
                 "classify; use a detector, or a card with `crop`",
             )
-        if crop in stage.PEOPLE_FREE:
+        if crop in crops.PEOPLE_FREE:
             return SceneRun(scene, ctx, classifier, pose, status, crop=crop)
         try:
             people = self.model(scene.person_model, "detector", scene.config.input_size)

@@ -336,16 +336,16 @@ def _eval_end_to_end(
     person_model: str,
 ) -> int:
     """A classifier card of people's parts scored as its scene runs it: the person detector's boxes
-    (scene threshold), the part cut from each as ``stage.part_box`` cuts it, the classifier; object
+    (scene threshold), the part cut from each as ``crops.part_box`` cuts it, the classifier; object
     level by matching parts to labelled boxes (IoU >= --iou or containment), image level per frame."""
     from tqdm import tqdm
 
+    from analyzers.crops import PEOPLE_FREE
     from analyzers.detectors import ImageClassifier, load_detector
     from analyzers.evaluation import find_data_yaml, read_names
     from analyzers.training.data import DataError
     from analyzers.training.evaluate import card_spec, default_class_map, summarise
     from analyzers.training.people import PERSON_THRESHOLD, PeopleFinder, evaluate_people_scene
-    from analyzers.training.stage import PEOPLE_FREE
 
     spec = card_spec(model.card)
     if spec.crop in PEOPLE_FREE or spec.crop == "box":

@@ -213,10 +213,10 @@ def _command(args: argparse.Namespace) -> str:
 def _people(args: argparse.Namespace, spec: Any, cache: Path) -> Any:
     """The person detector (cached boxes) for --crops detector/both; for --crops gt it is only used
     to measure a person-part task end to end, and its absence is no error then."""
+    from analyzers.crops import PEOPLE_FREE
     from analyzers.detectors import load_detector
     from analyzers.evaluation import EvalError
     from analyzers.training.people import PeopleFinder
-    from analyzers.training.stage import PEOPLE_FREE
 
     if spec.mode != "crop" or spec.crop in PEOPLE_FREE or spec.crop == "box":
         if args.crops != "gt":

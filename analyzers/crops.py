@@ -5,7 +5,8 @@ module cuts the part the classifier was trained on (head, torso, upper body, or 
 each crop becomes a ``Detection`` whose label is the classifier's best class (``no_helmet``,
 ``workwear``, ``smoking`` ...) and whose score is its probability. Scenes name the part in their
 ``classifier_crop`` attribute and read the classes by label, exactly as they read a detector's.
-No torch here: this is runtime code (onnxruntime through ``ImageClassifier``).
+No torch here: this is runtime code (onnxruntime through ``ImageClassifier``), shared by the camera
+runners and by training (analyzers.training cuts its samples with these same functions).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import numpy as np
 
 from analyzers.detectors.classifier import ImageClassifier, crop_box
 from analyzers.records import Detection, Pose
-from analyzers.training.data import grid_boxes
 
 Box = tuple[float, float, float, float]
 
@@ -31,6 +31,15 @@ PARTS: dict[str, tuple[Box, float]] = {
 }
 PEOPLE_FREE = ("frame", "grid", "scan")  # parts cut from the frame alone, not from people
 HEAD_POINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
+
+
+def grid_boxes(
+    width: int, height: int, grid: int = 3, overlap: float = 0.25
+) -> list[tuple[float, float, float, float]]:
+    """``grid`` x ``grid`` overlapping patches covering the frame (the same at training and run time)."""
+    pw, ph = width / (grid - (grid - 1) * overlap), height / (grid - (grid - 1) * overlap)
+    sx, sy = pw * (1 - overlap), ph * (1 - overlap)
+    return [(i * sx, j * sy, i * sx + pw, j * sy + ph) for j in range(grid) for i in range(grid)]
 
 
 def part_box(person: Box, part: str, pose: Pose | None = None) -> Box:
