@@ -13,11 +13,11 @@ import numpy as np
 from sqlalchemy import select
 
 from analyzers import AlarmEvent, Region
+from gateway.alarms.writer import EvidenceFile, NewAlarm, write_alarm
 from gateway.db import Database
 from gateway.db.files import EvidenceStore
-from gateway.db.schema import Alarm, AlarmRevision, Evidence, utcnow
+from gateway.db.schema import Alarm, utcnow
 from gateway.delivery.outbox import Outbox
-from gateway.ids import new_ulid
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,8 @@ class AlarmRecorder:
         annotated_jpeg = jpeg(annotate(image, event, ctx.regions))
         # Files first (atomic, content-addressed): a crash before the commit leaves only an orphan file.
         files = [
-            ("snapshot_raw", *self.store.put(raw_jpeg, "jpg")[:2], len(raw_jpeg)),
-            ("snapshot", *self.store.put(annotated_jpeg, "jpg")[:2], len(annotated_jpeg)),
+            EvidenceFile(kind, *self.store.put(data, "jpg")[:2], len(data))
+            for kind, data in (("snapshot_raw", raw_jpeg), ("snapshot", annotated_jpeg))
         ]
         now = utcnow()
         event_key = event.key if ctx.video is None else f"video:{ctx.video.job}/{event.key}"
@@ -114,17 +114,18 @@ class AlarmRecorder:
             )
             if existing is not None:
                 return None
-            alarm = Alarm(
-                id=new_ulid(),
+            new = NewAlarm(
+                scene=event.scene,
+                event_key=event_key,
+                message=event.message,
+                actor="analyzer",
+                occurred_at=utc(event.occurred_at),
+                raised_at=utc(event.raised_at),
                 camera_id=event.camera_id,
                 camera_scene_id=ctx.camera_scene_id,
-                scene=event.scene,
                 region=event.region,
-                event_key=event_key,
-                status="raised",
                 priority=ctx.priority,
                 score=event.score,
-                message=event.message,
                 details={
                     **event.details,
                     **({"target": event.target} if event.target is not None else {}),
@@ -134,37 +135,13 @@ class AlarmRecorder:
                     ],
                 },
                 tags={**ctx.tags, **({"scene_tag": ctx.scene_tag} if ctx.scene_tag else {})},
-                occurred_at=utc(event.occurred_at),
-                raised_at=utc(event.raised_at),
                 video_ts=round(event.occurred_at - ctx.video.start, 3) if ctx.video is not None else None,
-                revision=1,
+                changes={"score": event.score},
+                evidence=files,
+                retain_until=now + self.retention,
+                uplink=ctx.video is None,  # offline analysis and replay are not pushed upstream
             )
-            s.add(alarm)
-            s.add(
-                AlarmRevision(
-                    alarm=alarm,
-                    revision=1,
-                    action="raised",
-                    actor="analyzer",
-                    at=now,
-                    changes={"status": [None, "raised"], "score": event.score},
-                )
-            )
-            for kind, digest, rel, size in files:
-                s.add(
-                    Evidence(
-                        alarm=alarm,
-                        kind=kind,
-                        sha256=digest,
-                        path=rel,
-                        media_type="image/jpeg",
-                        size=size,
-                        created_at=now,
-                        retain_until=now + self.retention,
-                    )
-                )
-            if ctx.video is None:  # offline analysis and replay are not pushed upstream
-                self.outbox.enqueue(s, alarm, "raised")
+            alarm = write_alarm(s, self.outbox, new, now)
         self.outbox.notify()
         log.info("alarm %s raised: %s on %s (%s)", alarm.id, event.scene, event.camera_id, event.message)
         return alarm.id

@@ -19,12 +19,12 @@ from sqlalchemy import func, select
 
 from gateway.alarms.clips import ClipRecorder
 from gateway.alarms.recorder import OPEN_STATUSES
+from gateway.alarms.writer import NewAlarm, write_alarm
 from gateway.config.schema import StorageConfig
 from gateway.db import Database
 from gateway.db.files import EvidenceStore
-from gateway.db.schema import Alarm, AlarmRevision, Evidence, utcnow
+from gateway.db.schema import Alarm, Evidence, utcnow
 from gateway.delivery.outbox import Outbox
-from gateway.ids import new_ulid
 from gateway.times import iso
 
 log = logging.getLogger(__name__)
@@ -178,39 +178,21 @@ class RetentionPolicy:
             )
             if existing is not None:
                 return existing
-            alarm = Alarm(
-                id=new_ulid(),
-                camera_id=None,
+            new = NewAlarm(
                 scene="storage",
-                region="",
                 event_key=STORAGE_EVENT,
-                status="raised",
-                priority=3,
-                score=1.0,
                 message=(
                     f"evidence storage at {percent:.1f}% of its {quota / 1024**3:.1f} GiB quota; clips are "
                     "no longer kept. Add disk or raise storage.quota_gb: evidence younger than its "
                     "retention is never deleted"
                 ),
-                details={"usage_bytes": usage, "quota_bytes": quota},
-                tags={},
+                actor="gateway",
                 occurred_at=now,
                 raised_at=now,
-                revision=1,
+                priority=3,
+                details={"usage_bytes": usage, "quota_bytes": quota},
             )
-            s.add(alarm)
-            s.add(
-                AlarmRevision(
-                    alarm=alarm,
-                    revision=1,
-                    action="raised",
-                    actor="gateway",
-                    at=now,
-                    changes={"status": [None, "raised"]},
-                )
-            )
-            self.outbox.enqueue(s, alarm, "raised")
-            alarm_id = alarm.id
+            alarm_id = write_alarm(s, self.outbox, new, now).id
         self.outbox.notify()
         return alarm_id
 

@@ -37,12 +37,12 @@ from adapters.gb28181.sip.digest import Ha1, ha1_of
 from adapters.gb28181.upper import PlaySession, UpperConfig, UpperEvent, UpperPlatform
 from adapters.rtsp.packet_feed import PacketFeed
 from gateway.alarms.recorder import AlarmRecorder
+from gateway.alarms.writer import NewAlarm, write_alarm
 from gateway.cameras.analytics import Analytics, CameraRunner
 from gateway.config.schema import CameraConfig, GatewayConfig, GbServerConfig
 from gateway.db import Database
-from gateway.db.schema import Alarm, AlarmRevision, Camera, GbDeviceApproval, Source, utcnow
+from gateway.db.schema import Alarm, Camera, GbDeviceApproval, Source, utcnow
 from gateway.delivery.outbox import Outbox
-from gateway.ids import new_ulid
 
 log = logging.getLogger(__name__)
 
@@ -441,16 +441,16 @@ class GbService:
                 log.info("GB device %s: alarm %s already stored", device_id, key)
                 return None
             camera = s.get(Camera, channel) or s.scalar(select(Camera).where(Camera.gb_channel_id == channel))
-            row = Alarm(
-                id=new_ulid(),
-                camera_id=camera.id if camera is not None else None,
+            new = NewAlarm(
                 scene=scene,
-                region="",
                 event_key=key,
-                status="raised",
+                message=message,
+                actor=f"device:{device_id}",
+                occurred_at=occurred,
+                raised_at=now,
+                camera_id=camera.id if camera is not None else None,
                 priority=our_priority(alarm.priority),
                 score=1.0,  # the device decided; there is no model score
-                message=message,
                 details={
                     "source": "gb28181",
                     "device_id": device_id,
@@ -463,24 +463,8 @@ class GbService:
                     **({"event_type": alarm.event_type} if alarm.event_type else {}),
                     **({"longitude": alarm.longitude, "latitude": alarm.latitude} if alarm.longitude else {}),
                 },
-                tags={},
-                occurred_at=occurred,
-                raised_at=now,
-                revision=1,
             )
-            s.add(row)
-            s.add(
-                AlarmRevision(
-                    alarm=row,
-                    revision=1,
-                    action="raised",
-                    actor=f"device:{device_id}",
-                    at=now,
-                    changes={"status": [None, "raised"]},
-                )
-            )
-            self._outbox.enqueue(s, row, "raised")
-            alarm_id = row.id
+            alarm_id = write_alarm(s, self._outbox, new, now).id
         self._outbox.notify()
         log.info("GB device %s: alarm %s stored as %s (%s)", device_id, alarm_id, scene, message)
         return alarm_id
