@@ -1,4 +1,5 @@
-"""Wires sources to analyzers to the alarm recorder: one thread per camera, one inference worker per model.
+"""Wires sources to the per-frame analysis (analyzers.pipeline) to the alarm recorder: one thread per
+camera, one inference worker per model.
 
 Nothing here runs on the event loop: decoding and scene rules run on each camera's thread, inference
 on the model's worker thread, and alarm writes on the camera thread through short DB transactions.
@@ -19,9 +20,9 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from adapters import Frame, RtspSource, StreamHealth
-from analyzers import Region, Scene, build_scene, crops
+from analyzers import Region, Scene, build_scene, crops, pipeline
 from analyzers.detectors import ImageClassifier, InputSize, load_detector
-from analyzers.pose import BlazePoseLandmarks, load_pose
+from analyzers.pose import load_pose
 from analyzers.runtime import InferenceWorker, ModelCard
 from analyzers.scenes.base import DETECTION_FLOOR
 from gateway.alarms.clips import ClipRecorder
@@ -104,17 +105,7 @@ class SceneRun:
     @property
     def first_key(self) -> str:
         """The key of the first-stage answer this scene reads (shared by the scenes that ask alike)."""
-        assert self.model is not None
-        return self.model.key if self.model.kind != "classifier" else f"{self.model.name}/{self.crop}"
-
-    def first_input(self, image: np.ndarray) -> Any:
-        """What the first-stage model is given: the frame, or a classifier's regions of the frame."""
-        assert self.model is not None
-        if self.model.kind != "classifier":
-            return image
-        height, width = image.shape[:2]
-        crop = self.crop or "frame"
-        return (image, crops.region_boxes(crop, width, height), crops.crop_expand(crop), crop == "scan")
+        return pipeline.first_key(self)
 
 
 @dataclass
@@ -227,15 +218,7 @@ class CameraRunner:
             return
         for run in due:
             run.scene.last_ts = frame.ts  # claimed now, so the next frame is judged against it
-        # One inference per model per frame, shared by every scene on the camera that reads it.
-        futures: dict[str, Future[Any]] = {}
-        for run in due:
-            if run.first_key not in futures:
-                assert run.model is not None
-                futures[run.first_key] = run.model.worker.submit(run.first_input(frame.image))
-            for extra in run.extras:
-                if extra.key not in futures:
-                    futures[extra.key] = extra.worker.submit(frame.image)
+        futures = pipeline.submit(due, frame.image)  # one inference per model per frame
         self._pending.put(Pending(frame, due, futures, time.perf_counter()))
 
     def _apply_rules(self) -> None:
@@ -259,27 +242,7 @@ class CameraRunner:
 
     def _judge(self, item: Pending) -> None:
         frame = item.frame
-        height, width = frame.image.shape[:2]
-        detections = {name: fut.result(timeout=60) for name, fut in item.futures.items()}
-        people = [d for dets in detections.values() for d in dets if d.label == "person"]
-        pose_models = {r.pose.name: r.pose for r in item.due if r.pose is not None}
-        pose_futures = {name: h.worker.submit((frame.image, people)) for name, h in pose_models.items()}
-        poses = {name: fut.result(timeout=60) for name, fut in pose_futures.items()}
-        answers = self._classify(item, detections, poses)
-        for run in item.due:
-            assert run.model is not None
-            found = answers.get(id(run), detections[run.first_key])
-            for extra in run.extras:
-                taken = run.scene.extra_models.get(extra.name, ())
-                found = [*found, *(d for d in detections[extra.key] if d.label in taken)]
-            events = run.scene.update(
-                frame.ts,
-                found,
-                width,
-                height,
-                image=frame.image,
-                poses=poses[run.pose.name] if run.pose is not None else (),
-            )
+        for run, events in pipeline.judge(frame.ts, frame.image, item.due, item.futures):
             for event in events:
                 alarm_id = self.recorder.record(event, frame.image, run.ctx)
                 if alarm_id is not None:
@@ -290,29 +253,6 @@ class CameraRunner:
                     if self.on_alarm:
                         self.on_alarm(alarm_id)
 
-    def _classify(
-        self, item: Pending, detections: dict[str, Any], poses: dict[str, Any]
-    ) -> dict[int, list[Any]]:
-        """Second stage of the classifier cards: each scene's part of every person the person model
-        found, classified in one batch per card (scenes asking the same share it); per run id."""
-        image = item.frame.image
-        futures: dict[tuple[Any, ...], Future[Any]] = {}
-        keys: dict[int, tuple[Any, ...]] = {}
-        for run in item.due:
-            if run.classifier is None or run.model is None:
-                continue
-            floor = run.scene.base_threshold
-            people = [d for d in detections[run.first_key] if d.label == "person" and d.score >= floor]
-            pose = poses[run.pose.name] if run.pose is not None else ()
-            key = (run.classifier.name, run.crop, run.first_key, run.pose.name if run.pose else None, floor)
-            keys[id(run)] = key
-            if key not in futures:
-                crop = run.crop or "person"
-                boxes = crops.person_boxes(people, crop, pose)
-                futures[key] = run.classifier.worker.submit((image, boxes, crops.crop_expand(crop), False))
-        results = {key: fut.result(timeout=60) for key, fut in futures.items()}
-        return {rid: results[key] for rid, key in keys.items()}
-
 
 @dataclass
 class Pending:
@@ -322,29 +262,6 @@ class Pending:
     due: list[SceneRun]
     futures: dict[str, Future[Any]]
     submitted: float
-
-
-def _classifier_batch(classifier: ImageClassifier) -> Callable[[Sequence[Any]], list[Any]]:
-    """Classifier cards take (image, boxes, expand, merge): every crop of the batch in one pass;
-    ``merge``: overlapping windows on one object become one detection (scan windows)."""
-
-    def run(items: Sequence[tuple[np.ndarray, list[Any], float, bool]]) -> list[Any]:
-        jobs = [(image, boxes, expand) for image, boxes, expand, _ in items]
-        answers = crops.classify_jobs(classifier, jobs)
-        return [crops.merge_boxes(a) if merge else a for a, (*_, merge) in zip(answers, items, strict=True)]
-
-    return run
-
-
-def _pose_batch(estimator: Any) -> Callable[[Sequence[Any]], list[Any]]:
-    """Pose models take (image, person detections); whole-frame ones ignore the people."""
-
-    def run(items: Sequence[tuple[np.ndarray, list[Any]]]) -> list[Any]:
-        if isinstance(estimator, BlazePoseLandmarks):
-            return [estimator.estimate(image, [d.box for d in people]) for image, people in items]
-        return [estimator.estimate(image) for image, _ in items]
-
-    return run
 
 
 class Analytics:
@@ -401,12 +318,12 @@ class Analytics:
         input_label: str | None = None
         if kind == "pose":
             estimator = load_pose(card, path, threads=1)
-            worker = InferenceWorker(key, _pose_batch(estimator), 1)
+            worker = InferenceWorker(key, pipeline.pose_batch(estimator), 1)
             provider = estimator.provider
         elif card.family == "classifier":  # asked for as a scene's model: a second stage
             kind = "classifier"
             classifier = ImageClassifier(card, path, threads=1)
-            worker = InferenceWorker(key, _classifier_batch(classifier), 8)
+            worker = InferenceWorker(key, pipeline.classifier_batch(classifier), 8)
             provider = classifier.provider
         else:
             detector = load_detector(card, path, threads=1, input_size=size)
