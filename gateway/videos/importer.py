@@ -1,10 +1,11 @@
 """Offline video analysis: a file through a camera's scenes and models, as fast as it decodes.
 
 The frames go through a CameraRunner built like a live camera's (same scenes, same shared model workers),
-but fed from here instead of its source thread: timestamps are ``start`` + stream time, the file is read
-once (no looping, no pacing), and the alarms carry video times (``occurred_at``/``raised_at``) and
-``video_ts`` (seconds into the video). This is also the engine of history replay (``offset_s`` and
-``max_seconds`` cut the part of a video inside a time range; ``model`` runs a chosen model version).
+but fed from a FileSource (adapters/file/source.py: the decoding) instead of its source thread: timestamps
+are ``start`` + stream time, the file is read once (no looping, no pacing), and the alarms carry video
+times (``occurred_at``/``raised_at``) and ``video_ts`` (seconds into the video). This is also the engine
+of history replay (``offset_s`` and ``max_seconds`` cut the part of a video inside a time range; ``model``
+runs a chosen model version).
 
 Jobs (uploads, history replays) run one at a time on a worker thread, one registry per Gateway object;
 gateway/videos/library.py stores them (and the videos) in the database, so they outlive a restart.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import queue
 import threading
 import time
@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import av
-import av.error
 
-from adapters import Frame
-from adapters.rtsp.source import TEXT_CODECS, TEXT_FORMATS
+from adapters.file import source as file_source
+from adapters.file.source import FileSource, FileSourceError
 from analyzers import Region, SceneConfig
 from analyzers.scenes import build_scene
 from gateway.alarms.recorder import AlarmRecorder, SceneContext, VideoOrigin
@@ -115,43 +114,11 @@ def resolve_camera(gateway: Host, camera_id: str) -> tuple[CameraConfig, dict[st
 
 
 def open_video(path: Path) -> av.container.InputContainer:
-    """Open a file and check it holds a video stream FFmpeg decodes (not text, not audio only)."""
-    if not path.is_file():
-        raise VideoImportError(f"video file not found: {path}")
+    """Open a file and check it holds a video stream FFmpeg decodes (adapters/file/source.py)."""
     try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise VideoImportError(f"{path.name} is not a video FFmpeg can read: {exc}") from exc
-    try:
-        if not container.streams.video:
-            raise VideoImportError(f"{path.name} has no video stream")
-        stream = container.streams.video[0]
-        fmt, codec = container.format.name, stream.codec_context.name
-        if fmt in TEXT_FORMATS or codec in TEXT_CODECS:
-            raise VideoImportError(f"{path.name} is not a video: FFmpeg reads it as text ({fmt}, {codec})")
-    except BaseException:
-        container.close()
-        raise
-    return container
-
-
-def _total_frames(
-    container: av.container.InputContainer, max_seconds: float | None, offset_s: float = 0.0
-) -> int | None:
-    stream = container.streams.video[0]
-    rate = float(stream.average_rate or 0)
-    total: int | None = stream.frames or None
-    if total is None and rate:
-        if stream.duration and stream.time_base:
-            total = math.ceil(float(stream.duration * stream.time_base) * rate)
-        elif container.duration:
-            total = math.ceil(container.duration / av.time_base * rate)
-    if max_seconds is not None and rate:
-        limit = math.ceil(max_seconds * rate)
-        total = min(total, limit) if total is not None else limit
-    if offset_s > 0 and rate and total is not None:
-        total = max(0, total - math.floor(offset_s * rate))
-    return total
+        return file_source.open_video(path)
+    except FileSourceError as exc:
+        raise VideoImportError(str(exc)) from exc
 
 
 def build_runs(
@@ -212,7 +179,10 @@ def analyse_video(
     path = Path(path)
     job_id = job_id or new_ulid()
     started = time.perf_counter()
-    container = open_video(path)
+    try:
+        source = FileSource(path, camera_id, as_utc(start).timestamp(), None, offset_s, max_seconds)
+    except FileSourceError as exc:
+        raise VideoImportError(str(exc)) from exc
     try:
         camera, scene_ids = resolve_camera(gateway, camera_id)
         if scenes is not None:
@@ -242,7 +212,7 @@ def analyse_video(
         )
         runner = CameraRunner(camera, runs, gateway.recorder, on_alarm=alarm_ids.append, capture=capture)
         try:
-            frames, end = _feed(container, runner, origin, progress, max_seconds, stop, path, offset_s)
+            frames, end = _feed(source, runner, progress, stop)
             runner.drain()
         finally:
             runner.stop()
@@ -254,7 +224,7 @@ def analyse_video(
             start=start,
             frames=frames,
             analysed=runner.stats.frames_analysed,
-            total=_total_frames(container, max_seconds, offset_s),
+            total=source.total_frames,
             duration_s=round(end - offset_s, 3),
             elapsed_s=time.perf_counter() - started,
             alarm_ids=alarm_ids,
@@ -263,72 +233,30 @@ def analyse_video(
             model_versions={r.scene.key: r.model.version_id for r in runs if r.model is not None},
         )
     finally:
-        container.close()
+        source.close()
 
 
 def _feed(
-    container: av.container.InputContainer,
-    runner: CameraRunner,
-    origin: VideoOrigin,
-    progress: Progress | None,
-    max_seconds: float | None,
-    stop: threading.Event | None,
-    path: Path,
-    offset_s: float = 0.0,
+    source: FileSource, runner: CameraRunner, progress: Progress | None, stop: threading.Event | None
 ) -> tuple[int, float]:
-    """Decode every frame; hand the ones some scene is due to analyse to the runner's first stage.
+    """Hand the frames some scene is due to analyse to the runner's first stage.
 
-    Returns the frames decoded from ``offset_s`` on and where (seconds into the video) they end."""
-    stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
-    codec = stream.codec_context
-    total = _total_frames(container, max_seconds, offset_s)
-    rate = float(stream.average_rate or 25)
+    Returns the frames decoded from the source's offset on and where (seconds into the video) they end."""
+    total = source.total_frames
     runs = [r for r in runner.runs if r.model is not None]
-    frames, first_pts, last_pts = 0, None, None
-    offset = 0.0
-    if offset_s > 0:
-        # Video times count from the stream's start, not from the keyframe the seek lands on.
-        tb = stream.time_base
-        first_pts = float(stream.start_time * tb) if stream.start_time is not None and tb else 0.0
-        if tb:
-            try:
-                container.seek(int((first_pts + offset_s) / tb), stream=stream, backward=True)
-            except av.error.FFmpegError as exc:  # not seekable: decode from the start, skip to the offset
-                log.info("%s: cannot seek (%s); decoding from the start", path.name, exc)
-    for packet in container.demux(stream):
-        if stop is not None and stop.is_set():
-            raise CancelledError("cancelled")
-        try:
-            decoded = codec.decode(packet)
-        except av.error.InvalidDataError:
-            continue  # one damaged packet
-        except av.error.FFmpegError as exc:
-            if frames:
-                log.warning("%s: decoding stopped after %d frames: %s", path.name, frames, exc)
-                break
-            raise VideoImportError(f"{path.name} is not a video FFmpeg can decode: {exc}") from exc
-        for frame in decoded:
-            pts = float(frame.time) if frame.time is not None else (last_pts or 0.0) + 1.0 / rate
-            if first_pts is None:
-                first_pts = pts
-            last_pts = pts
-            offset = pts - first_pts
-            if max_seconds is not None and offset >= max_seconds:
-                return frames, offset
-            if offset < offset_s - 1e-6:
-                continue  # before the range: decoded (the keyframe's successors need it), not analysed
-            frames += 1
-            ts = origin.start + offset
-            if any(r.scene.due(ts) for r in runs):  # convert only the frames a scene will look at
-                image = frame.to_ndarray(format="bgr24")
-                runner.analyse(Frame(runner.camera.id, ts, image, pts, frame.key_frame))
-            if progress is not None:
-                progress(frames, total)
-    if not frames:
-        where = f" from {offset_s:g} s on" if offset_s > 0 else ""
-        raise VideoImportError(f"no frames could be decoded from {path.name}{where}")
-    return frames, offset + 1.0 / rate
+
+    def decoded(frames: int) -> None:
+        if progress is not None:
+            progress(frames, total)
+
+    try:
+        for frame in source.frames(lambda ts: any(r.scene.due(ts) for r in runs), decoded, stop):
+            runner.analyse(frame)
+    except FileSourceError as exc:
+        raise VideoImportError(str(exc)) from exc
+    if source.cancelled:
+        raise CancelledError("cancelled")
+    return source.decoded, source.end_s
 
 
 # --- jobs ---------------------------------------------------------------------------------------------
