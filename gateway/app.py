@@ -22,7 +22,16 @@ from gateway.alarms.retention import RetentionPolicy
 from gateway.auth import create_user
 from gateway.cameras.analytics import Analytics
 from gateway.cameras.onvif_watch import OnvifWatcher
-from gateway.cameras.registry import api_cameras, apply_health, camera_config, upsert_camera
+from gateway.cameras.registry import (
+    GB_SOURCE_KIND,
+    api_cameras,
+    apply_health,
+    camera_config,
+    camera_is_gb,
+    gb_source_ids,
+    is_gb_camera,
+    upsert_camera,
+)
 from gateway.config.schema import CameraConfig, GatewayConfig
 from gateway.db import Database
 from gateway.db.files import EvidenceStore
@@ -30,7 +39,7 @@ from gateway.db.schema import Alarm, Camera, Source, UplinkTarget, User
 from gateway.delivery.alarm_types import default_table, load_table
 from gateway.delivery.outbox import Outbox
 from gateway.delivery.uplinks import UplinkService
-from gateway.gb28181.service import URL_SCHEME, GbService
+from gateway.gb28181.service import GbService
 from gateway.videos.library import LibraryShelf, jobs_for
 
 log = logging.getLogger(__name__)
@@ -112,14 +121,14 @@ class Gateway:
             extra = [camera_config(row) for row in api_cameras(s) if row.origin != "seed"]
             for cam in extra:
                 scene_ids[cam.id] = {t.scene: t.id for t in s.get(Camera, cam.id).tasks}  # type: ignore[union-attr]
-            gb_sources = set(s.scalars(select(Source.id).where(Source.kind == "gb28181")))
+            gb_sources = gb_source_ids(s)
         if not self.analyse:
             return
         open_keys = self.recorder.open_event_keys()
         # GB/T 28181 channels are played by a live INVITE on the serving loop (self.gb28181), not here;
         # a discovered channel without scenes has nothing to analyse.
         wanted = [c for c in self.config.cameras if c.enabled and c.id not in owned] + extra
-        is_gb = [c.source in gb_sources or c.url.startswith(URL_SCHEME) for c in wanted]
+        is_gb = [is_gb_camera(c.url, GB_SOURCE_KIND if c.source in gb_sources else None) for c in wanted]
         self.gb_cameras[:] = [
             (c, scene_ids.get(c.id, {})) for c, gb in zip(wanted, is_gb, strict=True) if gb and c.scenes
         ]
@@ -164,13 +173,8 @@ class Gateway:
             self.analytics.start_camera(cam, ids, self.recorder.open_event_keys())
 
     def _is_gb(self, cam: CameraConfig) -> bool:
-        if cam.url.startswith(URL_SCHEME):
-            return True
-        if cam.source is None:
-            return False
         with self.db.session() as s:
-            src = s.get(Source, cam.source)
-            return src is not None and src.kind == "gb28181"
+            return camera_is_gb(s, cam)
 
     async def update_camera(self, cam: CameraConfig) -> None:
         """Store a camera's new configuration and restart it with it (on the serving loop).

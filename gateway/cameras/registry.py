@@ -12,7 +12,30 @@ from sqlalchemy.orm import Session, selectinload
 from adapters import StreamHealth, redact_url
 from analyzers import SceneConfig
 from gateway.config.schema import CameraAlarmConfig, CameraConfig
-from gateway.db.schema import Camera, CameraScene
+from gateway.db.schema import Camera, CameraScene, Source
+
+GB_URL_SCHEME = "gb28181://"  # gb28181://DEVICE/CHANNEL: a channel of a registered GB/T 28181 device
+GB_SOURCE_KIND = "gb28181"
+
+
+def is_gb_camera(url: str | None, source_kind: str | None = None, gb_channel_id: str | None = None) -> bool:
+    """The one check of "is this camera a GB/T 28181 channel" (played by a live INVITE, not opened as a
+    stream): a ``gb28181://`` address, a source of kind gb28181 (a registered device), or a GB channel id
+    (a catalog channel in the database)."""
+    return bool((url or "").startswith(GB_URL_SCHEME) or source_kind == GB_SOURCE_KIND or gb_channel_id)
+
+
+def gb_source_ids(session: Session) -> set[str]:
+    """The ids of the GB/T 28181 sources (registered devices) in the database."""
+    return set(session.scalars(select(Source.id).where(Source.kind == GB_SOURCE_KIND)))
+
+
+def camera_is_gb(session: Session, cam: CameraConfig) -> bool:
+    """is_gb_camera for a camera's configuration, its source's kind read from the database."""
+    if is_gb_camera(cam.url):
+        return True
+    src = session.get(Source, cam.source) if cam.source is not None else None
+    return is_gb_camera(cam.url, src.kind if src is not None else None)
 
 
 def upsert_camera(session: Session, cam: CameraConfig, origin: str) -> dict[str, int]:

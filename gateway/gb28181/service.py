@@ -39,6 +39,7 @@ from adapters.rtsp.packet_feed import PacketFeed
 from gateway.alarms.recorder import AlarmRecorder
 from gateway.alarms.writer import NewAlarm, write_alarm
 from gateway.cameras.analytics import Analytics, CameraRunner
+from gateway.cameras.registry import GB_URL_SCHEME, is_gb_camera
 from gateway.config.schema import CameraConfig, GatewayConfig, GbServerConfig
 from gateway.db import Database
 from gateway.db.schema import Alarm, Camera, GbDeviceApproval, Source, utcnow
@@ -47,7 +48,7 @@ from gateway.delivery.outbox import Outbox
 log = logging.getLogger(__name__)
 
 VIDEO_TYPES = frozenset({"131", "132"})  # id digits 11-13: camera, network camera (IPC)
-URL_SCHEME = "gb28181://"
+URL_SCHEME = GB_URL_SCHEME
 POLL_S = 1.0
 DEVICE_ALARM_SCENE = "device_alarm"  # a device alarm whose method/type the alarm type table does not map
 UNREGISTER_S = 3.0
@@ -535,7 +536,9 @@ class GbService:
             if row is None or row.status == "removed":
                 raise LookupError(f"no camera {camera_id}")
             url, source, channel = row.stream_url or "", row.source_id, row.gb_channel_id
-        if not url.startswith(URL_SCHEME) and channel is None:
+            src = s.get(Source, source) if source is not None else None
+            kind = src.kind if src is not None else None
+        if not is_gb_camera(url, kind, channel):
             raise ValueError(f"camera {camera_id} is not a GB/T 28181 channel")
         probe = CameraConfig.model_construct(id=channel or camera_id, name=camera_id, url=url, source=source)
         device, chan = self.device_of(probe)

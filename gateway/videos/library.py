@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from analyzers import SceneConfig
 from analyzers.runtime.families import family_names
+from gateway.cameras.registry import camera_is_gb
 from gateway.db import Database
 from gateway.db.files import ContentStore
 from gateway.db.schema import (
@@ -43,11 +44,9 @@ from gateway.db.schema import (
     AnalysisJob,
     AnalysisJobVideo,
     Camera,
-    Source,
     Video,
     utcnow,
 )
-from gateway.gb28181.service import URL_SCHEME
 from gateway.ids import new_ulid
 from gateway.models.pack import ModelPackError, active_model_dir, sha256_file
 from gateway.times import as_utc, iso
@@ -655,15 +654,6 @@ def videos_usage(db: Database) -> dict[str, Any]:
 # --- history replay -------------------------------------------------------------------------------
 
 
-def _is_gb(s: Session, camera: CameraConfig) -> bool:
-    if camera.url.startswith(URL_SCHEME):
-        return True
-    if camera.source is None:
-        return False
-    src = s.get(Source, camera.source)
-    return src is not None and src.kind == "gb28181"
-
-
 def check_model(gateway: Host, ref: str) -> str:
     """The version id a model reference resolves to; LibraryError 422 when it cannot drive scenes."""
     try:
@@ -734,7 +724,7 @@ def submit_replay(
             )
             if not videos:
                 note = f"camera {cam.id} has no library video between {iso(since)} and {iso(until)}"
-                if _is_gb(s, cam):
+                if camera_is_gb(s, cam):
                     note += (
                         f"; the device's own recordings are listed by GET /api/cameras/{cam.id}/records "
                         "(pulling them into the library is not part of a replay)"
