@@ -206,6 +206,28 @@ def test_concurrent_runs_give_each_caller_its_answer(models_dir: Path) -> None:
     assert 2 <= ov.compiled <= 4  # the dynamic compile, then one per concurrent caller at this shape
 
 
+@needs_openvino
+def test_shapes_compile_static_or_fall_back_to_dynamic(
+    models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ref, ov = both(models_dir / "yolox_nano" / "yolox_nano_dynamic.onnx", threads=1)
+    feeds = {"images": image_batch((1, 3, 96, 128), np.float32, 255.0)}
+    assert_same(ref.run(None, feeds), ov.run(None, feeds))
+    assert ov.compiled == 2  # the dynamic compile made at open, then this shape's static one
+    compile_ = ov._compile
+
+    def no_static(shapes: Any) -> Any:
+        if shapes is not None:
+            raise RuntimeError("cannot reshape")
+        return compile_(shapes)
+
+    monkeypatch.setattr(ov, "_compile", no_static)
+    other = {"images": image_batch((1, 3, 64, 96), np.float32, 255.0)}
+    assert_same(ref.run(None, other), ov.run(None, other))  # on the dynamic compile
+    assert_same(ref.run(None, other), ov.run(None, other))
+    assert ov.compiled == 2
+
+
 # ---- the analyzers on OpenVINO give the same answers --------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 PROVIDER = "OpenVINO"
 PIN = False  # see the module's docstring
@@ -142,6 +145,7 @@ class OpenVinoSession:
         self._static = static_shapes and any(d is None for i in self._inputs for d in i.shape)
         self._lock = threading.Lock()
         self._compile_lock = threading.Lock()
+        self._dynamic_only: set[Shapes] = set()
         # Idle infer requests per input shape (None: the model as read, for any shape it takes).
         self._idle: dict[Shapes | None, list[Any]] = {None: [self._compile(None)]}  # a bad file fails here
         self.compiled = 1
@@ -158,17 +162,35 @@ class OpenVinoSession:
     def _take(self, shapes: Shapes) -> tuple[Shapes | None, Any]:
         with self._lock:
             key: Shapes | None = shapes
-            if not self._static or (shapes not in self._idle and len(self._idle) > self.MAX_SHAPES):
+            if (
+                not self._static
+                or shapes in self._dynamic_only
+                or (shapes not in self._idle and len(self._idle) > self.MAX_SHAPES)
+            ):
                 key = None
             idle = self._idle.setdefault(key, [])
             if idle:
                 return key, idle.pop()
             self.compiled += 1
-        return key, self._compile(key)
+        try:
+            return key, self._compile(key)
+        except Exception:
+            if key is None:
+                raise
+            # A graph that cannot be made static at this shape runs it on the dynamic compile.
+            log.warning(
+                "%s: no static compile for input shapes %s; running them dynamic", self.path.name, key
+            )
+            with self._lock:
+                self.compiled -= 1
+                self._dynamic_only.add(key)
+                if not self._idle[key]:
+                    del self._idle[key]
+            return self._take(shapes)
 
     def _give(self, key: Shapes | None, request: Any) -> None:
         with self._lock:
-            self._idle[key].append(request)
+            self._idle.setdefault(key, []).append(request)
 
     def get_inputs(self) -> list[NodeArg]:
         return list(self._inputs)
