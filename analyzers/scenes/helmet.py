@@ -67,8 +67,7 @@ class Helmet(TargetScene):
         people = [d for d in detections if d.label == "person"]
         heads = [d for d in detections if d.label != "person"]
         assert self.tracker is not None
-        tracked_people = self._people_tracker.update(people) if people else self._people_tracker.update([])
-        return [*self.tracker.update(heads), *tracked_people]
+        return [*self.tracker.update(heads), *self._people_tracker.update(people)]
 
     def wanted_labels(self) -> frozenset[str]:
         return frozenset(self.params.violation_labels) | frozenset(self.params.helmet_labels) | {"person"}
@@ -133,11 +132,6 @@ class Helmet(TargetScene):
         if wrong:
             details["violation"] = "wrong helmet colour"
         return Observation(region, wrong, head.score, target, (head,), details=details)
-
-    def judge(self, region: str, target: Detection, inside: Sequence[Detection], frame: Frame) -> Observation:
-        people = [d for d in frame.detections if d.label == "person"]
-        bare = [d for d in frame.detections if d.label in self.params.violation_labels]
-        return self.judge_head(region, target, people, bare, frame)
 
     def describe(self, obs: Observation, hold: Hold) -> str:
         colour = obs.details.get("colour") or "unknown"

@@ -13,9 +13,22 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from analyzers.records import Detection
+from analyzers.records import Detection, Pose
 from analyzers.scenes.base import Frame, Hold, Observation
 from analyzers.scenes.targets import TargetScene, centre, distance, pose_for, wrist_near_head
+
+
+def at_mouth_or_hand(
+    box: tuple[float, float, float, float], poses: Sequence[Pose], reach: float = 0.12
+) -> bool:
+    """Whether the box's centre lies within ``reach`` (of the person's height) of a pose's nose or wrist."""
+    cx, cy = centre(box)
+    for pose in poses:
+        points = [p for p in (pose.point("nose"), pose.point("left_wrist"), pose.point("right_wrist")) if p]
+        size = max(pose.box[3] - pose.box[1], 1.0)
+        if any(distance((cx, cy), p) <= reach * size for p in points):
+            return True
+    return False
 
 
 class SmokingParams(BaseModel):
@@ -46,7 +59,6 @@ class Smoking(TargetScene):
         return frozenset(self.params.labels)
 
     def judge(self, region: str, target: Detection, inside: Sequence[Detection], frame: Frame) -> Observation:
-        cx, cy = centre(target.box)
         score = target.score
         at_mouth = False
         person_pose = pose_for(target, frame.poses) if target.label == "smoking" else None
@@ -60,15 +72,9 @@ class Smoking(TargetScene):
                 (target,),
                 details={"at_mouth": True},
             )
-        for pose in frame.poses:
-            points = [
-                p for p in (pose.point("nose"), pose.point("left_wrist"), pose.point("right_wrist")) if p
-            ]
-            size = max(pose.box[3] - pose.box[1], 1.0)
-            if any(distance((cx, cy), p) <= 0.12 * size for p in points):
-                at_mouth = True
-                score = min(1.0, score + self.params.mouth_bonus)
-                break
+        if at_mouth_or_hand(target.box, frame.poses):
+            at_mouth = True
+            score = min(1.0, score + self.params.mouth_bonus)
         return Observation(
             region, True, score, str(target.track_id), (target,), details={"at_mouth": at_mouth}
         )

@@ -443,7 +443,8 @@ def _eval_scene(
             f"no class of {dataset.root} ({', '.join(dataset.names)}) is a class the {scene.key} scene "
             f"reports ({', '.join(scene.eval_classes)}); map one with --map DATASET_CLASS=SCENE_CLASS"
         )
-    names = sorted({name for name, _ in report.values()})
+    labels_of = {name: labels for name, labels in report.values()}  # reported class -> detector labels
+    names = sorted(labels_of)
     evaluator = Evaluator(names, args.iou)
     started = time.perf_counter()
     with tqdm(
@@ -463,7 +464,7 @@ def _eval_scene(
             ]
             predictions = [
                 Detection(d.box, d.score, d.class_id, name)
-                for name, labels in {v[0]: v[1] for v in report.values()}.items()
+                for name, labels in labels_of.items()
                 for d in kept
                 if d.label in labels
             ]

@@ -17,6 +17,7 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,18 @@ def _default_map(spec: Any, root: Path, explicit: dict[str, str]) -> dict[str, s
     return default_class_map(spec, read_names(find_data_yaml(root)))
 
 
-def _sources(spec: Any, paths: list[str], explicit: dict[str, str]) -> tuple[list[Any], list[Any]]:
+def _roots(args: argparse.Namespace) -> tuple[Path | None, Path]:
+    """The default datasets' folder (--data-root or $VIGIL_DATA_DIR) and the training cache."""
+    root_text = args.data_root or os.environ.get(DATA_ENV)
+    data_root = Path(root_text).expanduser() if root_text else None
+    cache_text = args.cache or os.environ.get(CACHE_ENV)
+    cache = Path(cache_text).expanduser() if cache_text else Path.home() / ".cache" / "vigil" / "train"
+    return data_root, cache
+
+
+def _sources(paths: list[str], class_map: Callable[[Path], dict[str, str]]) -> tuple[list[Any], list[Any]]:
+    """(train, valid) sources of the command line's folders: a YOLO split itself, or a folder with
+    train/ (and valid/) splits; ``class_map(split)`` gives each split's dataset class -> task class."""
     from analyzers.training import Source
 
     train: list[Any] = []
@@ -168,7 +180,7 @@ def _sources(spec: Any, paths: list[str], explicit: dict[str, str]) -> tuple[lis
                 [(path / "valid", valid)] if (path / "valid").is_dir() else []
             )
         for split, into in splits:
-            into.append(Source(str(split.resolve()), _default_map(spec, split, explicit)))
+            into.append(Source(str(split.resolve()), class_map(split)))
     return train, valid
 
 
@@ -280,19 +292,47 @@ def _export_split(db: Any, root: Path, task: str, out: Path) -> tuple[dict[str, 
     return split.as_json(), train_dir, test_dir
 
 
-def _register(db: Any, root: Path, result: Any, split: dict[str, Any] | None, seed: int) -> str:
-    """The trained model as a candidate version: the exact train and test sets, the test-set numbers."""
-    import shutil
+def _wants_register(args: argparse.Namespace, split: dict[str, Any] | None) -> bool:
+    """--register, or by default a library run (it has a frozen split)."""
+    return bool(args.register or (args.register is None and split is not None))
 
+
+def _classifier_scores(result: Any) -> dict[str, Any]:
+    """A classifier's test-set numbers for its version: macro means over classes, object level."""
     from analyzers.training.evaluate import summarise
+
+    if not result.valid:
+        return {}
+    found = summarise(result.valid)
+    return {
+        **{k: found["overall"][k] for k in ("precision", "recall", "f1", "image_f1")},
+        "classes": found["classes"],
+        "f1_source": "test set at training (macro over classes, object level)",
+    }
+
+
+def _detector_scores(result: Any) -> dict[str, Any]:
+    """A detector's numbers for its version: the test set's, else the hold-out's (macro means)."""
+    rows = result.valid or result.holdout
+    if not rows:
+        return {}
+    keys = ("precision", "recall", "f1", "image_f1")
+    return {
+        **{k: round(sum(m[k] for m in rows.values()) / len(rows), 4) for k in keys},
+        "classes": rows,
+        "f1_source": "test set at training" if result.valid else "hold-out of the training set",
+    }
+
+
+def _register(
+    db: Any, root: Path, result: Any, split: dict[str, Any] | None, seed: int, scores: dict[str, Any]
+) -> str:
+    """The trained model as a candidate version: the exact train and test sets, its measured numbers."""
+    import shutil
 
     shutil.copyfile(result.card_path, result.model_dir / "model.yaml")
     numbers: dict[str, Any] = {"seed": seed, "epochs_run": result.epochs_run, "seconds": result.seconds}
-    if result.valid:
-        found = summarise(result.valid)
-        numbers.update({k: found["overall"][k] for k in ("precision", "recall", "f1", "image_f1")})
-        numbers["classes"] = found["classes"]
-        numbers["f1_source"] = "test set at training (macro over classes, object level)"
+    numbers.update(scores)
     return register_version(
         db,
         root,
@@ -319,17 +359,13 @@ def _train_detector(
     task = DETECTOR_TASKS[args.task]
     if args.size:
         task = dataclasses.replace(task, size=args.size)
-    root_text = args.data_root or os.environ.get(DATA_ENV)
-    data_root = Path(root_text).expanduser() if root_text else None
-    cache_text = args.cache or os.environ.get(CACHE_ENV)
-    cache = Path(cache_text).expanduser() if cache_text else Path.home() / ".cache" / "vigil" / "train"
+    data_root, cache = _roots(args)
     _defaults(args, batch=8, lr=1e-3, patience=6)
     try:
         explicit = _parse_map(args.map)
-        train = [_detector_source(task, p, explicit) for p in _splits(args.data, "train")]
-        valid = [
-            _detector_source(task, p, explicit) for p in _splits(args.data, "valid") + _splits(args.valid)
-        ]
+        train, valid = _sources(args.data, lambda split: _detector_map(task, split, explicit))
+        more_train, more_valid = _sources(args.valid, lambda split: _detector_map(task, split, explicit))
+        valid += more_train + more_valid
         if not train and data_root is None:
             print(
                 f"vigil train {task.name}: no training data; pass --data or --data-root/${DATA_ENV}",
@@ -370,8 +406,9 @@ def _train_detector(
             command=_command(args),
         )
         version_id = None
-        if library is not None and (args.register or (args.register is None and split is not None)):
-            version_id = _register_detector(library[0], library[1], result, split, args.seed)
+        if library is not None and _wants_register(args, split):
+            scores = _detector_scores(result)
+            version_id = _register(library[0], library[1], result, split, args.seed, scores)
     except (DataError, ModelCardError, ModelVersionError, ValueError, OSError) as exc:
         print(f"vigil train {task.name}: {exc}", file=sys.stderr)
         return 2
@@ -407,23 +444,9 @@ def _defaults(args: argparse.Namespace, **values: float) -> None:
             setattr(args, name, value)
 
 
-def _splits(paths: list[str], which: str | None = None) -> list[Path]:
-    """YOLO splits named on the command line: a split itself, or a folder's train/ or valid/."""
-    out = []
-    for text in paths:
-        path = Path(text).expanduser()
-        if (path / "images").is_dir():
-            if which in (None, "train"):
-                out.append(path)
-        elif which is not None and (path / which).is_dir():
-            out.append(path / which)
-    return out
-
-
-def _detector_source(task: Any, split: Path, explicit: dict[str, str]) -> Any:
-    """A YOLO split with its class map: --map, else dataset classes named like the task's classes."""
+def _detector_map(task: Any, split: Path, explicit: dict[str, str]) -> dict[str, str]:
+    """A detector's class map of a YOLO split: --map, else dataset classes named like the task's."""
     from analyzers.evaluation import find_data_yaml, read_names
-    from analyzers.training import Source
 
     names = read_names(find_data_yaml(split))
     cmap = explicit or {n: n.lower() for n in names if n.lower() in task.classes}
@@ -432,30 +455,7 @@ def _detector_source(task: Any, split: Path, explicit: dict[str, str]) -> Any:
             f"{split}: none of its classes ({', '.join(names)}) is a class of {task.name} "
             f"({', '.join(task.classes)}); map them with --map DATASET_CLASS=CLASS"
         )
-    return Source(str(split.resolve()), cmap)
-
-
-def _register_detector(db: Any, root: Path, result: Any, split: dict[str, Any] | None, seed: int) -> str:
-    import shutil
-
-    shutil.copyfile(result.card_path, result.model_dir / "model.yaml")
-    rows = result.valid or result.holdout
-    keys = ("precision", "recall", "f1", "image_f1")
-    numbers: dict[str, Any] = {"seed": seed, "epochs_run": result.epochs_run, "seconds": result.seconds}
-    if rows:
-        numbers.update({k: round(sum(m[k] for m in rows.values()) / len(rows), 4) for k in keys})
-        numbers["classes"] = rows
-        numbers["f1_source"] = "test set at training" if result.valid else "hold-out of the training set"
-    return register_version(
-        db,
-        root,
-        result.model_dir,
-        name=result.task,
-        train_set_id=split["train_set_id"] if split else None,
-        test_set_id=split["test_set_id"] if split else None,
-        metrics=numbers,
-        actor="vigil train",
-    )
+    return cmap
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -506,14 +506,11 @@ def _train(args: argparse.Namespace, library: tuple[Any, Path] | None, split: di
     spec = TASKS[args.task]
     if args.size:
         spec = dataclasses.replace(spec, size=(args.size, args.size))
-    root_text = args.data_root or os.environ.get(DATA_ENV)
-    data_root = Path(root_text).expanduser() if root_text else None
-    cache_text = args.cache or os.environ.get(CACHE_ENV)
-    cache = Path(cache_text).expanduser() if cache_text else Path.home() / ".cache" / "vigil" / "train"
+    data_root, cache = _roots(args)
     try:
         explicit = _parse_map(args.map)
-        train, valid = _sources(spec, args.data, explicit)
-        more_train, more_valid = _sources(spec, args.valid, explicit)
+        train, valid = _sources(args.data, lambda split: _default_map(spec, split, explicit))
+        more_train, more_valid = _sources(args.valid, lambda split: _default_map(spec, split, explicit))
         valid += more_train + more_valid
         if args.evaluate:
             return _evaluate_only(args, spec, valid, data_root, cache)
@@ -552,8 +549,9 @@ def _train(args: argparse.Namespace, library: tuple[Any, Path] | None, split: di
             people=people,
         )
         version_id = None
-        if library is not None and (args.register or (args.register is None and split is not None)):
-            version_id = _register(library[0], library[1], result, split, args.seed)
+        if library is not None and _wants_register(args, split):
+            scores = _classifier_scores(result)
+            version_id = _register(library[0], library[1], result, split, args.seed, scores)
     except (DataError, ModelCardError, ModelVersionError, ValueError, OSError) as exc:
         print(f"vigil train {spec.name}: {exc}", file=sys.stderr)
         return 2

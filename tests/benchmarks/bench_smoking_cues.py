@@ -7,7 +7,7 @@ A frame counts as "smoking" for each rule:
 - cigarette: the project's cigarette detector finds a cigarette at its card threshold (the scene's
   default model, filtered by ``Scene.relevant`` as the camera runner does);
 - cigarette + pose: such a cigarette is within reach of a nose or wrist of a MoveNet pose (the
-  scene's "at the mouth / in the hand" cue, ``Smoking.judge``'s rule);
+  scene's own "at the mouth / in the hand" cue, ``smoking.at_mouth_or_hand``);
 - classifier: the project's smoking card says smoking (p >= 0.5) on the whole image (these photos
   are upper-body crops already, what the scene's person crop gives it);
 - cigarette or classifier, and cigarette + pose or classifier: the combinations.
@@ -34,21 +34,11 @@ from analyzers.pose import load_pose  # noqa: E402
 from analyzers.runtime import read_card  # noqa: E402
 from analyzers.scenes import SceneConfig, build_scene  # noqa: E402
 from analyzers.scenes.base import DETECTION_FLOOR  # noqa: E402
-from analyzers.scenes.targets import centre, distance  # noqa: E402
+from analyzers.scenes.smoking import at_mouth_or_hand  # noqa: E402
 
 MODELS = Path(os.environ.get("VIGIL_MODELS_DIR", ROOT.parent / "shared" / "models"))
 DATA = Path(os.environ.get("VIGIL_DATA_DIR", ROOT.parent / "shared" / "data"))
 CARDS = ROOT / "config" / "models"
-
-
-def near_pose(box: tuple[float, float, float, float], poses: list, reach: float = 0.12) -> bool:
-    cx, cy = centre(box)
-    for pose in poses:
-        points = [p for p in (pose.point("nose"), pose.point("left_wrist"), pose.point("right_wrist")) if p]
-        size = max(pose.box[3] - pose.box[1], 1.0)
-        if any(distance((cx, cy), p) <= reach * size for p in points):
-            return True
-    return False
 
 
 def prf(pred: np.ndarray, truth: np.ndarray) -> str:
@@ -90,7 +80,7 @@ def main() -> int:
                 (
                     label == "smoking",
                     bool(cigs),
-                    any(near_pose(c.box, poses) for c in cigs),
+                    any(at_mouth_or_hand(c.box, poses) for c in cigs),
                     float(probs[smoking_id]) >= 0.5,
                 )
             )
