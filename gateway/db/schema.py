@@ -76,6 +76,8 @@ class Camera(Base):
     codec: Mapped[str | None] = mapped_column(String(16))
     # Alarm configuration: push channels (target names), recipients, conditions (min priority).
     alarm_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Plant context: the unit it belongs to, video diagnosis thresholds, image enhancement, PTZ presets.
+    plant_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -451,3 +453,34 @@ class GbDeviceApproval(Base):
     ha1: Mapped[str | None] = mapped_column(String(32))  # secret-equivalent: never logged or returned
     decided_by: Mapped[str] = mapped_column(String(100), default="")
     decided_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Unit(Base):
+    """A production unit (装置) and its run state, set by the plant's real-time systems."""
+
+    __tablename__ = "units"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    state_since: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    changed_by: Mapped[str] = mapped_column(String(100), default="")
+    via: Mapped[str] = mapped_column(String(16), default="config")  # config | http | mqtt | opcua
+
+
+class UnitAudit(Base):
+    """Audit trail of unit run states: every state change, and every alarm a state suppressed or
+    qualified (with the camera, scene and region it came from)."""
+
+    __tablename__ = "unit_audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # state | suppressed | qualified
+    unit_id: Mapped[str] = mapped_column(String(64), index=True)
+    old_state: Mapped[str | None] = mapped_column(String(16))
+    new_state: Mapped[str | None] = mapped_column(String(16))
+    camera_id: Mapped[str | None] = mapped_column(String(64))
+    scene: Mapped[str | None] = mapped_column(String(32))
+    region: Mapped[str | None] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(100), default="")
+    via: Mapped[str] = mapped_column(String(16), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
