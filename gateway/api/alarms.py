@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from gateway.alarms.lifecycle import (
@@ -312,40 +312,11 @@ def parse_time(request: web.Request, name: str) -> dt.datetime | None:
 async def list_alarms(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     limit = query_int(request, "limit", 50, 1, 500)
-    since, until = parse_time(request, "since"), parse_time(request, "until")
     q = request.query
-    text = q.get("q", "").strip()
-    if len(text) > 100:
-        raise ApiError(400, "query parameter q may have at most 100 characters")
-    verdict = q.get("verdict")
-    if verdict not in (None, "", "true_positive", "false_positive", "none"):
-        raise ApiError(400, "verdict must be true_positive, false_positive or none")
+    stmt = filtered_alarms(request)
 
     def work() -> dict[str, Any]:
-        stmt = select(Alarm)
-        if text:
-            like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            named = select(Camera.id).where(Camera.name.ilike(like, escape="\\"))
-            stmt = stmt.where(or_(Alarm.message.ilike(like, escape="\\"), Alarm.camera_id.in_(named)))
-        if q.get("region"):
-            stmt = stmt.where(Alarm.region == q["region"])
-        if verdict == "none":
-            stmt = stmt.where(Alarm.verdict.is_(None))
-        elif verdict:
-            stmt = stmt.where(Alarm.verdict == verdict)
-        if q.get("camera_id"):
-            stmt = stmt.where(Alarm.camera_id == q["camera_id"])
-        if q.get("scene"):
-            stmt = stmt.where(Alarm.scene == q["scene"])
-        status = q.get("status")
-        if status == "open":
-            stmt = stmt.where(Alarm.status.in_(OPEN_STATUSES))
-        elif status:
-            stmt = stmt.where(Alarm.status == status)
-        if since:
-            stmt = stmt.where(Alarm.occurred_at >= since)
-        if until:
-            stmt = stmt.where(Alarm.occurred_at <= until)
+        nonlocal stmt
         with gw.db.session() as s:
             counted = stmt.with_only_columns(func.count(), maintain_column_froms=True)
             total = s.scalar(counted) if q.get("count") == "1" else None
@@ -359,6 +330,43 @@ async def list_alarms(request: web.Request) -> web.Response:
         return out
 
     return web.json_response(await asyncio.to_thread(work))
+
+
+def filtered_alarms(request: web.Request) -> Select[Alarm]:
+    """The alarms the list's filters select (the list and the export share them)."""
+    since, until = parse_time(request, "since"), parse_time(request, "until")
+    q = request.query
+    text = q.get("q", "").strip()
+    if len(text) > 100:
+        raise ApiError(400, "query parameter q may have at most 100 characters")
+    verdict = q.get("verdict")
+    if verdict not in (None, "", "true_positive", "false_positive", "none"):
+        raise ApiError(400, "verdict must be true_positive, false_positive or none")
+    stmt = select(Alarm)
+    if text:
+        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        named = select(Camera.id).where(Camera.name.ilike(like, escape="\\"))
+        stmt = stmt.where(or_(Alarm.message.ilike(like, escape="\\"), Alarm.camera_id.in_(named)))
+    if q.get("region"):
+        stmt = stmt.where(Alarm.region == q["region"])
+    if verdict == "none":
+        stmt = stmt.where(Alarm.verdict.is_(None))
+    elif verdict:
+        stmt = stmt.where(Alarm.verdict == verdict)
+    if q.get("camera_id"):
+        stmt = stmt.where(Alarm.camera_id == q["camera_id"])
+    if q.get("scene"):
+        stmt = stmt.where(Alarm.scene == q["scene"])
+    status = q.get("status")
+    if status == "open":
+        stmt = stmt.where(Alarm.status.in_(OPEN_STATUSES))
+    elif status:
+        stmt = stmt.where(Alarm.status == status)
+    if since:
+        stmt = stmt.where(Alarm.occurred_at >= since)
+    if until:
+        stmt = stmt.where(Alarm.occurred_at <= until)
+    return stmt
 
 
 def load_alarm(gw: Any, alarm_id: str) -> dict[str, Any]:

@@ -52,6 +52,13 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
 
 
+@route("GET", "/api/site", scope=AUTHENTICATED, summary="The site: name and time zone", tag="system")
+async def site(request: web.Request) -> web.Response:
+    """The console shows every time in the site's zone (the zone statistics group by), and says which."""
+    cfg = request.app[GATEWAY].config.site
+    return web.json_response({"name": cfg.name, "timezone": cfg.timezone})
+
+
 # --- offline video ------------------------------------------------------------------------------
 
 
