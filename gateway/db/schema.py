@@ -484,3 +484,30 @@ class UnitAudit(Base):
     actor: Mapped[str] = mapped_column(String(100), default="")
     via: Mapped[str] = mapped_column(String(16), default="")
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Enrolment(Base):
+    """One version of an enrolled appearance class of a scene (a uniform type, an extinguisher type, a
+    role marker, or a negative class such as "not uniform"): its example crops and their features in
+    the content-addressed store (gateway/enrolment), site-wide or for one camera."""
+
+    __tablename__ = "enrolments"
+    __table_args__ = (Index("ix_enrolments_scene_camera_name", "scene", "camera_id", "name"),)
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)  # ULID
+    scene: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(100))
+    negative: Mapped[bool] = mapped_column(Boolean, default=False)
+    camera_id: Mapped[str | None] = mapped_column(String(64))  # None: the whole site
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16), default="candidate")  # candidate | active | retired
+    examples: Mapped[int] = mapped_column(Integer, default=0)
+    features_path: Mapped[str] = mapped_column(String(255))  # .npz, relative to the storage root
+    sha256: Mapped[str] = mapped_column(String(64))  # of the features file
+    crops: Mapped[list[Any]] = mapped_column(default=list)  # example crops (JPEG), relative paths
+    embedder: Mapped[str] = mapped_column(String(64), default="")  # SHA-256 of the embedding model
+    calibration: Mapped[dict[str, Any]] = mapped_column(default=dict)  # of the set with this version
+    origin: Mapped[dict[str, Any]] = mapped_column(default=dict)  # where the examples came from
+    audit: Mapped[list[Any]] = mapped_column(default=list)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    activated_at: Mapped[dt.datetime | None] = mapped_column()
