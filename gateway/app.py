@@ -40,6 +40,7 @@ from gateway.delivery.alarm_types import default_table, load_table
 from gateway.delivery.outbox import Outbox
 from gateway.delivery.uplinks import UplinkService
 from gateway.gb28181.service import GbService
+from gateway.secrets_at_rest import use_key_file
 from gateway.videos.library import LibraryShelf, jobs_for
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class Gateway:
     def __init__(self, config: GatewayConfig, config_path: Path | None = None, analyse: bool = True) -> None:
         self.config = config
         self.config_path = config_path
+        use_key_file(config.storage.secret_key_file or config.storage.root / "secret.key")  # sealed secrets
         self.db = Database(config.database.url, config.database.echo)
         self.store = EvidenceStore(config.storage.root)
         site = config.site

@@ -9,8 +9,11 @@ applied changes nothing and answers with the alarm as it is (``changed: false``)
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime as dt
-from typing import Any
+import io
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -456,3 +459,219 @@ async def evidence_file(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(
         path, headers={"Content-Type": found[1], "Cache-Control": "private, max-age=86400"}
     )
+
+
+# --- export and batch actions (the console's alarm list) ----------------------------------------
+
+EXPORT_LIMIT = 50_000
+EXPORT_COLUMNS = {
+    "zh": [
+        "报警编号",
+        "发生时间",
+        "摄像机编号",
+        "摄像机",
+        "场景",
+        "区域",
+        "优先级",
+        "置信度",
+        "状态",
+        "研判",
+        "研判原因",
+        "来源",
+        "视频内时间(秒)",
+        "描述",
+    ],
+    "en": [
+        "Alarm id",
+        "Occurred",
+        "Camera id",
+        "Camera",
+        "Scene",
+        "Region",
+        "Priority",
+        "Score",
+        "Status",
+        "Verdict",
+        "Verdict reason",
+        "Source",
+        "Video time (s)",
+        "Message",
+    ],
+}
+STATUS_NAMES = {
+    "zh": {
+        "raised": "待确认",
+        "confirmed": "已确认",
+        "rejected": "误报",
+        "disposed": "已处置",
+        "cleared": "已销警",
+        "closed": "已关闭",
+    },
+    "en": {
+        "raised": "Raised",
+        "confirmed": "Confirmed",
+        "rejected": "False positive",
+        "disposed": "Disposed",
+        "cleared": "Cleared",
+        "closed": "Closed",
+    },
+}
+VERDICT_NAMES = {
+    "zh": {"true_positive": "真实报警", "false_positive": "误报"},
+    "en": {"true_positive": "True alarm", "false_positive": "False positive"},
+}
+SOURCE_NAMES = {"zh": {"live": "实时", "video": "离线视频"}, "en": {"live": "Live", "video": "Offline video"}}
+
+
+def _export_rows(gw: Any, stmt: Select[Alarm], lang: str) -> tuple[list[str], list[list[Any]]]:
+    """The header (naming the site's zone) and one row per alarm, newest first, times on the site's clock."""
+    from gateway.api.stats import scene_names, site_zone  # stats imports this module
+
+    tz = site_zone(gw)
+    zh = lang == "zh"
+    header = list(EXPORT_COLUMNS[lang])
+    header[1] += f" ({gw.config.site.timezone})"
+    with gw.db.session() as s:
+        alarms = list(s.scalars(stmt.order_by(Alarm.id.desc()).limit(EXPORT_LIMIT)))
+        names: dict[str, str] = {cid: name for cid, name in s.execute(select(Camera.id, Camera.name))}
+    rows = []
+    for a in alarms:
+        scene = scene_names(a.scene)[0 if zh else 1]
+        source = getattr(a, "source", "live") or "live"
+        rows.append(
+            [
+                a.id,
+                as_utc(a.occurred_at).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
+                a.camera_id or "",
+                names.get(a.camera_id or "", ""),
+                scene,
+                a.region or "",
+                a.priority,
+                round(a.score, 3),
+                STATUS_NAMES[lang].get(a.status, a.status),
+                VERDICT_NAMES[lang].get(a.verdict or "", ""),
+                a.verdict_reason or "",
+                SOURCE_NAMES[lang].get(source, source),
+                round(a.video_ts, 1) if a.video_ts is not None else "",
+                a.message,
+            ]
+        )
+    return header, rows
+
+
+def _csv(header: list[str], rows: list[list[Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return ("\ufeff" + out.getvalue()).encode("utf-8")  # the BOM lets Excel read the Chinese as UTF-8
+
+
+def _xlsx(header: list[str], rows: list[list[Any]], title: str) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title)
+    sheet.append(header)
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+@route(
+    "GET",
+    "/api/alarms/export",
+    scope="alarms:read",
+    summary="The alarms the list's filters select as a CSV or Excel file (times in the site's zone)",
+    tag="alarms",
+    produces="text/csv",
+    query=(
+        ("format", "string", "csv (default) or xlsx"),
+        ("lang", "string", "zh (default) or en: column names, scene and status names"),
+        (
+            "camera_id",
+            "string",
+            "the list's filters: camera_id, scene, status, since, until, q, region, verdict",
+        ),
+    ),
+)
+async def export_alarms(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    fmt, lang = request.query.get("format", "csv"), request.query.get("lang", "zh")
+    if fmt not in ("csv", "xlsx"):
+        raise ApiError(400, "format must be csv or xlsx")
+    if lang not in ("zh", "en"):
+        raise ApiError(400, "lang must be zh or en")
+    stmt = filtered_alarms(request)
+
+    def work() -> bytes:
+        header, rows = _export_rows(gw, stmt, lang)
+        if fmt == "csv":
+            return _csv(header, rows)
+        return _xlsx(header, rows, "报警" if lang == "zh" else "Alarms")
+
+    body = await asyncio.to_thread(work)
+    stamp = dt.datetime.now(ZoneInfo(gw.config.site.timezone)).strftime("%Y%m%d-%H%M%S")
+    media = "text/csv; charset=utf-8" if fmt == "csv" else XLSX_TYPE
+    return web.Response(
+        body=body,
+        headers={
+            "Content-Type": media,
+            "Content-Disposition": f'attachment; filename="alarms-{stamp}.{fmt}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class BatchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[str] = Field(min_length=1, max_length=200, description="the alarms (at most 200)")
+    action: Literal["confirm", "reject"]
+    reason: str | None = Field(
+        None,
+        max_length=500,
+        description="one reason for all (required to reject; kept as the note of a confirm)",
+    )
+
+
+@route(
+    "POST",
+    "/api/alarms/batch",
+    scope="alarms:write",
+    body=BatchBody,
+    tag="alarms",
+    summary="Confirm or reject many alarms with one reason; answers per alarm (done, or why not)",
+)
+async def batch(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    body = await parse_body(request, BatchBody)
+    reason = (body.reason or "").strip()
+    if body.action == "reject" and not reason:
+        raise ApiError(422, "give the reason these alarms are false positives (reason)")
+    actor = principal(request).name
+
+    def work() -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = []
+        for alarm_id in dict.fromkeys(body.ids):  # each alarm once, in the order given
+            if body.action == "confirm":
+                change = Change("confirm", actor, reason or None, None)
+            else:
+                change = Change("reject", actor, None, None, reason=reason)
+            try:
+                _, changed = gw.lifecycle.apply(alarm_id, change)
+            except AlarmNotFound as exc:
+                results.append({"id": alarm_id, "ok": False, "error": "not_found", "message": str(exc)})
+            except TransitionRefused as exc:
+                results.append({"id": alarm_id, "ok": False, "error": "refused", "message": str(exc)})
+            else:
+                results.append({"id": alarm_id, "ok": True, "changed": changed})
+        return results
+
+    results = await asyncio.to_thread(work)
+    done = sum(1 for r in results if r["ok"])
+    return web.json_response({"done": done, "failed": len(results) - done, "results": results})

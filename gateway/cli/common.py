@@ -20,6 +20,7 @@ from gateway.config.schema import GatewayConfig, default_config_path, load_confi
 from gateway.db import Database
 from gateway.models.versions import GateRefused, ModelVersionError
 from gateway.samples.library import SampleError
+from gateway.secrets_at_rest import use_key_file
 from gateway.times import as_utc
 
 EXIT_BAD = 2
@@ -35,6 +36,7 @@ def open_config(args: argparse.Namespace) -> tuple[GatewayConfig, Path]:
 
 
 def open_database(config: GatewayConfig) -> Database:
+    use_key_file(config.storage.secret_key_file or config.storage.root / "secret.key")  # sealed secrets
     return Database(config.database.url, config.database.echo)
 
 

@@ -6,7 +6,20 @@ import argparse
 import logging
 import sys
 
-from gateway.cli import admin, alarms, discover, evaluate, models, samples, seed, serve, train, uplink, video
+from gateway.cli import (
+    admin,
+    alarms,
+    discover,
+    evaluate,
+    models,
+    samples,
+    security,
+    seed,
+    serve,
+    train,
+    uplink,
+    video,
+)
 from gateway.config.schema import ConfigError
 from gateway.db.engine import SchemaOutdated
 
@@ -29,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.register(sub)
     discover.register(sub)
     seed.register(sub)  # `seed`: realistic cameras and alarms for load tests
+    security.register(sub)  # `secrets rotate|new-key`, `audit`
     return parser
 
 

@@ -76,6 +76,11 @@ class StorageConfig(Strict):
     clip_pre_s: float = Field(5.0, ge=0, le=60, description="seconds of video kept before an alarm")
     clip_post_s: float = Field(5.0, ge=0, le=60, description="seconds of video kept after an alarm")
     sweep_interval_s: float = Field(3600.0, gt=0, description="how often expired evidence is removed")
+    secret_key_file: Path | None = Field(
+        None,
+        description="key that seals camera/ONVIF credentials in the database (null = <root>/secret.key, "
+        "created on first use); VIGIL_SECRET_KEY or VIGIL_SECRET_KEY_FILE override it",
+    )
 
 
 class ServerConfig(Strict):
@@ -84,6 +89,33 @@ class ServerConfig(Strict):
     max_body_mb: float = Field(2.0, gt=0, description="largest JSON request body accepted")
     max_upload_mb: float = Field(2048.0, gt=0, description="largest video upload accepted")
     session_hours: float = Field(12.0, gt=0, description="how long a console login stays valid")
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate (chain): serve HTTPS (API, console, feeds)"
+    )
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert")
+    hsts_max_age_s: int = Field(
+        31536000, ge=0, description="Strict-Transport-Security max-age sent when TLS is on (0 = none)"
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="extra origins (scheme://host[:port]) allowed for cookie-authenticated writes and the "
+        "WebSocket feed; the gateway's own origin is always allowed",
+    )
+    login_failures_per_account: int = Field(
+        5, ge=1, description="wrong passwords for one account before its logins wait (doubling backoff)"
+    )
+    login_failures_per_address: int = Field(
+        30, ge=1, description="wrong passwords from one address before guesses from it wait (backoff)"
+    )
+    login_window_s: float = Field(900.0, gt=0, description="how long a failed login counts")
+    hash_workers: int = Field(2, ge=1, le=16, description="threads that hash passwords (apart from the rest)")
+    hash_queue: int = Field(16, ge=0, description="logins waiting for a hashing thread before 503")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: set both (HTTPS) or neither (HTTP)")
+        return self
 
 
 class AlarmsConfig(Strict):
@@ -476,6 +508,11 @@ def resolve_paths(config: GatewayConfig, base: Path) -> GatewayConfig:
     base = base.resolve()
     if not config.storage.root.is_absolute():
         config.storage.root = (base / config.storage.root).resolve()
+    paths = ((config.storage, "secret_key_file"), (config.server, "tls_cert"), (config.server, "tls_key"))
+    for holder, name in paths:
+        value = getattr(holder, name)
+        if value is not None and not value.is_absolute():
+            setattr(holder, name, (base / value).resolve())
     url = config.database.url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and ":memory:" not in url:
         config.database.url = f"sqlite:///{(base / url.removeprefix('sqlite:///')).resolve()}"

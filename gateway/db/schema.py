@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from gateway.secrets_at_rest import SealedText
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -63,8 +65,9 @@ class Camera(Base):
     location: Mapped[str] = mapped_column(String(200), default="")
     source_id: Mapped[str | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
     origin: Mapped[str] = mapped_column(String(16), default="config")  # config | api | discovered
-    stream_url: Mapped[str] = mapped_column(Text)  # may carry credentials: never returned by the API
-    sub_stream_url: Mapped[str | None] = mapped_column(Text)
+    # may carry credentials: sealed in the database (gateway/secrets_at_rest.py), never returned by the API
+    stream_url: Mapped[str] = mapped_column(SealedText)
+    sub_stream_url: Mapped[str | None] = mapped_column(SealedText)
     transport: Mapped[str] = mapped_column(String(8), default="tcp")
     quality: Mapped[str | None] = mapped_column(String(64))
     gb_channel_id: Mapped[str | None] = mapped_column(String(20), unique=True)
