@@ -59,7 +59,7 @@ class Gateway:
             load_table(config.alarms.types_file) if config.alarms.types_file else default_table(),
         )
         retention_days = config.storage.evidence_retention_days
-        self.recorder = AlarmRecorder(self.db, self.store, retention_days, self.outbox)
+        self.recorder = AlarmRecorder(self.db, self.store, retention_days, self.outbox, config.alarms)
         st = config.storage
         self.clips = ClipRecorder(
             self.db, self.store, retention_days, pre_s=st.clip_pre_s, post_s=st.clip_post_s

@@ -1,4 +1,5 @@
-"""Storing alarms: evidence files, the alarm row, its first revision and outbox rows, in one transaction."""
+"""Storing alarms: evidence files, the alarm row, its first revision and outbox rows, in one transaction,
+unless the camera-scene's repeat rules (repeats.py) merge the event into an alarm already raised."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import numpy as np
 from sqlalchemy import select
 
 from analyzers import AlarmEvent, Region
+from gateway.alarms.repeats import Arrival, centre_of, judge, merge
 from gateway.alarms.writer import EvidenceFile, NewAlarm, write_alarm
+from gateway.config.alarm_policy import AlarmPolicy
 from gateway.db import Database
 from gateway.db.files import EvidenceStore
 from gateway.db.schema import Alarm, utcnow
@@ -83,41 +86,94 @@ def jpeg(image: np.ndarray, quality: int = 90) -> bytes:
 
 
 class AlarmRecorder:
-    """Turns analyzer events into stored alarms. Thread-safe; called from camera threads."""
+    """Turns analyzer events into stored alarms under the repeat rules (repeats.py). Thread-safe;
+    called from camera threads."""
 
     def __init__(
-        self, db: Database, store: EvidenceStore, retention_days: int, outbox: Outbox | None = None
+        self,
+        db: Database,
+        store: EvidenceStore,
+        retention_days: int,
+        outbox: Outbox | None = None,
+        policy: AlarmPolicy | None = None,
     ) -> None:
         self.db = db
         self.store = store
         self.retention = dt.timedelta(days=retention_days)
         self.outbox = outbox or Outbox()
+        # None: no repeat rules (tools storing events as they come); the gateway passes config.alarms.
+        self.policy = policy or AlarmPolicy.none()
+
+    def wants_clip(self, scene: str) -> bool:
+        """Whether the scene's alarms keep a video clip (``alarms.scenes.<scene>.clip``)."""
+        return self.policy.for_scene(scene).clip
 
     def open_event_keys(self) -> set[str]:
         with self.db.session() as s:
             return set(s.scalars(select(Alarm.event_key).where(Alarm.status.in_(OPEN_STATUSES))))
 
     def record(self, event: AlarmEvent, image: np.ndarray, ctx: SceneContext) -> str | None:
-        """Store one alarm; returns its id, or None when an alarm for the same event is still open."""
+        """Store one alarm; returns its id, or None when the event joins an alarm already raised (an
+        open alarm of the same event key, or a repeat merged under the camera-scene's rules)."""
         raw_jpeg = jpeg(image)
         annotated_jpeg = jpeg(annotate(image, event, ctx.regions))
-        # Files first (atomic, content-addressed): a crash before the commit leaves only an orphan file.
-        files = [
-            EvidenceFile(kind, *self.store.put(data, "jpg")[:2], len(data))
-            for kind, data in (("snapshot_raw", raw_jpeg), ("snapshot", annotated_jpeg))
-        ]
         now = utcnow()
-        event_key = event.key if ctx.video is None else f"video:{ctx.video.job}/{event.key}"
+        height, width = image.shape[:2]
+        video = ctx.video
+        event_key = event.key if video is None else f"video:{video.job}/{event.key}"
+        centre = (
+            centre_of(event.detections[0].box, width, height)
+            if event.target is not None and event.detections
+            else None
+        )
+        arrival = Arrival(
+            camera_id=event.camera_id,
+            scene=event.scene,
+            at=utc(event.raised_at),
+            centre=centre,
+            aspect=width / max(height, 1),
+            video_job_id=video.job if video is not None else None,
+            target=event.target,
+        )
+        policy = self.policy.for_scene(event.scene)
         with self.db.session() as s:
             existing = s.scalar(
                 select(Alarm.id).where(Alarm.event_key == event_key, Alarm.status.in_(OPEN_STATUSES)).limit(1)
             )
             if existing is not None:
                 return None
+            verdict = judge(s, policy, arrival)
+            if verdict.action == "merge" and verdict.into is not None and verdict.reason is not None:
+                merge(s, verdict.into, arrival, verdict.reason, now)
+                log.debug("alarm %s: %s merged (%s)", verdict.into.id, event.key, verdict.reason)
+                return None
+            # Files (atomic, content-addressed) before the commit: a crash leaves only an orphan file.
+            files = [
+                EvidenceFile(kind, *self.store.put(data, "jpg")[:2], len(data))
+                for kind, data in (("snapshot_raw", raw_jpeg), ("snapshot", annotated_jpeg))
+            ]
+            details: dict[str, Any] = {
+                **event.details,
+                **({"target": event.target} if event.target is not None else {}),
+                **({"centre": [round(v, 4) for v in centre]} if centre is not None else {}),
+                "boxes": [
+                    {"label": d.label, "score": round(d.score, 4), "box": [round(v, 1) for v in d.box]}
+                    for d in event.detections
+                ],
+            }
+            message = event.message
+            if verdict.flood:
+                details["flood"] = {"alarms": verdict.recent, "minutes": policy.flood_minutes}
+                message = (
+                    f"alarm flood: {verdict.recent} {event.scene} alarms in {policy.flood_minutes:g} min; "
+                    f"further ones are merged into this alarm ({event.message})"
+                )
+                flood_key = f"{event.camera_id}/{event.scene}/~flood"
+                event_key = flood_key if video is None else f"video:{video.job}/{flood_key}"
             new = NewAlarm(
                 scene=event.scene,
                 event_key=event_key,
-                message=event.message,
+                message=message,
                 actor="analyzer",
                 occurred_at=utc(event.occurred_at),
                 raised_at=utc(event.raised_at),
@@ -126,22 +182,17 @@ class AlarmRecorder:
                 region=event.region,
                 priority=ctx.priority,
                 score=event.score,
-                details={
-                    **event.details,
-                    **({"target": event.target} if event.target is not None else {}),
-                    "boxes": [
-                        {"label": d.label, "score": round(d.score, 4), "box": [round(v, 1) for v in d.box]}
-                        for d in event.detections
-                    ],
-                },
+                details=details,
                 tags={**ctx.tags, **({"scene_tag": ctx.scene_tag} if ctx.scene_tag else {})},
-                video_ts=round(event.occurred_at - ctx.video.start, 3) if ctx.video is not None else None,
+                video_ts=round(event.occurred_at - video.start, 3) if video is not None else None,
                 changes={"score": event.score},
                 evidence=files,
                 retain_until=now + self.retention,
-                uplink=ctx.video is None,  # offline analysis and replay are not pushed upstream
+                uplink=video is None,  # offline analysis and replay are not pushed upstream
+                video_job_id=video.job if video is not None else None,
+                kind="flood" if verdict.flood else "event",
             )
             alarm = write_alarm(s, self.outbox, new, now)
         self.outbox.notify()
-        log.info("alarm %s raised: %s on %s (%s)", alarm.id, event.scene, event.camera_id, event.message)
+        log.info("alarm %s raised: %s on %s (%s)", alarm.id, event.scene, event.camera_id, message)
         return alarm.id

@@ -50,6 +50,8 @@ class NewAlarm:
     evidence: Sequence[EvidenceFile] = ()
     retain_until: dt.datetime | None = None  # of the evidence
     uplink: bool = True  # queue it for the uplink targets (offline analysis is not pushed)
+    video_job_id: str | None = None  # an offline video job's alarm (source "video"), else a live one
+    kind: str = "event"  # event | flood (a camera-scene's flood alarm, repeats merged into it)
 
 
 def write_alarm(session: Session, outbox: Outbox, new: NewAlarm, now: dt.datetime) -> Alarm:
@@ -71,6 +73,11 @@ def write_alarm(session: Session, outbox: Outbox, new: NewAlarm, now: dt.datetim
         occurred_at=new.occurred_at,
         raised_at=new.raised_at,
         video_ts=new.video_ts,
+        source="live" if new.video_job_id is None else "video",
+        video_job_id=new.video_job_id,
+        kind=new.kind,
+        repeats=0,
+        escalation_level=0,
         revision=1,
     )
     session.add(alarm)

@@ -247,8 +247,9 @@ class CameraRunner:
                 alarm_id = self.recorder.record(event, frame.image, run.ctx)
                 if alarm_id is not None:
                     self.stats.alarms += 1
-                    # Queued: written once the post-event seconds are in (no buffer: no clip).
-                    if self.clips is not None and self.clip_buffer is not None:
+                    # Queued: written once the post-event seconds are in (no buffer or not wanted: no clip).
+                    wanted = self.recorder.wants_clip(event.scene)
+                    if wanted and self.clips is not None and self.clip_buffer is not None:
                         self.clips.request(alarm_id, self.camera.id, event.raised_at)
                     if self.on_alarm:
                         self.on_alarm(alarm_id)

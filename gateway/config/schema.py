@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from analyzers.scenes import SceneConfig, SceneError, scene_class
+from gateway.config.alarm_policy import AlarmPolicy
 from uplink.targets import KINDS, TargetKind
 
 ENV_PREFIX = "VIGIL_"
@@ -118,7 +119,9 @@ class ServerConfig(Strict):
         return self
 
 
-class AlarmsConfig(Strict):
+class AlarmsConfig(AlarmPolicy):
+    """Alarm type codes, repeat rules per scene and escalation (gateway/config/alarm_policy.py)."""
+
     types_file: Path | None = Field(
         None, description="alarm type code table (YAML); null = the shipped config/alarm_types.yaml"
     )
@@ -192,7 +195,7 @@ class CameraConfig(Strict):
         return self
 
 
-Action = Literal["raised", "updated", "confirmed", "rejected", "disposed", "cleared", "closed"]
+Action = Literal["raised", "updated", "confirmed", "rejected", "disposed", "cleared", "closed", "escalated"]
 
 
 class DispatchConfig(Strict):

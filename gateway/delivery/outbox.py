@@ -19,7 +19,7 @@ from gateway.delivery.alarm_types import AlarmTypeTable, default_table
 from gateway.delivery.canonical import canonical
 
 # Actions a target receives unless its `actions` setting narrows them.
-ALL_ACTIONS = ("raised", "updated", "confirmed", "rejected", "disposed", "cleared", "closed")
+ALL_ACTIONS = ("raised", "updated", "confirmed", "rejected", "disposed", "cleared", "closed", "escalated")
 
 
 def routes_to(target: UplinkTarget, alarm: Alarm, action: str, camera: Camera | None) -> bool:

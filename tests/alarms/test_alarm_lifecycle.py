@@ -4,6 +4,7 @@ audit trail and uplink rows, idempotency, and bad input that changes nothing."""
 from __future__ import annotations
 
 import base64
+import itertools
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -34,13 +35,19 @@ def jpeg_b64(size: int = 64) -> str:
     return base64.b64encode(buf.tobytes()).decode()
 
 
+_APART = itertools.count()
+
+
 def raise_alarm(gw: Gateway, region: str = "r") -> str:
+    """A new alarm: each one 11 minutes after the last, beyond the repeat rules' default windows
+    (cooldown, same-target merge, flood guard), so that none is merged into another."""
+    start = 1_763_700_000.0 + 660.0 * next(_APART)
     event = AlarmEvent(
         "gate-1",
         "intrusion",
         region,
-        occurred_at=1_763_700_000.0,
-        raised_at=1_763_700_003.0,
+        occurred_at=start,
+        raised_at=start + 3.0,
         score=0.9,
         message="1 person(s) entered",
         detections=(Detection((10, 10, 40, 90), 0.9, 0, "person"),),

@@ -69,7 +69,10 @@ def gateway(tmp: Path, url: str, concurrency: int) -> Gateway:
         "dispatch": {"concurrency": concurrency},
     }
     cam = {"id": "cam-1", "name": "bench", "url": "rtsp://127.0.0.1:9/x", "enabled": False}
-    gw = Gateway(load_config(write_config(tmp, cameras=[cam], uplink=[target]), environ={}), analyse=False)
+    # Throughput: every event a new alarm (the repeat rules would merge a burst of them into a flood alarm).
+    no_repeat_rules = {"defaults": {"cooldown_s": 0, "merge_distance": 0, "flood_alarms": 1_000_000}}
+    config = write_config(tmp, cameras=[cam], uplink=[target], alarms=no_repeat_rules)
+    gw = Gateway(load_config(config, environ={}), analyse=False)
     upgrade(gw.db.engine)
     gw.start()
     return gw
