@@ -240,6 +240,14 @@ def alarm_json(a: Alarm, full: bool = False) -> dict[str, Any]:
         "verdict_reason": a.verdict_reason,
         "revision": a.revision,
         "snapshot": f"/api/alarms/{a.id}/snapshot",
+        # live | video (an offline video job's: its job and the seconds into the video)
+        "source": a.source,
+        "video_job_id": a.video_job_id,
+        "video_ts": a.video_ts,
+        "kind": a.kind,  # event | flood (repeats of a flooding camera-scene merged into it)
+        "repeats": a.repeats,
+        "last_repeat_at": iso(a.last_repeat_at),
+        "escalation_level": a.escalation_level,
     }
     if full:
         out["details"] = a.details
@@ -310,6 +318,9 @@ def parse_time(request: web.Request, name: str) -> dt.datetime | None:
         ("region", "string", "only this region"),
         ("verdict", "string", "true_positive, false_positive, or none (not yet verified)"),
         ("count", "integer", "1: also return `total`, the number of alarms matching the filters"),
+        ("source", "string", "live (running cameras) or video (offline video jobs); default both"),
+        ("job", "string", "only this offline video job's alarms, in video time order (page with offset)"),
+        ("offset", "integer", "with job: alarms to skip (the previous page's `next`)"),
     ),
 )
 async def list_alarms(request: web.Request) -> web.Response:
@@ -323,6 +334,16 @@ async def list_alarms(request: web.Request) -> web.Response:
         with gw.db.session() as s:
             counted = stmt.with_only_columns(func.count(), maintain_column_froms=True)
             total = s.scalar(counted) if q.get("count") == "1" else None
+            if q.get("job"):
+                # One job's alarms in the order they happen in the video; the page cursor is an offset.
+                offset = query_int(request, "offset", 0, 0, 1_000_000)
+                ordered = stmt.order_by(Alarm.video_ts, Alarm.id).offset(offset).limit(limit)
+                page = [alarm_json(a) for a in s.scalars(ordered)]
+                more = str(offset + limit) if len(page) == limit else None
+                job_out: dict[str, Any] = {"items": page, "next": more}
+                if total is not None:
+                    job_out["total"] = total
+                return job_out
             if q.get("before"):
                 stmt = stmt.where(Alarm.id < q["before"])
             rows = list(s.scalars(stmt.order_by(Alarm.id.desc()).limit(limit)))
@@ -369,6 +390,15 @@ def filtered_alarms(request: web.Request) -> Select[Alarm]:
         stmt = stmt.where(Alarm.occurred_at >= since)
     if until:
         stmt = stmt.where(Alarm.occurred_at <= until)
+    source, job = q.get("source") or None, q.get("job") or None
+    if source not in (None, "live", "video"):
+        raise ApiError(400, "source must be live or video")
+    if source:
+        stmt = stmt.where(Alarm.source == source)
+    if job is not None:
+        if len(job) > 26:
+            raise ApiError(400, "job must be a video job id (26 characters)")
+        stmt = stmt.where(Alarm.video_job_id == job)
     return stmt
 
 
