@@ -43,7 +43,9 @@ TIME_QUERY = (
     ("since", "string", "ISO 8601 start (default: until minus 30 days)"),
     ("until", "string", "ISO 8601 end (default: now)"),
     ("format", "string", "json (default) or csv"),
+    ("source", "string", "live (default: running cameras), video (offline video jobs) or all"),
 )
+SOURCES = ("live", "video", "all")
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -67,6 +69,14 @@ def period(request: web.Request) -> tuple[dt.datetime, dt.datetime]:
     if until - since > MAX_RANGE:
         raise ApiError(400, f"the period may span at most {MAX_RANGE.days} days; narrow since/until")
     return since, until
+
+
+def alarm_source(request: web.Request) -> str:
+    """Which alarms count: live ones by default (offline video alarms are not today's alarms)."""
+    source = request.query.get("source", "live")
+    if source not in SOURCES:
+        raise ApiError(400, "source must be live, video or all")
+    return source
 
 
 def want_csv(request: web.Request) -> bool:
@@ -135,8 +145,12 @@ def bucket_time(key: str) -> dt.datetime:
     return hour
 
 
-def _filters(since: dt.datetime, until: dt.datetime, scene: str | None, camera_id: str | None) -> list[Any]:
+def _filters(
+    since: dt.datetime, until: dt.datetime, scene: str | None, camera_id: str | None, source: str = "live"
+) -> list[Any]:
     out: list[Any] = [Alarm.occurred_at >= since, Alarm.occurred_at < until]
+    if source != "all":
+        out.append(Alarm.source == source)
     if scene:
         out.append(Alarm.scene == scene)
     if camera_id:
@@ -216,6 +230,7 @@ def overview(gw: Any) -> dict[str, Any]:
     week = today - dt.timedelta(days=today.weekday())  # the calendar week, from Monday
     today_utc, week_utc = today.astimezone(dt.UTC), week.astimezone(dt.UTC)
     is_open = Alarm.status.in_(OPEN_STATUSES)
+    live = Alarm.source == "live"  # offline video alarms are no part of today's or this week's
     in_today = case((Alarm.occurred_at >= today_utc, 1), else_=0)
     opened = case((is_open, 1), else_=0)
     with gw.db.session() as s:
@@ -223,11 +238,11 @@ def overview(gw: Any) -> dict[str, Any]:
             # Grouped by the output names: PostgreSQL sees two copies of an expression with bound
             # parameters as different expressions.
             select(Alarm.scene, in_today.label("in_today"), opened.label("opened"), func.count())
-            .where(Alarm.occurred_at >= week_utc)
+            .where(Alarm.occurred_at >= week_utc, live)
             .group_by(Alarm.scene, "in_today", "opened")
         ).all()
-        open_total = s.scalar(select(func.count()).select_from(Alarm).where(is_open)) or 0
-        latest = list(s.scalars(select(Alarm).order_by(Alarm.id.desc()).limit(LATEST)))
+        open_total = s.scalar(select(func.count()).select_from(Alarm).where(is_open, live)) or 0
+        latest = list(s.scalars(select(Alarm).where(live).order_by(Alarm.id.desc()).limit(LATEST)))
         names = _camera_names(s, {a.camera_id for a in latest if a.camera_id})
         cameras = camera_health(gw, s)
     totals = {name: Counter[str]() for name in ("today", "week")}
@@ -312,10 +327,11 @@ def grouped(
     until: dt.datetime,
     scene: str | None,
     camera_id: str | None,
+    source: str = "live",
 ) -> tuple[dict[str, int], int]:
     """Counts per group key in [since, until) and the total."""
     tz = site_zone(gw)
-    where = _filters(since, until, scene, camera_id)
+    where = _filters(since, until, scene, camera_id, source)
     with gw.db.session() as s:
         if group in ("camera", "scene", "region"):
             column = {"camera": Alarm.camera_id, "scene": Alarm.scene, "region": Alarm.region}[group]
@@ -351,14 +367,15 @@ def alarm_groups(
     compare: bool,
     scene: str | None,
     camera_id: str | None,
+    source: str = "live",
 ) -> dict[str, Any]:
     tz = site_zone(gw)
-    counts, total = grouped(gw, group, since, until, scene, camera_id)
+    counts, total = grouped(gw, group, since, until, scene, camera_id, source)
     prev_since, prev_until = since - (until - since), since
     prev: dict[str, int] = {}
     prev_total = 0
     if compare:
-        prev, prev_total = grouped(gw, group, prev_since, prev_until, scene, camera_id)
+        prev, prev_total = grouped(gw, group, prev_since, prev_until, scene, camera_id, source)
     out: dict[str, Any] = {
         "group": group,
         "timezone": gw.config.site.timezone,
@@ -432,7 +449,8 @@ async def stats_alarms(request: web.Request) -> web.Response:
     compare = request.query.get("compare", "0") in ("1", "true", "yes")
     as_csv = want_csv(request)
     scene, camera_id = request.query.get("scene") or None, request.query.get("camera_id") or None
-    data = await asyncio.to_thread(alarm_groups, gw, group, since, until, compare, scene, camera_id)
+    source = alarm_source(request)
+    data = await asyncio.to_thread(alarm_groups, gw, group, since, until, compare, scene, camera_id, source)
     if not as_csv:
         return web.json_response(data)
     extra = {"camera": ["name", "location"], "scene": ["name_zh", "name_en"]}.get(group, [])
@@ -458,10 +476,12 @@ COUNT_FIELDS = (
 )
 
 
-def disposal_stats(gw: Any, since: dt.datetime, until: dt.datetime, scene: str | None) -> dict[str, Any]:
+def disposal_stats(
+    gw: Any, since: dt.datetime, until: dt.datetime, scene: str | None, source: str = "live"
+) -> dict[str, Any]:
     """One pass over the period's alarms: percentiles need every duration, and counting the same
     rows in Python is cheaper than scanning them again in SQL."""
-    where = _filters(since, until, scene, None)
+    where = _filters(since, until, scene, None, source)
     first_disposal = (
         select(func.min(Disposal.handled_at))
         .where(Disposal.alarm_id == Alarm.id)
@@ -545,7 +565,8 @@ async def stats_disposal(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     since, until = period(request)
     as_csv = want_csv(request)
-    data = await asyncio.to_thread(disposal_stats, gw, since, until, request.query.get("scene") or None)
+    scene, source = request.query.get("scene") or None, alarm_source(request)
+    data = await asyncio.to_thread(disposal_stats, gw, since, until, scene, source)
     if not as_csv:
         return web.json_response(data)
     times = [f"{w}_{m}" for w in ("confirm", "dispose") for m in ("mean_s", "p50_s", "p90_s")]

@@ -262,11 +262,13 @@ async def publish_stats(gw: Any) -> None:
             by_scene = dict(
                 s.execute(
                     select(Alarm.scene, func.count())
-                    .where(Alarm.occurred_at >= midnight)
+                    .where(Alarm.occurred_at >= midnight, Alarm.source == "live")  # not offline videos
                     .group_by(Alarm.scene)
                 ).all()
             )
-            open_count = s.scalar(select(func.count()).where(Alarm.status.in_(OPEN_STATUSES)))
+            open_count = s.scalar(
+                select(func.count()).where(Alarm.status.in_(OPEN_STATUSES), Alarm.source == "live")
+            )
         online = sum(1 for r in list(gw.analytics.runners.values()) if r.health.state == "online")
         return {
             "at": dt.datetime.now(dt.UTC).isoformat(),
