@@ -32,6 +32,7 @@ from gateway.cameras.registry import (
     is_gb_camera,
     upsert_camera,
 )
+from gateway.cameras.viewing import Snapshots
 from gateway.config.schema import CameraConfig, GatewayConfig
 from gateway.db import Database
 from gateway.db.files import EvidenceStore
@@ -65,6 +66,7 @@ class Gateway:
             self.db, self.store, retention_days, pre_s=st.clip_pre_s, post_s=st.clip_post_s
         )
         self.analytics = Analytics(self.db, config.storage.root, self.recorder, self.clips)
+        self.snapshots = Snapshots(self.analytics)  # viewers' pictures from the running cameras' frames
         self.lifecycle = AlarmLifecycle(
             self.db,
             self.store,

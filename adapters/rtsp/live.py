@@ -5,7 +5,12 @@ The camera's packets are never decoded: PyAV demuxes them and the mp4 muxer (``f
 (moof + mdat) per GOP, starting at a keyframe. The browser appends them to a ``SourceBuffer`` created
 with :attr:`FragmentedMp4Relay.mime`. H.265 is refused: browsers here cannot play it without transcoding.
 
-Also :func:`grab_jpeg`: one decoded frame of a stream as JPEG (the snapshot fallback).
+:class:`FeedMuxer` and :class:`FeedViewer` do the same for a running camera without a connection of
+their own: they take the access units the camera's one RTSP session already demuxes (its
+:class:`~adapters.rtsp.packet_feed.PacketFeed`), so any number of viewers adds no session to the camera.
+:class:`FragmentedMp4Relay` (its own connection) is left for cameras the gateway does not run.
+
+Also :func:`grab_jpeg`: one decoded frame of a stream as JPEG (for a camera that is not running).
 """
 
 from __future__ import annotations
@@ -13,14 +18,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import io
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from fractions import Fraction
 from typing import Any
 
 import av
 import av.error
 
+from adapters.gb28181.ps import AccessUnit
 from adapters.redact import redact_text, redact_url
 
 log = logging.getLogger(__name__)
@@ -275,6 +283,165 @@ class FragmentedMp4Relay:
         finally:
             self._stop.set()
             await asyncio.to_thread(thread.join, self.read_timeout_s * 2 + 1)
+
+
+CLOCK = Fraction(1, 90000)  # the access units' time base
+DEFAULT_STEP = 3600  # one frame at 25 fps in 90 kHz ticks, until two timestamps give the real step
+
+
+class FeedMuxer:
+    """Annex-B access units with 90 kHz timestamps (a ``PacketFeed``'s) -> fMP4: the init segment at the
+    first keyframe, then one fragment (moof + mdat) per GOP. Blocking, cheap (no decode); one per viewer.
+
+    The first units of an RTSP session often carry no timestamp: they get the previous one plus a frame.
+    """
+
+    def __init__(self) -> None:
+        self.codec: str | None = None  # "avc1.4D401F"
+        self.width = self.height = 0
+        self._sink = _Sink()
+        self._out: Any = None
+        self._stream: Any = None
+        self._pending: list[bytes] = []
+        self._init_sent = False
+        self._base: int | None = None  # 90 kHz timestamp of the output's zero
+        self._last = -DEFAULT_STEP  # output time of the last unit
+        self._step = DEFAULT_STEP
+
+    @property
+    def mime(self) -> str:
+        return f'video/mp4; codecs="{self.codec or "avc1.42E01E"}"'
+
+    def add(self, unit: AccessUnit) -> list[bytes]:
+        """Mux one unit; returns the segments it completed (the init segment comes with the first)."""
+        if unit.codec != "h264":
+            raise LiveViewUnsupported(
+                H265_REASON if unit.codec in H265_CODECS else f"{unit.codec} cannot be played by browsers"
+            )
+        if self._out is None:
+            if not unit.keyframe:
+                return []  # a fragmented file starts at a keyframe
+            self._open(unit)
+        dts = self._time(unit)
+        packet = av.Packet(unit.data)
+        packet.dts = dts
+        packet.pts = dts + (unit.pts - unit.dts if unit.pts is not None and unit.dts is not None else 0)
+        packet.is_keyframe = unit.keyframe
+        packet.time_base = CLOCK
+        packet.stream = self._stream
+        try:
+            self._out.mux(packet)
+        except av.error.FFmpegError as exc:
+            raise LiveViewError(f"could not remux the camera's stream: {exc}") from exc
+        return self._segments()
+
+    def _open(self, key: AccessUnit) -> None:
+        # The codec parameters (size, SPS/PPS as extradata) from the keyframe itself, parsed by FFmpeg's
+        # H.264 demuxer; the mp4 muxer then writes avcC and turns the Annex-B units into length-prefixed.
+        try:
+            probe = av.open(io.BytesIO(key.data), format="h264")
+        except av.error.FFmpegError as exc:
+            raise LiveViewError(f"the camera's keyframe could not be parsed: {exc}") from exc
+        try:
+            if not probe.streams.video:
+                raise LiveViewError("the camera's keyframe holds no video")
+            template = probe.streams.video[0]
+            ctx = template.codec_context
+            self.width, self.height = ctx.width, ctx.height
+            self.codec = avc_codec_string(ctx.extradata) or _avc_from_packet(key.data)
+            out = av.open(self._sink, "w", format="mp4", options={"movflags": MOVFLAGS, "flush_packets": "1"})
+            self._stream = out.add_stream_from_template(template, opaque=True)
+            self._stream.time_base = CLOCK
+            self._out = out
+        finally:
+            probe.close()
+
+    def _time(self, unit: AccessUnit) -> int:
+        ts = unit.dts if unit.dts is not None else unit.pts
+        if ts is None:
+            out = self._last + self._step
+        else:
+            if self._base is None:
+                self._base = ts - (self._last + self._step)
+            out = ts - self._base
+            if out <= self._last:  # the camera's clock went back (a reconnect): continue from here
+                self._base = ts - (self._last + self._step)
+                out = self._last + self._step
+            elif self._last >= 0:
+                self._step = out - self._last
+        self._last = out
+        return out
+
+    def _segments(self) -> list[bytes]:
+        done: list[bytes] = []
+        for box in split_boxes(self._sink.buffer):
+            kind = box[4:8]
+            self._pending.append(box)
+            if (not self._init_sent and kind == b"moov") or (self._init_sent and kind == b"mdat"):
+                self._init_sent = True
+                done.append(b"".join(self._pending))
+                self._pending = []
+        return done
+
+    def close(self) -> None:
+        out, self._out = self._out, None
+        if out is not None:
+            with contextlib.suppress(av.error.FFmpegError, ValueError):
+                out.close()
+
+
+# Subscribes a callback to a camera's access units; returns the function that ends the subscription.
+Subscribe = Callable[[Callable[[AccessUnit], None]], Callable[[], None]]
+
+
+class FeedViewer:
+    """One live viewer of a running camera: subscribes to its packet feed and yields fMP4 segments.
+
+    The muxing runs on the feed's subscriber thread (the feed drops units for a viewer that falls behind
+    and resumes it at a keyframe); segments reach the event loop through a bounded queue, and a viewer
+    whose queue is full loses segments rather than holding anything up.
+    """
+
+    def __init__(self, subscribe: Subscribe, queue_size: int = 16) -> None:
+        self._subscribe = subscribe
+        self.queue_size = queue_size
+        self.muxer = FeedMuxer()
+        self.dropped = 0
+
+    async def segments(self) -> AsyncGenerator[bytes, None]:
+        """The init segment first, then fragments, until the caller stops iterating (or an error)."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes | BaseException] = asyncio.Queue(self.queue_size)
+        failed = threading.Event()
+
+        def hand_over(item: bytes | BaseException) -> None:
+            if queue.full() and not isinstance(item, BaseException):
+                self.dropped += 1
+                return
+            queue.put_nowait(item)
+
+        def on_unit(unit: AccessUnit) -> None:
+            if failed.is_set():
+                return
+            try:
+                segments: list[bytes | BaseException] = list(self.muxer.add(unit))
+            except (LiveViewError, LiveViewUnsupported) as exc:
+                failed.set()
+                segments = [exc]
+            for item in segments:
+                with contextlib.suppress(RuntimeError):  # the loop closed under us
+                    loop.call_soon_threadsafe(hand_over, item)
+
+        cancel = self._subscribe(on_unit)
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            await asyncio.to_thread(cancel)  # joins the subscriber thread: no unit is muxed after this
+            self.muxer.close()
 
 
 def grab_jpeg(

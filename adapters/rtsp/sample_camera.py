@@ -7,6 +7,7 @@ subprocess of ``/usr/bin/python3`` (override with ``VIGIL_SYSTEM_PYTHON``). This
         url = cam.url("vtest")  # rtsp://127.0.0.1:PORT/vtest, an endless 1 s GOP H.264 stream
         ...
         cam.restart()  # the "camera reboots" case: same port, new process
+        cam.clients_opened  # client connections since this process started (sessions: RTSP SETUPs)
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ _EXIT_HINTS = {
     4: "the port is already in use",
 }
 _READY = "READY "
+_CLIENTS = "CLIENTS "  # "CLIENTS OPENED CLOSED": connection totals since the process started
+_SESSIONS = "SESSIONS "  # "SESSIONS N": RTSP sessions set up since the process started
 
 
 class SampleServerError(RuntimeError):
@@ -59,6 +62,7 @@ class SampleRtspServer:
         max_seconds: float = 0.0,
         startup_timeout: float = 60.0,
         python: str | None = None,
+        user: str | None = None,
     ) -> None:
         if not mounts:
             raise ValueError("SampleRtspServer needs at least one mount")
@@ -76,6 +80,10 @@ class SampleRtspServer:
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
         self._threads: list[threading.Thread] = []
         self._last_command: list[str] = []
+        self.user = user  # "NAME:PASSWORD": the server then answers 401 to anyone else
+        self.clients_opened = 0  # client connections accepted by the current process
+        self.clients_closed = 0
+        self.sessions = 0  # RTSP sessions set up (one per played stream of a client)
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -161,6 +169,15 @@ class SampleRtspServer:
             raise KeyError(f"no mount {mount!r}; mounts: {sorted(self.mounts)}")
         return f"{self.base_url}/{name}"
 
+    def credentials_url(self, mount: str, user: str, password: str) -> str:
+        """``url(mount)`` with ``user:password@`` in it."""
+        return self.url(mount).replace("rtsp://", f"rtsp://{user}:{password}@", 1)
+
+    @property
+    def clients_open(self) -> int:
+        """Client connections open now."""
+        return self.clients_opened - self.clients_closed
+
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
@@ -186,6 +203,8 @@ class SampleRtspServer:
             cmd += ["--preset", self.preset]
         if self.max_seconds > 0:
             cmd += ["--max-seconds", str(self.max_seconds)]
+        if self.user is not None:
+            cmd += ["--user", self.user]
         return cmd
 
     def _spawn(self, port: int) -> None:
@@ -194,6 +213,7 @@ class SampleRtspServer:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH")}
         env["PYTHONUNBUFFERED"] = "1"
         self._stderr_tail.clear()
+        self.clients_opened = self.clients_closed = self.sessions = 0
         self._last_command = self.command(port)
         try:
             proc = subprocess.Popen(
@@ -242,12 +262,16 @@ class SampleRtspServer:
         cls = _PortBusy if code == 4 else SampleServerError
         raise cls(f"sample RTSP server {what}: {hint}.\n  command: {' '.join(self._last_command)}\n{tail}")
 
-    @staticmethod
-    def _read_stdout(stream: IO[str], ready: threading.Event, found: list[str]) -> None:
+    def _read_stdout(self, stream: IO[str], ready: threading.Event, found: list[str]) -> None:
         for line in stream:
             if not ready.is_set() and line.startswith(_READY):
                 found.append(line[len(_READY) :].strip())
                 ready.set()
+            elif line.startswith(_CLIENTS):
+                opened, closed = line[len(_CLIENTS) :].split()
+                self.clients_opened, self.clients_closed = int(opened), int(closed)
+            elif line.startswith(_SESSIONS):
+                self.sessions = int(line[len(_SESSIONS) :])
 
     def _read_stderr(self, stream: IO[str]) -> None:
         # Drained continuously: a full pipe would block the server. Kept: the tail, for error messages.

@@ -11,6 +11,10 @@ Every keyframe carries its parameter sets (SPS/PPS[/VPS]), so late joiners can s
 keyframe.
 
 When every mount is ready and the server listens, one line ``READY rtsp://HOST:PORT`` goes to stdout.
+Then every client connection that opens or closes writes ``CLIENTS OPENED CLOSED`` (totals since start)
+and every RTSP session a client sets up writes ``SESSIONS N`` (the total): tests count with them how
+many connections a gateway opens to one camera. ``--user NAME:PASSWORD`` requires HTTP Basic auth
+(a wrong or missing password gets 401, like a real camera).
 
 Exit codes: 0 after SIGTERM/SIGINT, 2 missing or undecodable media (or a bad argument), 3 GStreamer Python
 bindings missing, 4 the server cannot listen on HOST:PORT.
@@ -23,6 +27,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -322,7 +327,51 @@ def _bus_error(bus: Any) -> str | None:
     return f"{err.message} ({debug.splitlines()[0] if debug else msg.src.get_name()})"
 
 
-def make_factory(clip: Clip) -> Any:
+AUTH_ROLE = "viewer"
+
+
+class SessionCounter:
+    """Counts client connections and RTSP sessions and reports each change on stdout."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # clients are served (and close) on the server's worker threads
+        self.opened = 0
+        self.closed = 0
+        self.sessions = 0
+
+    def on_client(self, _server: Any, client: Any) -> None:
+        client.connect("closed", self.on_closed)
+        client.connect("new-session", self.on_session)
+        with self.lock:
+            self.opened += 1
+            self.write(f"CLIENTS {self.opened} {self.closed}")
+
+    def on_closed(self, _client: Any) -> None:
+        with self.lock:
+            self.closed += 1
+            self.write(f"CLIENTS {self.opened} {self.closed}")
+
+    def on_session(self, _client: Any, _session: Any) -> None:
+        with self.lock:
+            self.sessions += 1
+            self.write(f"SESSIONS {self.sessions}")
+
+    @staticmethod
+    def write(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def basic_auth(user: str, password: str) -> Any:
+    """An RTSPAuth that lets one user (HTTP Basic) see every mount."""
+    auth = GstRtspServer.RTSPAuth()
+    token = GstRtspServer.RTSPToken()
+    token.set_string("media.factory.role", AUTH_ROLE)
+    auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
+    return auth
+
+
+def make_factory(clip: Clip, protected: bool = False) -> Any:
     _caps_name, parser, pay = CODECS[clip.codec]
     factory = GstRtspServer.RTSPMediaFactory()
     # config-interval=-1 on parser and payloader: parameter sets in-band with every keyframe, so a client
@@ -342,6 +391,12 @@ def make_factory(clip: Clip) -> Any:
         appsrc.connect("need-data", feeder.on_need_data)
 
     factory.connect("media-configure", on_configure)
+    if protected:
+        factory.add_role_from_structure(
+            Gst.Structure.from_string(
+                f"{AUTH_ROLE}, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"
+            )[0]
+        )
     return factory
 
 
@@ -382,7 +437,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="quit when stdin reaches EOF, i.e. when the parent process that holds the pipe dies",
     )
+    p.add_argument(
+        "--user",
+        default=None,
+        metavar="NAME:PASSWORD",
+        help="require HTTP Basic auth with this user (default: no authentication)",
+    )
     args = p.parse_args(argv)
+    if args.user is not None and ":" not in args.user:
+        p.error("--user must be NAME:PASSWORD")
     if args.gop is not None and args.gop < 1:
         p.error("--gop must be >= 1")
     if not 0 <= args.port <= 65535:
@@ -428,9 +491,14 @@ def main(argv: list[str] | None = None) -> int:
     server = GstRtspServer.RTSPServer()
     server.set_address(args.host)
     server.set_service(str(args.port))
+    if args.user is not None:
+        name, _, password = args.user.partition(":")
+        server.set_auth(basic_auth(name, password))
+    counter = SessionCounter()
+    server.connect("client-connected", counter.on_client)
     mounts = server.get_mount_points()
     for clip in clips:
-        mounts.add_factory(f"/{clip.name}", make_factory(clip))
+        mounts.add_factory(f"/{clip.name}", make_factory(clip, protected=args.user is not None))
     if server.attach(None) == 0:
         print(
             f"sample_server: error: cannot listen on {args.host}:{args.port} (port in use?)",

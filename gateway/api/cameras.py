@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,8 +28,8 @@ from adapters.gb28181.manscdp import ptz_cmd
 from adapters.onvif import OnvifError, discover, probe
 from adapters.onvif.client import insert_credentials
 from adapters.rtsp.live import (
-    H265_CODECS,
-    H265_REASON,
+    FeedMuxer,
+    FeedViewer,
     FragmentedMp4Relay,
     LiveViewError,
     LiveViewUnsupported,
@@ -37,6 +38,7 @@ from adapters.rtsp.live import (
 from gateway.api.http import ApiError, parse_body, query_int, route
 from gateway.api.keys import GATEWAY
 from gateway.cameras.registry import camera_config, camera_hosts, camera_json, listed_cameras
+from gateway.cameras.viewing import NoPicture, camera_feed
 from gateway.config.schema import CameraConfig
 from gateway.db.schema import Camera
 
@@ -59,20 +61,12 @@ def _stream(gw: Any, camera_id: str) -> _Stream:
         return _Stream(row.stream_url, row.sub_stream_url or row.stream_url, row.transport or "tcp")
 
 
-def _running_codec(gw: Any, camera_id: str, stream: _Stream) -> str | None:
-    """The codec the analytics saw, when the live view plays the stream it analyses."""
-    runner = gw.analytics.runners.get(camera_id)
-    if runner is None or stream.live_url != stream.main_url:
-        return None
-    codec: str | None = runner.health.codec
-    return codec
-
-
 @route(
     "GET",
     "/api/cameras/{camera_id}/live",
     scope="cameras:read",
-    summary="Live view as a WebSocket: a JSON init message, then fragmented MP4 (H.264 only, no transcode)",
+    summary="Live view as a WebSocket: a JSON init message, then fragmented MP4 (H.264 only, no transcode); "
+    "a running camera's viewers share its one stream session",
     produces="application/octet-stream",
     tag="cameras",
 )
@@ -84,17 +78,25 @@ async def live(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, "connect with a WebSocket (Upgrade: websocket)")
     await ws.prepare(request)
     snapshot = f"/api/cameras/{camera_id}/snapshot"
-    relay = FragmentedMp4Relay(stream.live_url, transport=stream.transport)
-    try:
-        if _running_codec(gw, camera_id, stream) in H265_CODECS:
-            raise LiveViewUnsupported(H265_REASON)
-        await relay.start()
-    except LiveViewUnsupported as exc:
-        await ws.send_json({"type": "unsupported", "reason": str(exc), "snapshot": snapshot})
+    feed = camera_feed(gw.analytics, camera_id)
+    relay: FragmentedMp4Relay | FeedMuxer
+    if feed is not None:  # the camera runs: its own session's packets, no new connection
+        viewer = FeedViewer(feed.subscribe)
+        relay, segments = viewer.muxer, viewer.segments()
+    elif gw.snapshots.running(camera_id):  # e.g. a GB/T 28181 channel: pictures from its frames
+        await ws.send_json({"type": "unsupported", "reason": NO_FEED_REASON, "snapshot": snapshot})
         await ws.close()
         return ws
-    except LiveViewError as exc:
-        await ws.send_json({"type": "error", "reason": str(exc), "snapshot": snapshot})
+    else:  # not run by this gateway (disabled, or analysis off): a connection of the viewer's own
+        relay = FragmentedMp4Relay(stream.live_url, transport=stream.transport)
+        segments = _relayed(relay)
+    try:
+        init = await asyncio.wait_for(anext(segments), FIRST_SEGMENT_TIMEOUT_S)
+    except (LiveViewUnsupported, LiveViewError, TimeoutError, StopAsyncIteration) as exc:
+        kind = "unsupported" if isinstance(exc, LiveViewUnsupported) else "error"
+        reason = str(exc) if isinstance(exc, LiveViewError | LiveViewUnsupported) else NO_PICTURE_REASON
+        await segments.aclose()
+        await ws.send_json({"type": kind, "reason": reason, "snapshot": snapshot})
         await ws.close()
         return ws
     await ws.send_json(
@@ -110,7 +112,8 @@ async def live(request: web.Request) -> web.StreamResponse:
     async def pump() -> None:
         with contextlib.suppress(ConnectionError):  # the viewer went away
             try:
-                async for segment in relay.segments():
+                await ws.send_bytes(init)
+                async for segment in segments:
                     await ws.send_bytes(segment)
                 await ws.send_json({"type": "end", "reason": "the stream ended"})
             except LiveViewError as exc:
@@ -127,16 +130,31 @@ async def live(request: web.Request) -> web.StreamResponse:
             sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sender
-        relay.stop()
+        await segments.aclose()
         await ws.close()
     return ws
+
+
+FIRST_SEGMENT_TIMEOUT_S = 15.0
+NO_FEED_REASON = "this camera's stream cannot be relayed live; showing snapshots"
+NO_PICTURE_REASON = "the camera sent no picture in time"
+
+
+async def _relayed(relay: FragmentedMp4Relay) -> AsyncGenerator[bytes, None]:
+    """A relay of its own (a camera that is not running): open, then its segments; closed at the end."""
+    try:
+        await relay.start()
+        async for segment in relay.segments():
+            yield segment
+    finally:
+        relay.stop()
 
 
 @route(
     "GET",
     "/api/cameras/{camera_id}/snapshot",
     scope="cameras:read",
-    summary="A current picture of the camera (JPEG, decoded from its main stream)",
+    summary="A current picture of the camera (JPEG): the last frame its running stream decoded",
     produces="image/jpeg",
     tag="cameras",
 )
@@ -144,6 +162,13 @@ async def snapshot(request: web.Request) -> web.Response:
     gw, camera_id = request.app[GATEWAY], request.match_info["camera_id"]
     stream = await asyncio.to_thread(_stream, gw, camera_id)
     try:
+        shot = await asyncio.to_thread(gw.snapshots.latest, camera_id)
+    except NoPicture as exc:
+        raise ApiError(503, f"camera {camera_id} has no current picture: {exc.reason or exc.state}") from exc
+    if shot is not None:
+        headers = {"Cache-Control": "no-store", "X-Frame-Time": f"{shot.taken_at:.3f}"}
+        return web.Response(body=shot.jpeg, content_type="image/jpeg", headers=headers)
+    try:  # not running here: one picture over a connection of its own
         jpeg = await asyncio.wait_for(
             asyncio.to_thread(grab_jpeg, stream.main_url, stream.transport, 10.0, 5.0), SNAPSHOT_TIMEOUT_S
         )
