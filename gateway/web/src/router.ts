@@ -4,6 +4,7 @@ import { createRouter, createWebHashHistory, type RouteComponent, type RouteReco
 import Placeholder from './components/Placeholder.vue'
 import { onUnauthorized } from './api/http'
 import { auth, can, loadMe } from './composables/useAuth'
+import { loadSite } from './composables/useSite'
 
 const pages = import.meta.glob<{ default: RouteComponent }>('./pages/*.vue')
 
@@ -42,6 +43,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/samples', name: 'samples', component: page('Samples'), meta: { nav: 'samples' } },
   { path: '/uplinks', name: 'uplinks', component: page('Uplinks'), meta: { nav: 'uplinks' } },
   { path: '/users', name: 'users', component: page('Users'), meta: { nav: 'users', admin: true } },
+  { path: '/live', name: 'live', component: page('LiveWall'), meta: { nav: 'live' } },
   { path: '/screen', name: 'screen', component: page('BigScreen'), meta: { bare: true } },
   { path: '/:rest(.*)*', redirect: '/overview' },
 ]
@@ -58,6 +60,7 @@ router.beforeEach(async (to) => {
   if (to.meta.public) return true
   if (!auth.checked || !auth.user) await loadMe()
   if (!auth.user) return { name: 'login', query: to.fullPath !== '/overview' ? { next: to.fullPath } : {} }
+  await loadSite() // every time on the page is shown on the site's clock
   if (to.meta.admin && !can('admin')) return { name: 'overview' }
   return true
 })

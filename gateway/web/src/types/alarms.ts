@@ -13,9 +13,16 @@ export interface AlarmItem {
   message: string
   occurred_at: string
   raised_at?: string | null
-  snapshot?: string
+  snapshot?: string | null
   snapshot_url?: string
   verdict?: string | null
+  // live: a running camera; video: found in an uploaded video (history), at video_ts s into it
+  source?: 'live' | 'video' | string
+  video_ts?: number | null
+  video_job_id?: string | null
+  video_time?: string | null // the wall time in the video (its start + video_ts), when the API gives it
+  kind?: string // event | flood
+  repeats?: number
 }
 
 export interface AlarmList {
@@ -31,6 +38,7 @@ export interface AlarmQuery {
   q?: string
   since?: string
   until?: string
+  source?: string
   before?: string
   limit?: number
   count?: number

@@ -12,6 +12,7 @@ export interface FeedAlarm {
   occurred_at: string
   camera?: { id: string; name: string | null; location: string | null }
   snapshot_url?: string
+  source?: string // live | video (an uploaded video's alarm)
 }
 
 export interface FeedStats {

@@ -10,6 +10,7 @@ import { countByScene, statsAlarms, statsOverview } from '../../api/stats'
 import type { AlarmItem } from '../../types/alarms'
 import type { CameraItem } from '../../types/cameras'
 import type { FeedAlarm, FeedState, FeedStats } from '../../types/feed'
+import { zoneParts } from '../../composables/useSite'
 import { isoLocal, startOfToday } from '../format'
 
 const MAX_FEED = 50
@@ -30,8 +31,11 @@ function replace(target: Record<string, number>, values: Record<string, number>)
   Object.assign(target, values)
 }
 
-/** `noArea` names cameras without a location ("area / spot": the area is the part before the slash). */
-export function useScreenData(noArea: () => string) {
+/**
+ * `noArea` names cameras without a location ("area / spot": the area is the part before the slash);
+ * `onNew` hears of each new live alarm the feed brings (the screen's pop-up and sound).
+ */
+export function useScreenData(noArea: () => string, onNew?: (item: ScreenItem, alarm: FeedAlarm) => void) {
   const conn = ref<FeedState>('connecting')
   const feed = ref<ScreenItem[]>([])
   const wall = ref<ScreenItem[]>([])
@@ -59,7 +63,7 @@ export function useScreenData(noArea: () => string) {
       camera: a.camera_name ?? cam?.name ?? a.camera_id,
       area: areaOf(a.camera_location ?? cam?.location),
       at: a.occurred_at,
-      snapshot: a.snapshot ?? `/api/alarms/${a.id}/snapshot`,
+      snapshot: a.snapshot ?? '',
     }
   }
 
@@ -70,6 +74,7 @@ export function useScreenData(noArea: () => string) {
       return
     }
     if (a.action && a.action !== 'raised') return // a revision of an alarm older than the list
+    if (a.source === 'video') return // an uploaded video's alarm is history: not on the live screen
     const cam = a.camera?.id ? cameraById.value[a.camera.id] : undefined
     const item: ScreenItem = {
       id: a.id,
@@ -78,7 +83,7 @@ export function useScreenData(noArea: () => string) {
       camera: a.camera?.name ?? cam?.name ?? a.camera?.id ?? '',
       area: areaOf(a.camera?.location ?? cam?.location),
       at: a.occurred_at,
-      snapshot: a.snapshot_url ?? `/api/alarms/${a.id}/snapshot`,
+      snapshot: a.snapshot_url ?? '',
     }
     feed.value = [item, ...feed.value].slice(0, MAX_FEED)
     wall.value = [item, ...wall.value.filter((w) => w.id !== item.id)].slice(0, MAX_WALL)
@@ -88,6 +93,7 @@ export function useScreenData(noArea: () => string) {
       byArea[item.area] = (byArea[item.area] ?? 0) + 1
     }
     openCount.value += 1
+    onNew?.(item, a)
   }
 
   let haveOverview = false // /api/stats/overview counts the site's day; then the feed's stats only bring `open`
@@ -116,7 +122,7 @@ export function useScreenData(noArea: () => string) {
       haveOverview = true
     } catch (exc) {
       if (!(exc instanceof ApiError) || exc.status !== 404) return
-      const res = await listAlarms({ since, limit: 500 }).catch(() => null)
+      const res = await listAlarms({ since, limit: 500, source: 'live' }).catch(() => null)
       if (!res) return
       replace(byScene, countByScene(res.items))
     }
@@ -139,15 +145,16 @@ export function useScreenData(noArea: () => string) {
     const until = new Date()
     const since = new Date(until.getTime() - 24 * 3600 * 1000)
     const hours: string[] = []
-    for (let i = 23; i >= 0; i--) hours.push(String(new Date(until.getTime() - i * 3600 * 1000).getHours()).padStart(2, '0'))
+    // Hours on the site's clock, as the statistics group them.
+    for (let i = 23; i >= 0; i--) hours.push(String(zoneParts(new Date(until.getTime() - i * 3600 * 1000)).hour).padStart(2, '0'))
     const m: Record<string, number> = {}
     try {
       const g = await statsAlarms({ group: 'hour', since: isoLocal(since), until: isoLocal(until) })
       for (const i of g.items) m[i.key] = i.count
     } catch {
-      const res = await listAlarms({ since: isoLocal(since), limit: 500 }).catch(() => null)
+      const res = await listAlarms({ since: isoLocal(since), limit: 500, source: 'live' }).catch(() => null)
       for (const a of res?.items ?? []) {
-        const h = String(new Date(a.occurred_at).getHours()).padStart(2, '0')
+        const h = String(zoneParts(new Date(a.occurred_at)).hour).padStart(2, '0')
         m[h] = (m[h] ?? 0) + 1
       }
     }
@@ -156,7 +163,7 @@ export function useScreenData(noArea: () => string) {
 
   async function loadLatest(): Promise<void> {
     try {
-      const res = await listAlarms({ limit: MAX_FEED })
+      const res = await listAlarms({ limit: MAX_FEED, source: 'live' })
       const items = res.items.map(fromAlarm)
       // Keep alarms the feed brought meanwhile; the list and the feed may overlap.
       const seen = new Set(items.map((i) => i.id))
