@@ -69,7 +69,7 @@ def _distance(a: tuple[float, float], b: tuple[float, float], aspect: float) -> 
 
 
 def _last_event(alarm: Alarm) -> dt.datetime:
-    return as_utc(alarm.last_repeat_at or alarm.raised_at) or alarm.raised_at
+    return as_utc(alarm.last_repeat_at or alarm.raised_at)
 
 
 def judge(session: Session, policy: ResolvedPolicy, arrival: Arrival) -> Verdict:
@@ -114,9 +114,9 @@ def judge(session: Session, policy: ResolvedPolicy, arrival: Arrival) -> Verdict
             ):
                 return Verdict("merge", alarm, "same_target")
     cooldown = dt.timedelta(seconds=policy.cooldown_s)
-    if recent and policy.cooldown_s > 0 and at - (as_utc(recent[0].raised_at) or at) < cooldown:
+    if recent and policy.cooldown_s > 0 and at - as_utc(recent[0].raised_at) < cooldown:
         return Verdict("merge", recent[0], "cooldown")
-    in_window = sum(1 for a in recent if at - (as_utc(a.raised_at) or at) < flood_window)
+    in_window = len([a for a in recent if at - as_utc(a.raised_at) < flood_window])
     return Verdict("raise", flood=in_window >= policy.flood_alarms, recent=in_window)
 
 

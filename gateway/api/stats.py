@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from analyzers.scenes import CATALOGUE
+from gateway.alarms import kpi
 from gateway.alarms.recorder import OPEN_STATUSES
 from gateway.api.alarms import alarm_json, parse_time
 from gateway.api.http import ApiError, route
@@ -610,3 +611,51 @@ async def stats_summary(request: web.Request) -> web.Response:
             return {"by_scene": out}
 
     return web.json_response(await asyncio.to_thread(work))
+
+
+# --- KPIs -----------------------------------------------------------------------------------------
+
+
+@route(
+    "GET",
+    "/api/stats/kpi",
+    scope="stats:read",
+    tag="stats",
+    summary="Alarm KPIs per camera, area, scene or local day: alarms per hour, confirmed within 30 s, "
+    "disposed within 30 min, open over 24 h, 10-minute peak, chattering targets, flood periods",
+    query=(("group", "string", "camera, area, scene or period (local days; default scene)"), *TIME_QUERY),
+)
+async def stats_kpi(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    group = request.query.get("group", "scene")
+    if group not in kpi.GROUPS:
+        raise ApiError(400, f"group must be one of {', '.join(kpi.GROUPS)}")
+    since, until = period(request)
+    source, as_csv = alarm_source(request), want_csv(request)
+    tz = site_zone(gw)
+
+    def work() -> dict[str, Any]:
+        with gw.db.session() as s:
+            data = kpi.alarm_kpis(s, group, since, until, tz, source)
+            names = _camera_names(s, {it["key"] for it in data["items"]}) if group == "camera" else {}
+        for it in data["items"]:
+            if group == "scene":
+                it["name_zh"], it["name_en"] = scene_names(it["key"])
+            elif group == "camera":
+                it["name"] = names.get(it["key"], (None, None))[0]
+        return {
+            "timezone": gw.config.site.timezone,
+            "since": iso(since),
+            "until": iso(until),
+            "source": source,
+            **data,
+        }
+
+    data = await asyncio.to_thread(work)
+    if not as_csv:
+        return web.json_response(data)
+    extra = {"camera": ["name"], "scene": ["name_zh", "name_en"]}.get(group, [])
+    header = ["key", *extra, *kpi.FIELDS]
+    rows = [[it.get(h) for h in header] for it in data["items"]]
+    rows.append(["(total)", *([""] * len(extra)), *(data["total"][f] for f in kpi.FIELDS)])
+    return csv_response(f"vigil-kpi-by-{group}-{stamp(since, tz)}-{stamp(until, tz)}.csv", header, rows)
