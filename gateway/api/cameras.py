@@ -27,6 +27,7 @@ from adapters.gb28181.common import GbError
 from adapters.gb28181.manscdp import ptz_cmd
 from adapters.onvif import OnvifError, discover, probe
 from adapters.onvif.client import insert_credentials
+from adapters.rtsp.faults import fault_of_text
 from adapters.rtsp.live import (
     FeedMuxer,
     FeedViewer,
@@ -35,12 +36,16 @@ from adapters.rtsp.live import (
     LiveViewUnsupported,
     grab_jpeg,
 )
-from gateway.api.http import ApiError, parse_body, query_int, route
+from adapters.rtsp.probe import ProbeError, probe_stream
+from gateway.api.http import ApiError, parse_body, query_int, request_lang, route
 from gateway.api.keys import GATEWAY
-from gateway.cameras.registry import camera_config, camera_hosts, camera_json, listed_cameras
+from gateway.cameras.faults import camera_fault, fault_message
+from gateway.cameras.registry import camera_config, camera_hosts, camera_json, is_gb_camera, listed_cameras
 from gateway.cameras.viewing import NoPicture, camera_feed
 from gateway.config.schema import CameraConfig
+from gateway.config.stream_url import stream_url_problem, url_message
 from gateway.db.schema import Camera
+from gateway.i18n import t
 
 SNAPSHOT_TIMEOUT_S = 15.0
 HEARTBEAT_S = 20.0
@@ -78,13 +83,15 @@ async def live(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, "connect with a WebSocket (Upgrade: websocket)")
     await ws.prepare(request)
     snapshot = f"/api/cameras/{camera_id}/snapshot"
+    lang = request_lang(request)
     feed = camera_feed(gw.analytics, camera_id)
     relay: FragmentedMp4Relay | FeedMuxer
     if feed is not None:  # the camera runs: its own session's packets, no new connection
         viewer = FeedViewer(feed.subscribe)
         relay, segments = viewer.muxer, viewer.segments()
     elif gw.snapshots.running(camera_id):  # e.g. a GB/T 28181 channel: pictures from its frames
-        await ws.send_json({"type": "unsupported", "reason": NO_FEED_REASON, "snapshot": snapshot})
+        reason = fault_message("live_unsupported", lang)
+        await ws.send_json({"type": "unsupported", "reason": reason, "snapshot": snapshot})
         await ws.close()
         return ws
     else:  # not run by this gateway (disabled, or analysis off): a connection of the viewer's own
@@ -94,8 +101,8 @@ async def live(request: web.Request) -> web.StreamResponse:
         init = await asyncio.wait_for(anext(segments), FIRST_SEGMENT_TIMEOUT_S)
     except (LiveViewUnsupported, LiveViewError, TimeoutError, StopAsyncIteration) as exc:
         kind = "unsupported" if isinstance(exc, LiveViewUnsupported) else "error"
-        reason = str(exc) if isinstance(exc, LiveViewError | LiveViewUnsupported) else NO_PICTURE_REASON
         await segments.aclose()
+        reason = _live_reason(exc, lang)
         await ws.send_json({"type": kind, "reason": reason, "snapshot": snapshot})
         await ws.close()
         return ws
@@ -117,7 +124,7 @@ async def live(request: web.Request) -> web.StreamResponse:
                     await ws.send_bytes(segment)
                 await ws.send_json({"type": "end", "reason": "the stream ended"})
             except LiveViewError as exc:
-                await ws.send_json({"type": "error", "reason": str(exc)})
+                await ws.send_json({"type": "error", "reason": _live_reason(exc, lang)})
             await ws.close()
 
     sender = asyncio.create_task(pump())
@@ -136,8 +143,15 @@ async def live(request: web.Request) -> web.StreamResponse:
 
 
 FIRST_SEGMENT_TIMEOUT_S = 15.0
-NO_FEED_REASON = "this camera's stream cannot be relayed live; showing snapshots"
-NO_PICTURE_REASON = "the camera sent no picture in time"
+
+
+def _live_reason(exc: BaseException, lang: str) -> str:
+    """Why live view is not playing, in the user's words."""
+    if isinstance(exc, LiveViewUnsupported):
+        return fault_message("h265" if "H.265" in str(exc) else "live_unsupported", lang)
+    if isinstance(exc, LiveViewError):
+        return fault_message(fault_of_text(str(exc)), lang, str(exc))
+    return fault_message("no_picture", lang)
 
 
 async def _relayed(relay: FragmentedMp4Relay) -> AsyncGenerator[bytes, None]:
@@ -164,7 +178,9 @@ async def snapshot(request: web.Request) -> web.Response:
     try:
         shot = await asyncio.to_thread(gw.snapshots.latest, camera_id)
     except NoPicture as exc:
-        raise ApiError(503, f"camera {camera_id} has no current picture: {exc.reason or exc.state}") from exc
+        lang = request_lang(request)
+        reason = fault_message(fault_of_text(exc.reason), lang, exc.reason) if exc.reason else exc.state
+        raise ApiError(503, f"{fault_message('no_picture', lang)}: {reason}") from exc
     if shot is not None:
         headers = {"Cache-Control": "no-store", "X-Frame-Time": f"{shot.taken_at:.3f}"}
         return web.Response(body=shot.jpeg, content_type="image/jpeg", headers=headers)
@@ -179,6 +195,75 @@ async def snapshot(request: web.Request) -> web.Response:
     return web.Response(body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
+class TestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(max_length=1024)
+    transport: Literal["tcp", "udp"] = "tcp"
+    camera_id: str | None = Field(
+        None, max_length=64, description="a camera whose stored address stands in for the one shown as ***"
+    )
+
+
+PROBE_TIMEOUT_S = 8.0
+
+
+@route(
+    "POST",
+    "/api/cameras/test",
+    scope="cameras:write",
+    body=TestBody,
+    tag="cameras",
+    summary="Test a stream address before saving it: open it once and report codec, size and frame rate, "
+    "or why not (unreachable, refused, 401, 404, not video) in the user's language",
+)
+async def test_connection(request: web.Request) -> web.Response:
+    gw, lang = request.app[GATEWAY], request_lang(request)
+    body = await parse_body(request, TestBody)
+    problem = stream_url_problem(body.url)
+    if problem is not None:
+        message = url_message(problem, lang)
+        raise ApiError(422, message, [{"field": "url", "problem": message}])
+    url = await asyncio.to_thread(_stored_url, gw, body.camera_id, body.url)
+    if is_gb_camera(url):
+        return web.json_response({"ok": False, "code": "gb28181", "message": t("probe.gb", lang)})
+    try:
+        info = await asyncio.to_thread(probe_stream, url, body.transport, PROBE_TIMEOUT_S)
+    except ProbeError as exc:
+        return web.json_response(
+            {
+                "ok": False,
+                "code": exc.code,
+                "message": fault_message(exc.code, lang, exc.detail),
+                "detail": exc.detail,
+            }
+        )
+    fps = f"{info.fps:g}" if info.fps else "?"
+    message = t("probe.ok", lang, codec=info.codec.upper(), width=info.width, height=info.height, fps=fps)
+    return web.json_response(
+        {
+            "ok": True,
+            "message": message,
+            "codec": info.codec,
+            "width": info.width,
+            "height": info.height,
+            "fps": info.fps,
+            "elapsed_ms": round(info.elapsed_s * 1000),
+        }
+    )
+
+
+def _stored_url(gw: Any, camera_id: str | None, url: str) -> str:
+    """The camera's stored address when ``url`` is that address as the console was shown it (redacted)."""
+    if camera_id is None:
+        return url
+    with gw.db.session() as s:
+        row = s.get(Camera, camera_id)
+        for stored in (row.stream_url, row.sub_stream_url) if row is not None else ():
+            if stored and url == redact_url(stored):
+                return str(stored)
+    return url
+
+
 @route(
     "GET",
     "/api/cameras",
@@ -188,13 +273,15 @@ async def snapshot(request: web.Request) -> web.Response:
     query=(("include_removed", "boolean", "also list removed cameras (kept for their alarms)"),),
 )
 async def list_cameras(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
+    gw, lang = request.app[GATEWAY], request_lang(request)
     include_removed = request.query.get("include_removed", "").lower() in ("1", "true", "yes")
 
     def work() -> list[dict[str, Any]]:
         with gw.db.session() as s:
             rows = listed_cameras(s, include_removed)
-            return [camera_json(r, *_live(gw, r.id), onvif=gw.onvif.state(r.id)) for r in rows]
+            return [
+                _with_fault(camera_json(r, *_live(gw, r.id), onvif=gw.onvif.state(r.id)), lang) for r in rows
+            ]
 
     return web.json_response({"items": await asyncio.to_thread(work)})
 
@@ -214,7 +301,7 @@ def _live(gw: Any, camera_id: str) -> tuple[Any, dict[str, str] | None]:
 )
 async def get_camera(request: web.Request) -> web.Response:
     gw, camera_id = request.app[GATEWAY], request.match_info["camera_id"]
-    return web.json_response(await asyncio.to_thread(camera_out, gw, camera_id))
+    return web.json_response(await asyncio.to_thread(camera_out, gw, camera_id, request_lang(request)))
 
 
 @route(
@@ -235,13 +322,20 @@ async def add_camera(request: web.Request) -> web.Response:
     return web.json_response(await asyncio.to_thread(camera_out, gw, cam.id), status=201)
 
 
-def camera_out(gw: Any, camera_id: str) -> dict[str, Any]:
+def camera_out(gw: Any, camera_id: str, lang: str | None = None) -> dict[str, Any]:
     """One camera as GET /api/cameras/{id} shows it (with live status): the answer of every camera route."""
     with gw.db.session() as s:
         row = s.get(Camera, camera_id)
         if row is None:
             raise ApiError(404, f"no camera {camera_id}")
-        return camera_json(row, *_live(gw, camera_id), onvif=gw.onvif.state(camera_id))
+        item = camera_json(row, *_live(gw, camera_id), onvif=gw.onvif.state(camera_id))
+    return _with_fault(item, lang or gw.config.site.language)
+
+
+def _with_fault(item: dict[str, Any], lang: str) -> dict[str, Any]:
+    """Adds ``fault``: why the stream is down, in the user's words (``last_error`` keeps FFmpeg's)."""
+    item["fault"] = camera_fault(item["status"], item["last_error"], lang)
+    return item
 
 
 def _camera_row(s: Session, camera_id: str) -> Camera:

@@ -10,6 +10,10 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from gateway.api.keys import GATEWAY
+from gateway.config.stream_url import url_message
+from gateway.i18n import DEFAULT_LANG, Lang, has, lang_of, t
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
 
@@ -80,10 +84,11 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        lang = request_lang(request)
         details = [
             {
                 "field": ".".join(str(p) for p in e["loc"]) or "(body)",
-                "problem": "unknown field" if e["type"] == "extra_forbidden" else e["msg"],
+                "problem": "unknown field" if e["type"] == "extra_forbidden" else _worded(e, lang),
             }
             for e in exc.errors(include_url=False)
         ]
@@ -92,6 +97,26 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
             "the request body is not valid: " + "; ".join(f"{d['field']}: {d['problem']}" for d in details),
             details,
         ) from exc
+
+
+def _worded(error: Any, lang: str) -> str:
+    """A validation error in the user's language where it carries a translation key (ctx["key"])."""
+    ctx = error.get("ctx") or {}
+    key = ctx.get("key")
+    if isinstance(key, str) and has(key):
+        params = {k: v for k, v in ctx.items() if k not in ("key", "text")}
+        if key == "url.bad_scheme":
+            return url_message((key, params), lang)
+        return t(key, lang, **params)
+    return str(error["msg"])
+
+
+def request_lang(request: web.Request) -> Lang:
+    """The user's language: ``?lang=``, else the Accept-Language header (the console sends its own
+    setting), else the site's ``site.language``."""
+    gateway = request.app.get(GATEWAY)
+    default = gateway.config.site.language if gateway is not None else DEFAULT_LANG
+    return lang_of(request.query.get("lang") or request.headers.get("Accept-Language"), default)
 
 
 def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from adapters import StreamHealth, redact_url
 from analyzers import SceneConfig
-from gateway.config.schema import CameraAlarmConfig, CameraConfig
+from gateway.config.schema import STORED, CameraAlarmConfig, CameraConfig
 from gateway.db.schema import Camera, CameraScene, Source
 
 GB_URL_SCHEME = "gb28181://"  # gb28181://DEVICE/CHANNEL: a channel of a registered GB/T 28181 device
@@ -74,18 +74,23 @@ def camera_config(row: Camera) -> CameraConfig:
         )
         for t in row.tasks
     ]
-    return CameraConfig(
-        id=row.id,
-        name=row.name,
-        location=row.location,
-        source=row.source_id,
-        url=row.stream_url,
-        sub_url=row.sub_stream_url,
-        transport=row.transport,
-        quality=row.quality,
-        enabled=row.enabled,
-        scenes=scenes,
-        alarm=CameraAlarmConfig.model_validate(row.alarm_settings or {}),
+    # Stored before today's address rules: a camera saved with a bad address must still load (its
+    # status then shows the fault), so the stored configuration skips the stream address check.
+    return CameraConfig.model_validate(
+        dict(
+            id=row.id,
+            name=row.name,
+            location=row.location,
+            source=row.source_id,
+            url=row.stream_url,
+            sub_url=row.sub_stream_url,
+            transport=row.transport,
+            quality=row.quality,
+            enabled=row.enabled,
+            scenes=scenes,
+            alarm=CameraAlarmConfig.model_validate(row.alarm_settings or {}),
+        ),
+        context=STORED,
     )
 
 

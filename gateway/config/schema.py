@@ -18,13 +18,16 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from analyzers.scenes import SceneConfig, SceneError, scene_class
 from gateway.config.alarm_policy import AlarmPolicy
+from gateway.config.stream_url import stream_url_problem, url_message
 from uplink.targets import KINDS, TargetKind
 
 ENV_PREFIX = "VIGIL_"
@@ -33,6 +36,9 @@ DEFAULT_CONFIG = Path("config/demo.yaml")
 
 Role = Literal["admin", "operator", "viewer"]
 Tier = Literal["park", "county", "city", "province", "enterprise", "big_screen"]
+
+
+STORED = {"stored": True}  # validation context of configuration read back from the database
 
 
 class Strict(BaseModel):
@@ -46,6 +52,9 @@ class SiteConfig(Strict):
         "000000000000000000", description="unified social credit code (统一社会信用代码) of the enterprise"
     )
     timezone: str = Field("Asia/Shanghai", description="IANA time zone for schedules and reports")
+    language: Literal["zh", "en"] = Field(
+        "zh", description="language of server text when the user's is not known: captions, messages"
+    )
 
 
 class DatabaseConfig(Strict):
@@ -180,6 +189,18 @@ class CameraConfig(Strict):
     def _id_chars(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", value):
             raise ValueError("use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        return value
+
+    @field_validator("url", "sub_url")
+    @classmethod
+    def _stream_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if (info.context or {}).get("stored"):
+            return value  # read back from the database: checked when it was saved (or saved before)
+        problem = stream_url_problem(value) if value is not None else None
+        if problem is not None:  # the key and parameters let the API word it in the user's language
+            key, params = problem
+            context = {"text": url_message(problem), "key": key, **params}
+            raise PydanticCustomError("stream_url", "{text}", context)
         return value
 
     @model_validator(mode="after")

@@ -1,0 +1,3 @@
+"""Scenes: alarm messages, region names the gateway makes up, parameter labels."""
+
+TEXT: dict[str, dict[str, str]] = {}
