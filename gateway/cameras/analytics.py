@@ -170,7 +170,8 @@ class CameraRunner:
         return self.source.health
 
     def scene_status(self) -> dict[str, str]:
-        return {r.scene.key: r.status for r in self.runs}
+        # a running scene may still wait for something it reads at run time (an enrolment)
+        return {r.scene.key: (r.status == "running" and r.scene.waiting_for()) or r.status for r in self.runs}
 
     def start(self) -> None:
         if self.clips is not None and self.clip_buffer is not None:

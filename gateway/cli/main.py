@@ -10,6 +10,7 @@ from gateway.cli import (
     admin,
     alarms,
     discover,
+    enrol,
     evaluate,
     models,
     samples,
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     samples.register(sub)  # `samples` and `tasks`
     train.register(sub)  # `train TASK` (needs the `train` extra: PyTorch CPU)
     evaluate.register(sub)
+    enrol.register(sub)  # `enrol`: a plant's uniforms, extinguishers, role markers
     discover.register(sub)
     seed.register(sub)  # `seed`: realistic cameras and alarms for load tests
     security.register(sub)  # `secrets rotate|new-key`, `audit`

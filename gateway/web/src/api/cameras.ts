@@ -2,6 +2,7 @@
 import type {
   CameraConfig,
   CameraItem,
+  ConnectionTest,
   GbDevice,
   NewCamera,
   OnvifDevice,
@@ -34,6 +35,10 @@ export async function getCameraConfig(id: string): Promise<Partial<CameraConfig>
 }
 
 export const createCamera = (body: NewCamera): Promise<CameraItem> => post<CameraItem>('/api/cameras', body)
+
+/** Open a stream address once: codec, size and fps, or why not (camera_id: its stored address for ***). */
+export const testConnection = (body: { url: string; transport: string; camera_id?: string }): Promise<ConnectionTest> =>
+  post<ConnectionTest>('/api/cameras/test', body)
 
 export const putCamera = (id: string, body: CameraConfig): Promise<CameraItem | undefined> =>
   api<CameraItem | undefined>(`/api/cameras/${seg(id)}`, { method: 'PUT', body })

@@ -24,6 +24,15 @@ export function onUnauthorized(handler: UnauthorizedHandler): void {
   unauthorized = handler
 }
 
+/** The console's language (i18n/index.ts keeps it under this key): the gateway words its messages in it. */
+export function userLang(): string {
+  try {
+    return localStorage.getItem('vigil.lang') === 'en' ? 'en' : 'zh'
+  } catch {
+    return 'zh'
+  }
+}
+
 export function apiUrl(path: string, query?: Query): string {
   const params = new URLSearchParams()
   for (const [k, v] of Object.entries(query ?? {})) {
@@ -54,7 +63,11 @@ export interface RequestOptions {
 }
 
 export async function api<T = unknown>(path: string, opts: RequestOptions = {}): Promise<T> {
-  const headers: Record<string, string> = { Accept: 'application/json', ...(opts.headers ?? {}) }
+  const headers: Record<string, string> = {
+    Accept: 'application/json',
+    'Accept-Language': userLang(),
+    ...(opts.headers ?? {}),
+  }
   let body: BodyInit | undefined
   if (opts.body !== undefined) {
     headers['Content-Type'] = 'application/json'

@@ -16,6 +16,8 @@ export interface CameraItem {
   location: string
   status: string
   last_error: string | null
+  /** Why the stream is down, in the user's language (last_error keeps FFmpeg's text). */
+  fault?: { code: string; message: string } | null
   enabled: boolean
   origin?: string
   source?: string | null
@@ -130,4 +132,16 @@ export interface GbDevice {
   online?: boolean
   channels?: GbChannel[]
   catalog?: GbChannel[]
+}
+
+/** POST /api/cameras/test: what the stream is, or why it cannot be opened. */
+export interface ConnectionTest {
+  ok: boolean
+  message: string
+  code?: string
+  codec?: string
+  width?: number
+  height?: number
+  fps?: number | null
+  detail?: string
 }
