@@ -6,10 +6,14 @@ token's role grants the scope (roles) and the token itself lists it (scopes).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -19,12 +23,21 @@ from sqlalchemy.orm import Session
 from gateway.db.schema import ApiToken, User, utcnow
 from gateway.times import as_utc
 
-ROLES = ("viewer", "operator", "admin")
+ROLES = ("viewer", "operator", "admin")  # in order of what they may do
+T = TypeVar("T")
 
 # What each role may do. Scopes are "<area>:<read|write>"; admin holds every scope.
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "viewer": frozenset(
-        {"alarms:read", "cameras:read", "models:read", "stats:read", "metrics:read", "samples:read"}
+        {
+            "alarms:read",
+            "cameras:read",
+            "models:read",
+            "stats:read",
+            "metrics:read",
+            "samples:read",
+            "units:read",
+        }
     ),
     "operator": frozenset(
         {
@@ -36,6 +49,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
             "metrics:read",
             "samples:read",
             "samples:write",
+            "units:read",
         }
     ),
     "admin": frozenset(
@@ -54,6 +68,8 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
             "users:write",
             "uplink:read",
             "uplink:write",
+            "units:read",
+            "units:write",  # unit run states: give the plant's systems a token with only this scope
         }
     ),
 }
@@ -103,19 +119,79 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def authenticate_user(session: Session, username: str, password: str) -> User | None:
+@dataclass(frozen=True)
+class LoginCandidate:
+    """What a login needs from the database before the (slow) password check."""
+
+    user_id: int | None
+    password_hash: str
+
+
+def login_candidate(session: Session, username: str) -> LoginCandidate:
+    """The user's hash, or a dummy one (a disabled or unknown user costs the same check)."""
     user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.enabled:
+        return LoginCandidate(None, _DUMMY_HASH)
+    return LoginCandidate(user.id, user.password_hash)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """The argon2id check (CPU-heavy: run it on the HashPool, never on the loop or the DB pool)."""
     try:
-        if user is None or not user.enabled:
-            _hasher.verify(_DUMMY_HASH, password)
-            return None
-        _hasher.verify(user.password_hash, password)
+        return bool(_hasher.verify(password_hash, password))
     except (VerificationError, InvalidHashError):
+        return False
+
+
+def complete_login(session: Session, user_id: int, password_hash: str, password: str) -> User | None:
+    """After a good password: the user (None when disabled or changed meanwhile), rehashed if due."""
+    user = session.get(User, user_id)
+    if user is None or not user.enabled or user.password_hash != password_hash:
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     user.last_login_at = utcnow()
     return user
+
+
+def authenticate_user(session: Session, username: str, password: str) -> User | None:
+    """All three steps in one thread (CLI and tests); the API splits them over its pools."""
+    found = login_candidate(session, username)
+    if not verify_password(found.password_hash, password) or found.user_id is None:
+        return None
+    return complete_login(session, found.user_id, found.password_hash, password)
+
+
+class HashPoolBusy(Exception):
+    """Every hashing thread is busy and the waiting line is full."""
+
+
+class HashPool:
+    """Password hashing on its own threads, apart from the database and file work, with a bounded
+    waiting line: a flood of logins waits here (or is refused) instead of queueing everyone's
+    requests behind it."""
+
+    def __init__(self, workers: int = 2, queue: int = 16) -> None:
+        self.capacity = workers + queue
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vigil-hash")
+        self._admitted = 0
+
+    @property
+    def admitted(self) -> int:
+        return self._admitted
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn on a hashing thread; HashPoolBusy at once when the line is full (call on the loop)."""
+        if self._admitted >= self.capacity:
+            raise HashPoolBusy(f"{self._admitted} password checks are waiting")
+        self._admitted += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        finally:
+            self._admitted -= 1
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 def create_user(session: Session, username: str, password: str, role: str, display_name: str = "") -> User:
@@ -178,13 +254,17 @@ def resolve_token(session: Session, secret: str) -> Principal:
     expires = as_utc(row.expires_at)
     if expires is not None and expires <= now:
         raise AuthError(401, "token expired; log in again")
-    name = row.name
+    name, role = row.name, row.role
     if row.user_id is not None:
         user = session.get(User, row.user_id)
         if user is None or not user.enabled:
             raise AuthError(401, "the token's user is disabled")
         name = user.username
+        # A person's tokens never act above the person's role now (a demoted admin's open session).
+        if ROLES.index(user.role) < ROLES.index(role):
+            role = user.role
     last = as_utc(row.last_used_at)
     if last is None or now - last > dt.timedelta(minutes=1):  # avoid a write on every request
         row.last_used_at = now
-    return Principal(name, row.role, frozenset(row.scopes), row.id, row.user_id, row.kind)
+    scopes = frozenset(row.scopes) & ROLE_SCOPES[role]
+    return Principal(name, role, scopes, row.id, row.user_id, row.kind)

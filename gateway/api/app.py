@@ -26,12 +26,14 @@ from gateway.api import (
     users,
     videos,
 )
-from gateway.api.guard import LoginGuard
+from gateway.api.guard import CALLBACK_ROUTES, LoginGuard
 from gateway.api.http import PUBLIC, ROUTES, ApiError, Handler, RouteSpec, error_body
-from gateway.api.keys import GATEWAY, LOGIN_GUARD, OPENAPI, PRINCIPAL
+from gateway.api.keys import BROWSER, GATEWAY, HASH_POOL, LOGIN_GUARD, OPENAPI, PRINCIPAL, SECURITY_LOG
 from gateway.api.openapi import build_openapi
+from gateway.api.web_security import SESSION_COOKIE, BrowserPolicy, inline_script_hashes
 from gateway.app import Gateway
-from gateway.auth import AuthError, Principal, resolve_token
+from gateway.auth import AuthError, HashPool, Principal, resolve_token
+from gateway.security_log import SecurityLog
 
 log = logging.getLogger(__name__)
 RESOURCES = (system, users, alarms, cameras, scenes, gb28181, models, samples, stats, uplinks, videos)
@@ -57,7 +59,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
-        return web.json_response(error_body(exc.status, exc.message, exc.details), status=exc.status)
+        body = error_body(exc.status, exc.message, exc.details)
+        return web.json_response(body, status=exc.status, headers=exc.headers)
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[GATEWAY].config.server.max_body_mb
         return web.json_response(error_body(413, f"request body too large (limit {limit} MB)"), status=413)
@@ -68,7 +71,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             404: f"no such route: {request.method} {request.path}",
             405: f"method {request.method} not allowed on {request.path}",
         }.get(exc.status, exc.reason)
-        return web.json_response(error_body(exc.status, message), status=exc.status)
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None  # 405 says what is
+        return web.json_response(error_body(exc.status, message), status=exc.status, headers=allow)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return web.json_response(
@@ -80,7 +84,10 @@ def bearer(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
-    return request.cookies.get("vigil_session")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        request.app[BROWSER].check_cookie_write(request)  # CSRF: a browser's write shows its origin
+    return cookie
 
 
 @web.middleware
@@ -103,6 +110,12 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
 
     try:
         who = await asyncio.to_thread(resolve)
+        if who.kind == "callback" and (spec.method, spec.path) not in CALLBACK_ROUTES:
+            raise AuthError(
+                403,
+                "a callback token may only read and act on alarms (POST /api/alarms/{id}/confirm|"
+                "reject|dispose|clear|update|close, GET /api/alarms/{id}); use a machine token for this",
+            )
         if spec.scope:
             who.require(spec.scope)
     except AuthError as exc:
@@ -138,13 +151,22 @@ async def console_asset(request: web.Request) -> web.StreamResponse:
 
 
 def create_app(gateway: Gateway, start_gateway: bool = True) -> web.Application:
+    server = gateway.config.server
+    journal = SecurityLog(gateway.config.storage.root / "security.log")
+    browser = BrowserPolicy(server, journal, inline_script_hashes([STATIC / "index.html"]))
     app = web.Application(
-        middlewares=[errors, authenticate],
-        client_max_size=int(gateway.config.server.max_body_mb * 1024 * 1024),
+        middlewares=[errors, browser.check_origin, authenticate],
+        client_max_size=int(server.max_body_mb * 1024 * 1024),
     )
+    app.on_response_prepare.append(browser.add_headers)
     app[GATEWAY] = gateway
     app[OPENAPI] = build_openapi(package_version())
-    app[LOGIN_GUARD] = LoginGuard()
+    app[SECURITY_LOG] = journal
+    app[BROWSER] = browser
+    app[LOGIN_GUARD] = LoginGuard(
+        server.login_failures_per_account, server.login_failures_per_address, server.login_window_s
+    )
+    app[HASH_POOL] = HashPool(server.hash_workers, server.hash_queue)
     for spec in ROUTES:
         app.router.add_route(spec.method, spec.path, spec.handler)
         SPECS[spec.handler] = spec
@@ -181,7 +203,11 @@ def create_app(gateway: Gateway, start_gateway: bool = True) -> web.Application:
         for hub in gateway.uplinks.hubs.values():
             hub.going_away()
 
+    async def end_hashing(app: web.Application) -> None:
+        app[HASH_POOL].shutdown()
+
     app.on_shutdown.append(end_feeds)
+    app.on_cleanup.append(end_hashing)
     app.cleanup_ctx.append(lifecycle)
     return app
 

@@ -67,9 +67,11 @@ def json_error(status: int, message: str, details: Any = None) -> web.Response:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, details: Any = None) -> None:
+    def __init__(
+        self, status: int, message: str, details: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
-        self.status, self.message, self.details = status, message, details
+        self.status, self.message, self.details, self.headers = status, message, details, headers
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:

@@ -10,16 +10,22 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, update
 
-from gateway.api.http import AUTHENTICATED, PUBLIC, ApiError, parse_body, route
-from gateway.api.keys import GATEWAY, LOGIN_GUARD, principal
+from gateway.api.guard import LoginRefused
+from gateway.api.http import AUTHENTICATED, PUBLIC, ApiError, parse_body, query_int, route
+from gateway.api.keys import GATEWAY, HASH_POOL, LOGIN_GUARD, SECURITY_LOG, principal
+from gateway.app import Gateway
 from gateway.auth import (
     ALL_SCOPES,
     ROLES,
-    authenticate_user,
+    HashPoolBusy,
+    LoginCandidate,
     check_password_strength,
+    complete_login,
     create_user,
     hash_password,
     issue_token,
+    login_candidate,
+    verify_password,
 )
 from gateway.db.schema import (
     ApiToken,
@@ -138,47 +144,94 @@ class LoginBody(BaseModel):
     "POST",
     "/api/auth/login",
     scope=PUBLIC,
-    summary="Log in; returns a session token",
+    summary="Log in; returns a session token (429 after repeated failures, 503 while busy checking)",
     body=LoginBody,
     tag="auth",
 )
 async def login(request: web.Request) -> web.Response:
     body = await parse_body(request, LoginBody)
     gw = request.app[GATEWAY]
-    guard = request.app[LOGIN_GUARD]
-    client = request.remote or "?"
-    guard.check(client)
-
-    def work() -> dict[str, Any] | None:
-        with gw.db.session() as s:
-            user = authenticate_user(s, body.username, body.password)
-            if user is None:
-                return None
-            ttl = dt.timedelta(hours=gw.config.server.session_hours)
-            secret, row = issue_token(
-                s, f"session:{user.username}", "session", user.role, user_id=user.id, ttl=ttl
-            )
-            return {
-                "token": secret,
-                "role": user.role,
-                "username": user.username,
-                "expires_at": iso(row.expires_at),
-            }
-
-    result = await asyncio.to_thread(work)
+    guard, hashing, journal = request.app[LOGIN_GUARD], request.app[HASH_POOL], request.app[SECURITY_LOG]
+    address = request.remote or "?"
+    try:
+        ticket = guard.admit(body.username, address)  # counted before the check: parallel guesses too
+    except LoginRefused as exc:
+        raise ApiError(429, str(exc), headers={"Retry-After": str(exc.wait_s)}) from exc
+    try:
+        found = await asyncio.to_thread(_candidate, gw, body.username)
+        good = await hashing.run(verify_password, found.password_hash, body.password)
+    except HashPoolBusy as exc:
+        guard.release(ticket)
+        raise ApiError(
+            503,
+            "the gateway is busy checking other logins; try again in a few seconds",
+            headers={"Retry-After": "2"},
+        ) from exc
+    except BaseException:
+        guard.release(ticket)
+        raise
+    result = None
+    if good and found.user_id is not None:
+        result = await asyncio.to_thread(_complete, gw, found, body.password)
     if result is None:
-        guard.failed(client)
+        locks = guard.failed(ticket)
+        journal.record("login_failed", username=body.username, address=address)
+        for lock in locks:
+            kind, who = lock.key.split(":", 1)
+            journal.record("login_locked", **{kind: who}, seconds=lock.seconds, username=body.username)
         raise ApiError(401, "wrong username or password")
-    guard.succeeded(client)
+    guard.succeeded(ticket)
     response = web.json_response(result)
     response.set_cookie(
         "vigil_session",
         result["token"],
         httponly=True,
         samesite="Strict",
+        secure=gw.config.server.tls_cert is not None,
         max_age=int(gw.config.server.session_hours * 3600),
     )
     return response
+
+
+def _candidate(gw: Gateway, username: str) -> LoginCandidate:
+    with gw.db.session() as s:
+        return login_candidate(s, username)
+
+
+def _complete(gw: Gateway, found: LoginCandidate, password: str) -> dict[str, Any] | None:
+    assert found.user_id is not None
+    with gw.db.session() as s:
+        user = complete_login(s, found.user_id, found.password_hash, password)
+        if user is None:
+            return None
+        ttl = dt.timedelta(hours=gw.config.server.session_hours)
+        secret, row = issue_token(
+            s, f"session:{user.username}", "session", user.role, user_id=user.id, ttl=ttl
+        )
+        return {
+            "token": secret,
+            "role": user.role,
+            "username": user.username,
+            "expires_at": iso(row.expires_at),
+        }
+
+
+@route(
+    "GET",
+    "/api/audit",
+    scope="users:read",
+    tag="users",
+    summary="The security log: failed logins, lockouts, refused origins, key rotations (newest last)",
+    query=(
+        ("limit", "integer", "newest N records (1..1000, default 100)"),
+        ("event", "string", "only this event, e.g. login_failed, login_locked"),
+    ),
+)
+async def audit(request: web.Request) -> web.Response:
+    journal = request.app[SECURITY_LOG]
+    limit = query_int(request, "limit", 100, 1, 1000)
+    event = request.query.get("event") or None
+    return web.json_response({"items": await asyncio.to_thread(journal.read, limit, event)})
 
 
 @route(

@@ -28,6 +28,7 @@ from analyzers.scenes.base import DETECTION_FLOOR
 from gateway.alarms.clips import ClipRecorder
 from gateway.alarms.recorder import AlarmRecorder, SceneContext
 from gateway.cameras.capture import FrameCapture
+from gateway.cameras.plant_context import CameraContext, PlantContext
 from gateway.config.schema import CameraConfig
 from gateway.db import Database
 from gateway.db.schema import CameraScene
@@ -160,6 +161,7 @@ class CameraRunner:
             self.source = source_factory(camera, rate)
         self.stats = CameraStats()
         self.latest: Frame | None = None
+        self.context: CameraContext | None = None  # diagnosis, PTZ/unit gating, enhancement
         self._pending: queue.Queue[Pending | None] = queue.Queue(maxsize=self.IN_FLIGHT)
         self._thread = threading.Thread(target=self._run, name=f"camera-{camera.id}", daemon=True)
         self._rules = threading.Thread(target=self._apply_rules, name=f"rules-{camera.id}", daemon=True)
@@ -171,7 +173,11 @@ class CameraRunner:
 
     def scene_status(self) -> dict[str, str]:
         # a running scene may still wait for something it reads at run time (an enrolment)
-        return {r.scene.key: (r.status == "running" and r.scene.waiting_for()) or r.status for r in self.runs}
+        status = {
+            r.scene.key: (r.status == "running" and r.scene.waiting_for()) or r.status for r in self.runs
+        }
+        context = self.context  # PTZ or unit state may pause or qualify a scene
+        return {k: context.status(k, v) for k, v in status.items()} if context is not None else status
 
     def start(self) -> None:
         if self.clips is not None and self.clip_buffer is not None:
@@ -214,13 +220,19 @@ class CameraRunner:
         self.latest = frame  # the picture at clear (销警) when a person clears an alarm
         if self.capture is not None:
             self.capture.offer(frame)
+        context = self.context
+        if context is not None:
+            context.offer(frame)
         due = [r for r in self.runs if r.model is not None and r.scene.due(frame.ts)]
+        if context is not None:
+            due = [r for r in due if context.runnable(r, frame.ts)]
         if not due:
             return
         for run in due:
             run.scene.last_ts = frame.ts  # claimed now, so the next frame is judged against it
-        futures = pipeline.submit(due, frame.image)  # one inference per model per frame
-        self._pending.put(Pending(frame, due, futures, time.perf_counter()))
+        image = context.image(frame) if context is not None else frame.image
+        futures = pipeline.submit(due, image)  # one inference per model per frame
+        self._pending.put(Pending(frame, due, futures, time.perf_counter(), image))
 
     def _apply_rules(self) -> None:
         """Stage 2 (rules thread): answers in frame order -> pose -> scenes -> alarms."""
@@ -242,10 +254,17 @@ class CameraRunner:
                 self._pending.task_done()
 
     def _judge(self, item: Pending) -> None:
-        frame = item.frame
-        for run, events in pipeline.judge(frame.ts, frame.image, item.due, item.futures):
+        frame, context = item.frame, self.context
+        image = item.image if item.image is not None else frame.image
+        if context is not None:
+            context.on_state_change(self.runs)
+        for run, events in pipeline.judge(frame.ts, image, item.due, item.futures):
             for event in events:
-                alarm_id = self.recorder.record(event, frame.image, run.ctx)
+                ctx = context.alarm_context(run, event) if context is not None else run.ctx
+                if ctx is None:  # suppressed by the unit's run state (audited)
+                    continue
+                evidence = context.evidence(frame, image) if context is not None else frame.image
+                alarm_id = self.recorder.record(event, evidence, ctx)
                 if alarm_id is not None:
                     self.stats.alarms += 1
                     # Queued: written once the post-event seconds are in (no buffer or not wanted: no clip).
@@ -264,6 +283,7 @@ class Pending:
     due: list[SceneRun]
     futures: dict[str, Future[Any]]
     submitted: float
+    image: np.ndarray | None = None  # what the models saw (enhanced), when not the frame itself
 
 
 class Analytics:
@@ -281,6 +301,7 @@ class Analytics:
         self.models: dict[str, ModelHandle] = {}
         self._keys: dict[tuple[str, str], str] = {}  # (reference, asked input size) -> key in models
         self.runners: dict[str, CameraRunner] = {}
+        self.plant: PlantContext | None = None  # video diagnosis, PTZ/unit gating, enhancement
         # Called (camera id, runner) from start_camera before the new runner reads a packet, e.g. so a
         # GB/T 28181 relay moves to the new runner's packet feed.
         self.runner_listeners: list[Callable[[str, CameraRunner], None]] = []
@@ -430,6 +451,8 @@ class Analytics:
 
     def pop_runner(self, camera_id: str) -> CameraRunner | None:
         """Take a camera's runner out of the running set (the caller stops it)."""
+        if self.plant is not None:
+            self.plant.forget(camera_id)
         with self._lock:
             return self.runners.pop(camera_id, None)
 
@@ -471,6 +494,8 @@ class Analytics:
         old = self.pop_runner(camera.id)
         if old is not None:
             old.stop()
+        if self.plant is not None:
+            runner.context = self.plant.context_for(camera)
         self.runners[camera.id] = runner
         for listener in list(self.runner_listeners):
             try:
@@ -496,6 +521,8 @@ class Analytics:
             runner.source.stop()
         for runner in list(self.runners.values()):
             runner.stop()
+        if self.plant is not None:
+            self.plant.stop()
         if self.clips is not None:  # after the cameras: their last alarms' clips are written now
             self.clips.close()
         for handle in self.models.values():

@@ -107,7 +107,7 @@ async def test_token_scopes_cannot_exceed_role(client: Client) -> None:
 
 
 async def test_login_wrong_password_and_guard(client: Client) -> None:
-    for _ in range(10):
+    for _ in range(5):  # server.login_failures_per_account
         r = await client.post("/api/auth/login", json={"username": "admin", "password": "wrong password"})
         assert r.status == 401
     r = await client.post("/api/auth/login", json={"username": "admin", "password": PASSWORD})
