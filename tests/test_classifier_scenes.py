@@ -117,7 +117,8 @@ def test_classifier_scenes_run_with_the_imported_cards(gateway: Gateway) -> None
     keys = ["helmet", "workwear", "flame", "smoke", "smoking", "extinguisher"]
     # helmet and smoking default to the project's detectors (ppe, cigarette); their cards still run
     # where a camera names them
-    cards = {"helmet": "helmet", "smoking": "smoking"}
+    # and the work clothes default to the plant's enrolment: the vest card runs where a camera names it
+    cards = {"helmet": "helmet", "smoking": "smoking", "workwear": "workwear"}
     runner, _ = runner_for(gateway, [{"scene": k, "model": cards.get(k)} for k in keys])
     try:
         status = runner.scene_status()

@@ -342,7 +342,9 @@ def test_smoking_at_the_mouth_scores_higher_and_alarms_sooner() -> None:
 
 def test_workwear_per_person_with_several_uniform_types() -> None:
     scene = scene_of(
-        "workwear", params={"violation_labels": ["no_vest"], "uniform_labels": ["vest", "coverall"]}
+        "workwear",
+        model="ppe",  # a model of uniform classes as the judge (the default judge is the enrolment)
+        params={"violation_labels": ["no_vest"], "uniform_labels": ["vest", "coverall"]},
     )
     frames = [[labelled("no_vest", 0.6, 0.5), labelled("vest", 0.8, 0.5), labelled("coverall", 0.9, 0.7)]] * 6
     events = []

@@ -224,8 +224,9 @@ def test_shipped_cards_load_and_match_their_scenes(scene_key: str) -> None:
     onnx = model_dir / card.file
     assert card.family == "classifier" and card.sha256 == sha(onnx)
     assert onnx.stat().st_size < 5 * 1024 * 1024
-    # helmet and smoking default to the project's detectors; their cards run where a camera names them
-    default = {"helmet": "ppe", "smoking": "cigarette"}.get(scene_key, name)
+    # helmet and smoking default to the project's detectors, work clothes to the plant's enrolment on
+    # the people yolox_nano finds; their cards run where a camera names them
+    default = {"helmet": "ppe", "smoking": "cigarette", "workwear": "yolox_nano"}.get(scene_key, name)
     assert build_scene("cam", SceneConfig(scene=scene_key)).model_name == default
     scene = build_scene("cam", SceneConfig(scene=scene_key, model=name))
     assert scene.wanted_labels() & set(card.classes)

@@ -120,6 +120,9 @@ class Scene(ABC):
     extra_models: ClassVar[dict[str, tuple[str, ...]]] = {}
     # `vigil eval --scene`: the classes it reports, each with the detector labels that count as it.
     eval_classes: ClassVar[dict[str, tuple[str, ...]]] = {"person": ("person",)}
+    # Scenes that match crops against a plant's enrolled examples (analyzers.enrolment) name the part
+    # their examples show (analyzers.crops: torso, person, scan); None: the scene takes no enrolment.
+    enrol_part: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -144,6 +147,11 @@ class Scene(ABC):
     def wanted_labels(self) -> frozenset[str]:
         """Detector labels this scene reads (scenes with configurable classes override it)."""
         return self.labels
+
+    def waiting_for(self) -> str | None:
+        """What the running scene still lacks to judge (the camera shows it as the scene's status,
+        e.g. "no uniform enrolled: ..."); None when it judges."""
+        return None
 
     def use_card_thresholds(self, thresholds: dict[str, float]) -> None:
         """The model card's per-class thresholds (chosen at training on a hold-out of the training

@@ -217,6 +217,10 @@ def _run(args: argparse.Namespace) -> int:
     else:
         model = resolve_model(args.model, args)
     card = model.card
+    if args.scene and getattr(scene, "enrolment_judges", False) and getattr(args, "end_to_end", False):
+        if dataset is None:
+            raise EvalError(str(not_yolo))
+        return _eval_enrolled(args, scene, model, dataset, mapping)
     if args.scene and card.family in DETECTOR_FAMILIES and getattr(args, "end_to_end", False):
         if dataset is None:
             raise EvalError(str(not_yolo))
@@ -496,6 +500,91 @@ def _eval_scene(
         f"{scene.card_thresholds or scene.base_threshold}); match IoU >= {args.iou:g}"
     )
     _print_rows(rows)
+    print(f"{count} images in {elapsed:.1f} s: {1000 * elapsed / max(count, 1):.0f} ms per image")
+    return 0
+
+
+def _eval_enrolled(
+    args: argparse.Namespace, scene: Any, model: ResolvedModel, dataset: Any, mapping: dict[str, str]
+) -> int:
+    """A scene that judges by the plant's enrolment, scored as production runs it: its people model
+    at the scene's input size, ``Scene.relevant``, then the scene's own per-frame call against the
+    enrolments in the gateway's database (gateway/enrolment/scoring.py)."""
+    from tqdm import tqdm
+
+    from analyzers.detectors import load_detector
+    from analyzers.enrolment import EmbedderMissing, EnrolmentError, use_source
+    from analyzers.scenes.base import DETECTION_FLOOR
+    from analyzers.training.evaluate import summarise
+    from gateway.enrolment.runtime import DatabaseEnrolments
+    from gateway.enrolment.scoring import score_scene
+    from gateway.enrolment.versions import list_enrolments
+
+    config, _ = open_config(args)
+    db = open_database(config)
+    try:
+        db.ensure_current()
+    except SchemaOutdated as exc:
+        raise EvalError(str(exc)) from None
+    source = DatabaseEnrolments(db, config.storage.root, config.models.pack_dir)
+    try:
+        enrolled = source.enrolled(scene.key, getattr(args, "camera", None))
+        embedder = source.embedder()
+    except EmbedderMissing as exc:
+        raise EvalError(str(exc)) from None
+    if enrolled is None:
+        raise EvalError(
+            f"nothing enrolled for {scene.key} in {config.database.url.split('///')[-1]}: "
+            f"`vigil enrol {scene.key} NAME --data DIR --class CLASS` first"
+        )
+    report = {d: name for d, (name, _) in scene_report_classes(scene, dataset.names, mapping).items()}
+    if not report:
+        raise EvalError(
+            f"no class of {dataset.root} ({', '.join(dataset.names)}) is a class the {scene.key} scene "
+            f"reports ({', '.join(scene.eval_classes)}); map one with --map DATASET_CLASS=SCENE_CLASS"
+        )
+    size = getattr(args, "size", None) or scene.config.input_size
+    detector = load_detector(model.card, model.path, input_size=detector_input(model.card, size))
+    scene.use_card_thresholds(model.card.thresholds)
+    old = use_source(source)
+    started = time.perf_counter()
+    try:
+        with tqdm(
+            total=len(dataset.images), desc="evaluating", unit="image", leave=False, file=sys.stderr
+        ) as bar:
+            raw = score_scene(
+                scene,
+                lambda image: detector.detect([image], conf=DETECTION_FLOOR)[0],
+                dataset,
+                report,
+                args.iou,
+                bar.update,
+            )
+    except (EnrolmentError, ValueError) as exc:
+        raise EvalError(str(exc)) from None
+    finally:
+        use_source(old)
+    elapsed = time.perf_counter() - started
+    result = summarise(raw)
+    cal = enrolled.calibration
+    members = [
+        f"{e['name']} ({e['kind']}, {e['examples']})"
+        for e in list_enrolments(db, scene.key)
+        if e["camera_id"] is None
+    ]
+    db.dispose()
+    count = len(dataset.images)
+    if args.json:
+        info = {"enrolment": members, "calibration": {k: v for k, v in cal.as_dict().items() if k != "tried"}}
+        print(json.dumps({"classes": result["classes"], "overall": result["overall"], "levels": raw, **info}))
+        print(f"{count} images in {elapsed:.1f} s (embedder on {embedder.provider})", file=sys.stderr)
+        return 0
+    print(
+        f"scene {scene.key} end to end on {dataset.root} ({count} images): {model.card.name} people -> "
+        f"{scene.enrol_part} crops -> the enrolment [{', '.join(members)}] (matcher {cal.method}, threshold "
+        f"{cal.threshold:.4f}); a call matches a labelled box at IoU >= {args.iou:g} or when it holds it"
+    )
+    _print_rows(result["classes"])
     print(f"{count} images in {elapsed:.1f} s: {1000 * elapsed / max(count, 1):.0f} ms per image")
     return 0
 
