@@ -22,9 +22,7 @@ from gateway.alarms.retention import RetentionPolicy
 from gateway.auth import create_user
 from gateway.cameras.analytics import Analytics
 from gateway.cameras.health import CameraHealth
-from gateway.cameras.health import CameraHealth
 from gateway.cameras.onvif_watch import OnvifWatcher
-from gateway.cameras.plant_context import PlantContext
 from gateway.cameras.plant_context import PlantContext
 from gateway.cameras.registry import (
     GB_SOURCE_KIND,
@@ -46,8 +44,6 @@ from gateway.delivery.outbox import Outbox
 from gateway.delivery.uplinks import UplinkService
 from gateway.gb28181.service import GbService
 from gateway.secrets_at_rest import use_key_file
-from gateway.units.feeds import UnitFeeds
-from gateway.units.states import UnitStates
 from gateway.units.feeds import UnitFeeds
 from gateway.units.states import UnitStates
 from gateway.videos.library import LibraryShelf, jobs_for
@@ -90,13 +86,6 @@ class Gateway:
             self.db, self.store, self.outbox, self.lifecycle, config.storage.root, retention_days
         )
         self.analytics.plant = PlantContext(self.health, self.units, self._ptz_state)
-        # Plant context: video diagnosis alarms, unit run states, PTZ presets (issue 17).
-        self.units = UnitStates(self.db, config.plant)
-        self.unit_feeds = UnitFeeds(config.plant, self.units)
-        self.health = CameraHealth(
-            self.db, self.store, self.outbox, self.lifecycle, config.storage.root, retention_days
-        )
-        self.analytics.plant = PlantContext(self.health, self.units, self._ptz_state)
         videos = LibraryShelf(self.db, config.storage.root)
         self.retention = RetentionPolicy(self.db, self.store, config.storage, self.outbox, self.clips, videos)
         self.analyse = analyse
@@ -114,14 +103,9 @@ class Gateway:
         state = self.onvif.state(camera_id)
         return state.get("ptz") if state is not None else None
 
-    def _ptz_state(self, camera_id: str) -> dict[str, Any] | None:
-        state = self.onvif.state(camera_id)
-        return state.get("ptz") if state is not None else None
-
     def start(self) -> None:
         """Check the schema, sync configured cameras and targets, and start analysing (blocking calls)."""
         self.db.ensure_current()
-        self.units.load()
         self.units.load()
         scene_ids: dict[str, dict[str, int]] = {}
         with self.db.session() as s:

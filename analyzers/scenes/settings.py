@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from analyzers.scenes.catalogue import CATALOGUE
+from analyzers.scenes.unit_rules import UnitRule, UnitState
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -32,6 +33,7 @@ class RegionConfig(BaseModel):
 
     name: str = Field(description="region name, unique within the camera-scene; alarms carry it")
     polygon: list[tuple[float, float]] = Field(description="at least 3 [x, y] points, each within 0..1")
+    unit: str | None = Field(None, description="production unit this region belongs to; null = the camera's")
 
     @field_validator("polygon")
     @classmethod
@@ -112,6 +114,16 @@ class SceneConfig(BaseModel):
     )
     exclusions: list[RegionConfig] = Field(
         default_factory=list, description="areas ignored by the scene (for example a flare stack)"
+    )
+    preset: str | None = Field(
+        None,
+        description="PTZ preset (a name in the camera's ptz.presets) the regions were drawn at: while the "
+        "camera is elsewhere the scene pauses; null = a fixed view",
+    )
+    unit_rules: dict[UnitState, UnitRule] = Field(
+        default_factory=dict,
+        description="per run state of the unit: run, suppress or {action: raise, priority: N}; "
+        "a state not listed runs",
     )
     detection_threshold: float | None = Field(
         None,

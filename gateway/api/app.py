@@ -22,6 +22,7 @@ from gateway.api import (
     scenes,
     stats,
     system,
+    units,
     uplinks,
     users,
     videos,
@@ -36,7 +37,7 @@ from gateway.auth import AuthError, HashPool, Principal, resolve_token
 from gateway.security_log import SecurityLog
 
 log = logging.getLogger(__name__)
-RESOURCES = (system, users, alarms, cameras, scenes, gb28181, models, samples, stats, uplinks, videos)
+RESOURCES = (system, users, alarms, cameras, scenes, gb28181, models, samples, stats, uplinks, videos, units)
 STATIC = Path(__file__).resolve().parent.parent / "static"
 WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"  # `npm run build` in gateway/web
 HEALTH_PERSIST_S = 5.0
@@ -179,6 +180,7 @@ def create_app(gateway: Gateway, start_gateway: bool = True) -> web.Application:
         if start_gateway:
             await asyncio.to_thread(gateway.start)
             await gateway.onvif.start()  # its tasks live on this loop
+            await gateway.unit_feeds.start()  # unit run states from MQTT / OPC UA
             await gateway.gb28181.start(gateway.gb_cameras)  # SIP roles and GB channel players
             await gateway.uplinks.start()  # dispatchers drain the outbox on this loop
         tasks = [
@@ -188,6 +190,7 @@ def create_app(gateway: Gateway, start_gateway: bool = True) -> web.Application:
         ]
         yield
         await gateway.onvif.stop()
+        await gateway.unit_feeds.stop()
         await gateway.uplinks.stop()
         await gateway.gb28181.stop()  # BYE to played channels, unregister from superiors
         for task in tasks:

@@ -38,6 +38,10 @@ def camera_is_gb(session: Session, cam: CameraConfig) -> bool:
     return is_gb_camera(cam.url, src.kind if src is not None else None)
 
 
+# CameraConfig fields kept in cameras.plant_settings: unit, video diagnosis, enhancement, PTZ presets.
+PLANT_FIELDS = {"unit", "diagnosis", "enhance", "ptz"}
+
+
 def upsert_camera(session: Session, cam: CameraConfig, origin: str) -> dict[str, int]:
     """Write a camera and its scene tasks; returns {scene key: camera_scene id}."""
     row = session.get(Camera, cam.id)
@@ -48,6 +52,8 @@ def upsert_camera(session: Session, cam: CameraConfig, origin: str) -> dict[str,
     row.stream_url, row.sub_stream_url, row.transport = cam.url, cam.sub_url, cam.transport
     row.quality, row.enabled = cam.quality, cam.enabled
     row.alarm_settings = cam.alarm.model_dump(mode="json")
+    row.plant_settings = cam.model_dump(mode="json", include=PLANT_FIELDS)
+    row.ptz = row.ptz or bool(cam.ptz.presets)
     existing = {t.scene: t for t in row.tasks}
     wanted = {s.scene for s in cam.scenes}
     for scene in cam.scenes:
@@ -89,6 +95,7 @@ def camera_config(row: Camera) -> CameraConfig:
             enabled=row.enabled,
             scenes=scenes,
             alarm=CameraAlarmConfig.model_validate(row.alarm_settings or {}),
+            **(row.plant_settings or {}),
         ),
         context=STORED,
     )

@@ -25,9 +25,12 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from analyzers.enhance import EnhanceSettings
+from analyzers.health import DiagnosisSettings
 from analyzers.scenes import SceneConfig, SceneError, scene_class
 from gateway.config.alarm_policy import AlarmPolicy
 from gateway.config.stream_url import stream_url_problem, url_message
+from gateway.config.plant import PlantConfig, PtzConfig
 from uplink.targets import KINDS, TargetKind
 
 ENV_PREFIX = "VIGIL_"
@@ -183,6 +186,14 @@ class CameraConfig(Strict):
         None, gt=0, description="save a frame every N seconds to the sample library; null = off"
     )
     alarm: CameraAlarmConfig = Field(default_factory=lambda: CameraAlarmConfig())
+    unit: str | None = Field(None, description="production unit (装置) the camera belongs to (plant.units)")
+    diagnosis: DiagnosisSettings = Field(
+        default_factory=lambda: DiagnosisSettings(), description="video diagnosis (视频诊断) thresholds"
+    )
+    enhance: EnhanceSettings = Field(
+        default_factory=lambda: EnhanceSettings(), description="image enhancement before inference"
+    )
+    ptz: PtzConfig = Field(default_factory=lambda: PtzConfig(), description="PTZ presets the scenes refer to")
 
     @field_validator("id")
     @classmethod
@@ -213,6 +224,10 @@ class CameraConfig(Strict):
             cls.Params.model_validate(scene.params)
             if not (scene.model or cls.default_model):
                 raise ValueError(f"scene {scene.scene!r} needs `model`: the name of the detector it reads")
+            if scene.preset is not None and self.ptz.preset(scene.preset) is None:
+                raise ValueError(
+                    f"scene {scene.scene!r}: preset {scene.preset!r} is not in ptz.presets; add its position"
+                )
         return self
 
 
@@ -402,6 +417,9 @@ class GatewayConfig(Strict):
     cameras: list[CameraConfig] = Field(default_factory=list)
     uplink: list[AnyUplinkTarget] = Field(default_factory=list)
     users: list[UserConfig] = Field(default_factory=list)
+    plant: PlantConfig = Field(
+        default_factory=lambda: PlantConfig(), description="production units and their run-state feeds"
+    )
     gb28181: Gb28181Config = Field(default_factory=lambda: Gb28181Config())
 
     @model_validator(mode="after")
@@ -421,6 +439,16 @@ class GatewayConfig(Strict):
         for cam in self.cameras:
             if cam.source is not None and cam.source not in known:
                 raise ValueError(f"camera {cam.id!r} names source {cam.source!r}, which is not in `sources`")
+            units = {u.id for u in self.plant.units}
+            if cam.unit is not None and cam.unit not in units:
+                raise ValueError(f"camera {cam.id!r} names unit {cam.unit!r}, which is not in plant.units")
+            for scene in cam.scenes:
+                for region in scene.regions:
+                    if region.unit is not None and region.unit not in units:
+                        raise ValueError(
+                            f"camera {cam.id!r} region {region.name!r} names unit {region.unit!r}, "
+                            "which is not in plant.units"
+                        )
             unknown = sorted(set(cam.alarm.push) - set(targets))
             if unknown:
                 raise ValueError(

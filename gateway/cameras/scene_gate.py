@@ -1,0 +1,84 @@
+"""What the plant context says about one camera's scenes now: a scene pauses while its PTZ camera is
+off the preset its regions were drawn at (or, without PTZ state, while the view has moved), and the
+run state of the unit its camera or region belongs to decides whether an alarm is raised as usual,
+suppressed (audited) or raised with another priority."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from analyzers.health import VideoDiagnosis
+from analyzers.scenes.settings import SceneConfig
+from gateway.cameras.ptz_gate import PtzGate
+from gateway.config.schema import CameraConfig
+from gateway.units.states import UnitStates
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to do with one alarm event of a scene."""
+
+    action: Literal["run", "suppress", "raise"]
+    priority: int | None = None
+    unit: str | None = None
+    state: str | None = None
+
+
+RUN = Verdict("run")
+
+
+class SceneGate:
+    def __init__(
+        self,
+        camera: CameraConfig,
+        units: UnitStates | None,
+        ptz: PtzGate | None,
+        diagnosis: VideoDiagnosis | None,
+    ) -> None:
+        self.camera = camera
+        self.units = units
+        self.ptz = ptz
+        self.diagnosis = diagnosis
+
+    @property
+    def version(self) -> int:
+        """Grows whenever a unit state changes (the verdicts may differ now)."""
+        return self.units.version if self.units is not None else 0
+
+    def paused(self, scene: SceneConfig, now: float | None = None) -> str | None:
+        """Why the scene must not run on this frame, or None."""
+        if not scene.regions:
+            return None  # a whole-frame scene does not depend on where the camera looks
+        now = time.time() if now is None else now
+        if scene.preset is not None and self.ptz is not None and self.ptz.available():
+            return self.ptz.off_preset(scene.preset, now)
+        if self.diagnosis is not None and self.diagnosis.view_moved():
+            return "paused: the view does not match the reference picture (camera moved)"
+        return None
+
+    def unit_of(self, scene: SceneConfig, region: str) -> str | None:
+        for r in scene.regions:
+            if r.name == region and r.unit is not None:
+                return r.unit
+        return self.camera.unit
+
+    def verdict(self, scene: SceneConfig, region: str) -> Verdict:
+        """The rule of the scene for the state of the unit the event's region (or camera) belongs to."""
+        if self.units is None or not scene.unit_rules:
+            return RUN
+        unit = self.unit_of(scene, region)
+        state = self.units.state(unit)
+        if unit is None or state is None:
+            return RUN
+        rule = scene.unit_rules.get(state)  # type: ignore[call-overload]
+        if rule is None or rule.action == "run":
+            return Verdict("run", None, unit, state)
+        return Verdict(rule.action, rule.priority, unit, state)
+
+    def state_text(self) -> str | None:
+        """ "unit: state" of the camera's unit, for the scene status."""
+        if self.units is None or self.camera.unit is None:
+            return None
+        return f"{self.camera.unit}: {self.units.state(self.camera.unit)}"
