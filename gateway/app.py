@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from gateway.alarms.clips import ClipRecorder
+from gateway.alarms.escalation import Escalation
 from gateway.alarms.lifecycle import AlarmLifecycle
 from gateway.alarms.recorder import AlarmRecorder
 from gateway.alarms.retention import RetentionPolicy
@@ -65,6 +66,7 @@ class Gateway:
         )
         retention_days = config.storage.evidence_retention_days
         self.recorder = AlarmRecorder(self.db, self.store, retention_days, self.outbox, config.alarms)
+        self.escalation = Escalation(self.db, self.outbox, config.alarms)  # run by the API's serving loop
         st = config.storage
         self.clips = ClipRecorder(
             self.db, self.store, retention_days, pre_s=st.clip_pre_s, post_s=st.clip_post_s

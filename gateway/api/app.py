@@ -187,6 +187,7 @@ def create_app(gateway: Gateway, start_gateway: bool = True) -> web.Application:
             asyncio.create_task(_persist_health(gateway)),
             asyncio.create_task(uplinks.publish_stats(gateway)),
             asyncio.create_task(_sweep(gateway)),
+            asyncio.create_task(gateway.escalation.run()),  # alarms not confirmed/disposed in time
         ]
         yield
         await gateway.onvif.stop()

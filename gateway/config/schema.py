@@ -38,7 +38,8 @@ CONFIG_ENV = "VIGIL_CONFIG"
 DEFAULT_CONFIG = Path("config/demo.yaml")
 
 Role = Literal["admin", "operator", "viewer"]
-Tier = Literal["park", "county", "city", "province", "enterprise", "big_screen"]
+# people: robots, e-mail and SMS that reach the camera's recipients (uplink/targets/{wecom,dingtalk,email,sms}.py)
+Tier = Literal["park", "county", "city", "province", "enterprise", "big_screen", "people"]
 
 
 STORED = {"stored": True}  # validation context of configuration read back from the database

@@ -62,17 +62,26 @@ class Outbox:
         for wake in listeners:
             wake()
 
-    def enqueue(self, session: Session, alarm: Alarm, action: str) -> int:
-        """Add the revision's outbox rows in the caller's transaction; returns how many."""
+    def enqueue(
+        self,
+        session: Session,
+        alarm: Alarm,
+        action: str,
+        only: Callable[[UplinkTarget], bool] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> int:
+        """Add the revision's outbox rows in the caller's transaction; returns how many. ``only``
+        narrows the targets further (an escalation's tiers and people); ``extra`` replaces or adds
+        fields of the record (an escalation's recipients)."""
         session.flush()
         camera = session.get(Camera, alarm.camera_id) if alarm.camera_id else None
         payload: dict[str, Any] | None = None
         count = 0
         for target in session.scalars(select(UplinkTarget).where(UplinkTarget.enabled.is_(True))):
-            if not routes_to(target, alarm, action, camera):
+            if not routes_to(target, alarm, action, camera) or (only is not None and not only(target)):
                 continue
             if payload is None:
-                payload = canonical(session, alarm, action, self.site, self.types)
+                payload = {**canonical(session, alarm, action, self.site, self.types), **(extra or {})}
             session.add(
                 OutboxRow(
                     target_id=target.id,

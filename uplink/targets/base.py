@@ -101,6 +101,7 @@ class TargetKind:
     settings_required: bool = True
     description: str = ""  # what the settings block holds (the config schema's description)
     ordered: bool = False  # delivered one at a time, in sequence order (a replayable feed)
+    to_people: bool = False  # addresses the record's recipients (robots, e-mail, SMS): escalations reach it
 
 
 KINDS: dict[str, TargetKind] = {}
