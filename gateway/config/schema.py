@@ -30,6 +30,7 @@ from analyzers.health import DiagnosisSettings
 from analyzers.scenes import SceneConfig, SceneError, scene_class
 from gateway.config.alarm_policy import AlarmPolicy
 from gateway.config.stream_url import stream_url_problem, url_message
+from gateway.config.yaml_text import yaml_error_text
 from gateway.config.plant import PlantConfig, PtzConfig
 from uplink.targets import KINDS, TargetKind
 
@@ -220,9 +221,14 @@ class CameraConfig(Strict):
         for scene in self.scenes:
             try:
                 cls = scene_class(scene.scene)
-            except SceneError as exc:
-                raise ValueError(str(exc)) from exc
-            cls.Params.model_validate(scene.params)
+            except SceneError as exc:  # `vigil config check` reports it at the scene's own line
+                raise PydanticCustomError("scene_unknown", "{text}", {"text": str(exc)}) from exc
+            try:
+                cls.Params.model_validate(scene.params)
+            except ValidationError as exc:  # `vigil config check` reports each at the parameter's line
+                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                context = {"scene": scene.scene, "problems": problems}
+                raise PydanticCustomError("scene_params", "scene {scene}: {problems}", context) from exc
             if not (scene.model or cls.default_model):
                 raise ValueError(f"scene {scene.scene!r} needs `model`: the name of the detector it reads")
             if scene.preset is not None and self.ptz.preset(scene.preset) is None:
@@ -493,8 +499,9 @@ def _loc_text(loc: tuple[int | str, ...]) -> str:
     return text or "(top level)"
 
 
-def format_errors(exc: ValidationError, root: yaml.Node | None, path: Path) -> list[str]:
-    problems = []
+def error_places(exc: ValidationError) -> list[tuple[tuple[int | str, ...], str, str]]:
+    """(path in the YAML, message, pydantic's error type) of each validation error."""
+    places = []
     for err in exc.errors(include_url=False):
         # Drop pydantic's union/validator tags from the path so it reads like the YAML.
         loc = tuple(
@@ -502,13 +509,20 @@ def format_errors(exc: ValidationError, root: yaml.Node | None, path: Path) -> l
         )
         if len(loc) > 2 and loc[0] == "uplink" and isinstance(loc[1], int) and loc[2] in TARGET_CONFIGS:
             loc = loc[:2] + loc[3:]  # the union's tag (the target's kind), not a field of the YAML
-        line = _line_of(root, loc)
-        where = f"{path}:{line}" if line else str(path)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             msg = "required field is missing"
         elif err["type"] == "extra_forbidden":
             msg = "unknown field (check the spelling; `vigil config schema` lists the fields)"
+        places.append((loc, msg, err["type"]))
+    return places
+
+
+def format_errors(exc: ValidationError, root: yaml.Node | None, path: Path) -> list[str]:
+    problems = []
+    for loc, msg, _ in error_places(exc):
+        line = _line_of(root, loc)
+        where = f"{path}:{line}" if line else str(path)
         problems.append(f"{where}: {_loc_text(loc)}: {msg}")
     return problems
 
@@ -545,7 +559,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Gateway
         root = yaml.compose(text)
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(path, [f"not valid YAML: {exc}"]) from exc
+        raise ConfigError(path, [yaml_error_text(exc, path)]) from exc
     if not isinstance(data, dict):
         raise ConfigError(path, ["the top level must be a mapping of sections (site, database, ...)"])
     _merge(data, env_overrides(os.environ if environ is None else environ))

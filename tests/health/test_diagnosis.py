@@ -63,7 +63,9 @@ def moved(f: np.ndarray) -> np.ndarray:
     return cv2.resize(f[h // 4 :, : w // 2], (w, h))
 
 
-def run(diag: VideoDiagnosis, images: list[np.ndarray], start: float = 1000.0) -> list[tuple[str, str, float]]:
+def run(
+    diag: VideoDiagnosis, images: list[np.ndarray], start: float = 1000.0
+) -> list[tuple[str, str, float]]:
     """Offer one image a second and tick after each; the raises and clears with their times."""
     changes = []
     for i, image in enumerate(images):

@@ -80,7 +80,9 @@ def camera(vtest: Path) -> Iterator[SampleRtspServer]:
         yield server
 
 
-def test_stream_stops_offline_alarm_then_cleared_when_it_returns(tmp_path: Path, camera: SampleRtspServer) -> None:
+def test_stream_stops_offline_alarm_then_cleared_when_it_returns(
+    tmp_path: Path, camera: SampleRtspServer
+) -> None:
     gw = gateway(tmp_path, [{"id": "gate", "name": "Gate", "url": camera.url("cam"), "diagnosis": FAST}])
     gw.start()
     try:
@@ -114,7 +116,11 @@ def test_faulty_streams_raise_one_alarm_of_their_type(tmp_path: Path, videos: di
             (references / f"{n}.jpg").write_bytes(videos["reference"].read_bytes())
         gw.start()
         try:
-            wait_for(lambda: {a.camera_id for a in alarms(gw)} >= set(EXPECTED), 40, "an alarm on every faulty camera")
+            wait_for(
+                lambda: {a.camera_id for a in alarms(gw)} >= set(EXPECTED),
+                40,
+                "an alarm on every faulty camera",
+            )
             time.sleep(4)  # the faults go on: still one alarm each
             raised = {(a.camera_id, a.scene) for a in alarms(gw)}
             assert sorted(raised) == sorted(EXPECTED.items())
