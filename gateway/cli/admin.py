@@ -12,7 +12,8 @@ from typing import Any
 
 from gateway.auth import create_user, issue_token
 from gateway.cli.common import open_config, open_database
-from gateway.config.schema import ConfigError, GatewayConfig, load_config
+from gateway.config.check import check_file
+from gateway.config.schema import GatewayConfig
 from gateway.db import current_revision, head_revision, upgrade
 
 
@@ -55,14 +56,15 @@ def register(sub: Any) -> None:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
+    """Every problem in one run, each with its line; exit status 1 when there is any."""
     path = Path(args.file)
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        print(f"{path}: {len(exc.problems)} problem(s):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+    result = check_file(path)
+    if result.config is None:
+        print(f"{path}: {len(result.problems)} problem(s):", file=sys.stderr)
+        for problem in result.problems:
+            print(f"  {problem.text(path)}", file=sys.stderr)
         return 1
+    config = result.config
     scenes = sum(len(c.scenes) for c in config.cameras)
     print(
         f"{path}: OK ({len(config.cameras)} camera(s), {scenes} scene task(s), "
