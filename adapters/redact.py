@@ -1,22 +1,23 @@
-"""Keep credentials out of logs, errors and API answers."""
+"""Keep credentials out of logs, errors and API answers.
+
+A password may hold characters a URL reserves and that people type unencoded: ``@``, ``/``, ``:``,
+``#``, ``?``. Such a URL does not parse the standard way (its netloc ends at the password's first
+``/``), so the user info is taken as everything between ``scheme://`` and the LAST ``@`` that a host
+follows; whatever is there is replaced, wherever the URL appears.
+"""
 
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
 
-_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
+_HOST_AFTER = r"(?=(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::\d*)?(?:[/?#\s'\"<>,;)\]]|$))"
+# greedy user info (no white space or quotes), up to the last '@' that a host name or address follows
+_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^\s'\"<>]*@" + _HOST_AFTER, re.IGNORECASE)
 
 
 def redact_url(url: str) -> str:
-    """rtsp://user:pass@host/path -> rtsp://***@host/path."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+    """rtsp://user:pass@host/path -> rtsp://***@host/path (also for a pass with '@' or '/' in it)."""
+    return _USERINFO.sub(r"\g<scheme>***@", url, count=1)
 
 
 def redact_text(text: str) -> str:

@@ -15,6 +15,7 @@ from analyzers.scenes.unit_rules import UnitRule, UnitState
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MAX_POLYGON_POINTS = 256  # the self-crossing check is quadratic: 256 points is ~33k edge pairs
 
 
 def _segments_cross(
@@ -32,7 +33,10 @@ class RegionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description="region name, unique within the camera-scene; alarms carry it")
-    polygon: list[tuple[float, float]] = Field(description="at least 3 [x, y] points, each within 0..1")
+    polygon: list[tuple[float, float]] = Field(
+        max_length=MAX_POLYGON_POINTS,
+        description=f"3 to {MAX_POLYGON_POINTS} [x, y] points, each within 0..1",
+    )
     unit: str | None = Field(None, description="production unit this region belongs to; null = the camera's")
 
     @field_validator("polygon")

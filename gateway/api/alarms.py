@@ -297,6 +297,8 @@ def parse_time(request: web.Request, name: str) -> dt.datetime | None:
         raise ApiError(
             400, f"query parameter {name} must be an ISO 8601 time, e.g. 2026-11-21T08:00:00+08:00"
         ) from exc
+    if not 1970 <= value.year <= 2200:  # beyond this, period arithmetic overflows
+        raise ApiError(400, f"query parameter {name} must be a time between the years 1970 and 2200")
     return as_utc(value)
 
 

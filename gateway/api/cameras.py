@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adapters import redact_url
@@ -44,7 +45,7 @@ from gateway.cameras.registry import camera_config, camera_hosts, camera_json, i
 from gateway.cameras.viewing import NoPicture, camera_feed
 from gateway.config.schema import CameraConfig
 from gateway.config.stream_url import stream_url_problem, url_message
-from gateway.db.schema import Camera
+from gateway.db.schema import Camera, Source
 from gateway.i18n import t
 
 SNAPSHOT_TIMEOUT_S = 15.0
@@ -315,11 +316,27 @@ async def get_camera(request: web.Request) -> web.Response:
 async def add_camera(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     cam = await parse_body(request, CameraConfig)
+    await asyncio.to_thread(_check_source, gw, cam)
     try:
         await asyncio.to_thread(gw.add_camera, cam)
     except ValueError as exc:
         raise ApiError(409, str(exc)) from exc
     return web.json_response(await asyncio.to_thread(camera_out, gw, cam.id), status=201)
+
+
+def _check_source(gw: Any, cam: CameraConfig) -> None:
+    """A camera may only name a source the gateway knows (422 instead of a foreign-key error)."""
+    if cam.source is None:
+        return
+    with gw.db.session() as s:
+        if s.get(Source, cam.source) is None:
+            known = ", ".join(sorted(s.scalars(select(Source.id)))) or "none defined"
+            raise ApiError(
+                422,
+                f"source {cam.source!r} is not defined (known: {known}); define it under sources: in the "
+                "configuration or leave source out for a standalone RTSP camera",
+                [{"field": "source", "problem": "unknown source"}],
+            )
 
 
 def camera_out(gw: Any, camera_id: str, lang: str | None = None) -> dict[str, Any]:
@@ -398,6 +415,7 @@ async def put_camera(request: web.Request) -> web.Response:
             return cam.model_copy(update=changes) if changes else cam
 
     full = await asyncio.to_thread(keep_secrets)
+    await asyncio.to_thread(_check_source, gw, full)
     try:
         await gw.update_camera(full)
     except LookupError as exc:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -74,16 +77,54 @@ class ApiError(Exception):
         self.status, self.message, self.details, self.headers = status, message, details, headers
 
 
+def attachment(filename: str) -> str:
+    """A Content-Disposition for a download whatever the name holds (line breaks, quotes, Chinese):
+    an ASCII fallback and the exact name in RFC 5987 form."""
+    ascii_name = re.sub(r"[^A-Za-z0-9._-]+", "_", filename).strip("_") or "download"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+VALIDATE_ON_LOOP_BYTES = 8 * 1024  # larger bodies are validated on a worker thread
+MAX_JSON_DEPTH = 32  # no body of this API nests deeper; deeper is an attack on the parser
+
+
+def json_depth(data: Any) -> int:
+    """How deep arrays and objects nest (iteratively: a hostile document cannot exhaust the stack)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_JSON_DEPTH:
+                return depth
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
+def load_json(raw: bytes) -> Any:
+    """Parse a request body: malformed, too deep or with an absurd number -> 400 with the reason."""
+    try:
+        data = json.loads(raw or b"null")
+    except RecursionError as exc:
+        raise ApiError(400, f"JSON nested too deeply (at most {MAX_JSON_DEPTH} levels)") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"malformed JSON: {exc}") from exc
+    except ValueError as exc:  # an integer past Python's 4,300-digit conversion limit
+        raise ApiError(400, "a number in the JSON has too many digits (at most 4300)") from exc
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise ApiError(400, f"JSON nested too deeply (at most {MAX_JSON_DEPTH} levels)")
+    return data
+
+
 async def parse_body(request: web.Request, model: type[M]) -> M:
     """Read a JSON body into a model: malformed JSON -> 400, wrong or unknown fields -> 422."""
     if request.content_type != "application/json":
         raise ApiError(415, "send the body as JSON with Content-Type: application/json")
     raw = await request.read()  # aiohttp answers 413 itself past client_max_size
+    data = load_json(raw)
     try:
-        data = json.loads(raw or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"malformed JSON: {exc}") from exc
-    try:
+        if len(raw) > VALIDATE_ON_LOOP_BYTES:  # long lists (polygons) take time: not on the event loop
+            return await asyncio.to_thread(model.model_validate, data)
         return model.model_validate(data)
     except ValidationError as exc:
         lang = request_lang(request)

@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api.http import ApiError, parse_body, query_int, route
+from gateway.api.http import ApiError, attachment, parse_body, query_int, route
 from gateway.api.keys import GATEWAY, PRINCIPAL
 from gateway.auth import Principal
 from gateway.samples.library import Conflict, NotFound, SampleError, SampleLibrary
@@ -62,7 +62,12 @@ def _index(request: web.Request) -> int:
 
 class SampleTaskBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[^/]+$")
+    name: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r'^[^/\\"\x00-\x1f\x7f]+$',
+        description="no /, \\, quotes or control characters (line breaks, tabs)",
+    )
     scene: str | None = Field(None, max_length=32, description="scene key the task serves, e.g. helmet")
     labels: list[str] = Field(default_factory=list, description="the label set (class names)")
 
@@ -189,7 +194,7 @@ async def export_task(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={
                 "Content-Type": "application/zip",
-                "Content-Disposition": f'attachment; filename="{name}-{fmt}.zip"',
+                "Content-Disposition": attachment(f"{name}-{fmt}.zip"),
             }
         )
         response.content_length = archive.stat().st_size
