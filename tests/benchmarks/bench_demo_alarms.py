@@ -9,6 +9,7 @@ The issue's bar: no scene raises more than 10 alarms in 10 minutes; intrusion an
 minute.
 
 Usage: VIGIL_MODELS_DIR=... VIGIL_MEDIA_DIR=... python tests/benchmarks/bench_demo_alarms.py [--minutes M]
+       [--enable helmet] (a scene the demo has off, to see the repeat rules hold it down)
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def demo_config(tmp: Path) -> Path:
-    """config/demo.yaml with its own database, storage and ports; everything else as shipped."""
+def demo_config(tmp: Path, enable: list[str]) -> Path:
+    """config/demo.yaml with its own database, storage and ports (and the scenes in ``enable`` turned on);
+    everything else as shipped."""
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text(encoding="utf-8"))
     config["database"] = {"url": f"sqlite:///{tmp / 'vigil.db'}"}
     config["storage"] = {**config.get("storage", {}), "root": str(tmp / "storage")}
@@ -46,6 +48,9 @@ def demo_config(tmp: Path) -> Path:
     rtsp = free_port()
     for camera in config["cameras"]:
         camera["url"] = camera["url"].replace(":8554/", f":{rtsp}/")
+        for scene in camera["scenes"]:
+            if scene["scene"] in enable:
+                scene["enabled"] = True
     models = ROOT / "config" / "models"
     if models.is_dir():  # the project's own cards, found beside the config as `vigil demo` expects
         (tmp / "models").symlink_to(models)
@@ -63,10 +68,13 @@ def serving(port: int) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument(
+        "--enable", action="append", default=[], help="turn on a scene the demo has off (e.g. helmet)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vigil-demo-bench-") as name:
         tmp = Path(name)
-        config = demo_config(tmp)
+        config = demo_config(tmp, args.enable)
         env = {**os.environ, "VIGIL_DEMO_PASSWORD": "bench-only-password"}
         cmd = [sys.executable, "-m", "gateway", "--config", str(config), "demo", "--stop-after"]
         port = yaml.safe_load(config.read_text(encoding="utf-8"))["server"]["port"]
@@ -92,7 +100,8 @@ def main() -> int:
                 "SELECT count(*), coalesce(sum(size), 0) FROM evidence WHERE kind = 'clip'"
             ).fetchone()
     start = dt.datetime.fromtimestamp(started, dt.UTC)
-    print(f"vigil demo for {args.minutes:g} min, counted from when the gateway served")
+    extra = f", with {', '.join(args.enable)} turned on" if args.enable else ""
+    print(f"vigil demo for {args.minutes:g} min{extra}, counted from when the gateway served")
     print(f"{'scene':<12} {'kind':<6} {'alarms':>6} {'merged':>6} {'first after start (s)':>22}")
     worst = 0
     firsts: dict[str, float] = {}
