@@ -41,6 +41,7 @@ from adapters.rtsp.probe import ProbeError, probe_stream
 from gateway.api.http import ApiError, parse_body, query_int, request_lang, route
 from gateway.api.keys import GATEWAY
 from gateway.cameras.faults import camera_fault, fault_message
+from gateway.cameras.plant_context import plant_view
 from gateway.cameras.registry import camera_config, camera_hosts, camera_json, is_gb_camera, listed_cameras
 from gateway.cameras.viewing import NoPicture, camera_feed
 from gateway.config.schema import CameraConfig
@@ -281,10 +282,18 @@ async def list_cameras(request: web.Request) -> web.Response:
         with gw.db.session() as s:
             rows = listed_cameras(s, include_removed)
             return [
-                _with_fault(camera_json(r, *_live(gw, r.id), onvif=gw.onvif.state(r.id)), lang) for r in rows
+                _with_fault(
+                    camera_json(r, *_live(gw, r.id), onvif=gw.onvif.state(r.id), plant=_plant(gw, r)), lang
+                )
+                for r in rows
             ]
 
     return web.json_response({"items": await asyncio.to_thread(work)})
+
+
+def _plant(gw: Any, row: Camera) -> dict[str, Any]:
+    """The camera's unit with its run state and its video diagnosis faults."""
+    return plant_view((row.plant_settings or {}).get("unit"), row.id, gw.units, gw.health)
 
 
 def _live(gw: Any, camera_id: str) -> tuple[Any, dict[str, str] | None]:
@@ -345,7 +354,7 @@ def camera_out(gw: Any, camera_id: str, lang: str | None = None) -> dict[str, An
         row = s.get(Camera, camera_id)
         if row is None:
             raise ApiError(404, f"no camera {camera_id}")
-        item = camera_json(row, *_live(gw, camera_id), onvif=gw.onvif.state(camera_id))
+        item = camera_json(row, *_live(gw, camera_id), onvif=gw.onvif.state(camera_id), plant=_plant(gw, row))
     return _with_fault(item, lang or gw.config.site.language)
 
 

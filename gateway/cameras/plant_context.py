@@ -161,3 +161,15 @@ class PlantContext:
     def stop(self) -> None:
         if self.health is not None:
             self.health.stop()
+
+
+def plant_view(
+    unit_id: str | None, camera_id: str, units: UnitStates | None, health: CameraHealth | None
+) -> dict[str, Any]:
+    """What the camera list shows of a camera's plant context: its unit with the unit's run state (zh/en)
+    and the video diagnosis faults raised now (None when it is not diagnosed: not running)."""
+    unit = units.get(unit_id) if units is not None and unit_id is not None else None
+    return {
+        "unit": unit.json() if unit is not None else ({"id": unit_id} if unit_id else None),
+        "diagnosis": health.state(camera_id) if health is not None else None,
+    }

@@ -135,6 +135,7 @@ def camera_json(
     health: StreamHealth | None,
     scene_status: dict[str, str] | None = None,
     onvif: dict[str, Any] | None = None,
+    plant: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A camera as the API shows it: stream addresses without credentials, live health if running,
     and each scene's status ("running", or what it lacks, e.g. "model missing: ...")."""
@@ -178,6 +179,7 @@ def camera_json(
         "decode_mode": health.decode_mode if health is not None else None,
         "stalls": health.stalls if health is not None else None,
         "onvif": onvif,  # PTZ position and recent events, for cameras on an ONVIF source
+        "plant": plant,  # its unit with the unit's run state, video diagnosis faults (plant_view)
         "last_frame_at": last_frame.isoformat() if last_frame else None,
         "scenes": [
             {

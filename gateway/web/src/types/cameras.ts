@@ -28,6 +28,13 @@ export interface CameraItem {
   fps?: number | null
   last_frame_at?: string | null
   scenes: CameraSceneState[]
+  /** The camera's production unit with its run state, and the video diagnosis faults raised now. */
+  plant?: CameraPlant | null
+}
+
+export interface CameraPlant {
+  unit: { id: string; name?: string; state?: string } | null
+  diagnosis: { faults: string[]; reference: boolean } | null
 }
 
 export type Point = [number, number]
