@@ -299,7 +299,9 @@ def parse_time(request: web.Request, name: str) -> dt.datetime | None:
         ) from exc
     if not 1970 <= value.year <= 2200:  # beyond this, period arithmetic overflows
         raise ApiError(400, f"query parameter {name} must be a time between the years 1970 and 2200")
-    return as_utc(value)
+    # In UTC: SQLite compares the stored UTC times as text, so a bound with another offset
+    # (2026-12-08T00:00:00+08:00, as the console sends) would be read 8 hours off.
+    return as_utc(value).astimezone(dt.UTC)
 
 
 @route(

@@ -151,3 +151,24 @@ async def test_batch_refuses_bad_requests_and_viewers(client: TestClient, gatewa
     r = await client.post("/api/alarms/batch", json={"ids": [raised], "action": "confirm"}, headers=viewer)
     assert r.status == 403
     assert {a.id: (a.status, a.revision) for a in stored(gateway).values()} == before
+
+
+async def test_a_bound_with_the_sites_offset_selects_the_same_alarms_as_in_utc(
+    client: TestClient, gateway: Gateway
+) -> None:
+    """The console sends the site's midnights with their offset (+08:00); SQLite keeps UTC text."""
+    viewer = await login(client, "viewer")
+    zone = ZoneInfo(TZ)
+    some = sorted(stored(gateway).values(), key=lambda a: a.occurred_at)
+    since = as_utc(some[10].occurred_at)
+    until = as_utc(some[25].occurred_at)
+    ids = []
+    for lo, hi in ((since, until), (since.astimezone(zone), until.astimezone(zone))):
+        r = await client.get(
+            "/api/alarms",
+            params={"since": lo.isoformat(), "until": hi.isoformat(), "limit": "500"},
+            headers=viewer,
+        )
+        ids.append([a["id"] for a in (await r.json())["items"]])
+    assert ids[0] == ids[1]
+    assert len(ids[0]) >= 16  # both ends included
