@@ -289,6 +289,10 @@ class Scene(ABC):
             "people": len(obs.detections),
             "peak": hold.peak,
             **obs.details,
+            # the settings the message quotes (threshold, rated people...), for wording it in any language
+            "scene_params": {
+                k: v for k, v in self.params.model_dump().items() if isinstance(v, int | float | str | bool)
+            },
         }
         if hold.rearmed_after_quiet is not None:
             details["rearmed_after_quiet_s"] = round(hold.rearmed_after_quiet, 1)

@@ -121,9 +121,14 @@ class AlarmLifecycle:
             alarm = s.get(Alarm, alarm_id, with_for_update=True)
             if alarm is None:
                 raise AlarmNotFound(f"no alarm {alarm_id}")
-            if change.request_key and any(
-                (r.changes or {}).get("request_key") == change.request_key for r in alarm.revisions
-            ):
+            key = change.request_key
+            applied = [r for r in alarm.revisions if key and (r.changes or {}).get("request_key") == key]
+            if applied:
+                if applied[0].action != _PAST[change.action]:
+                    raise TransitionRefused(
+                        f"Idempotency-Key {key!r} was already used: this alarm was {applied[0].action} with "
+                        f"it; send a new key to {change.action} it"
+                    )
                 return alarm, False
             old_status = alarm.status
             changes = self._transition(s, alarm, change, files)

@@ -37,6 +37,8 @@ from gateway.db.schema import (
     Disposal,
     Evidence,
 )
+from gateway.i18n import current_lang
+from gateway.i18n.alarm_text import alarm_text
 from gateway.times import as_utc, iso
 
 MAX_KEY = 100
@@ -229,7 +231,8 @@ def alarm_json(a: Alarm, full: bool = False) -> dict[str, Any]:
         "status": a.status,
         "priority": a.priority,
         "score": a.score,
-        "message": a.message,
+        # in the user's language (the request's, gateway.i18n); the stored text is the canonical English
+        "message": alarm_text(a.scene, a.region, a.message, a.details, current_lang()),
         "tags": a.tags,
         "occurred_at": iso(a.occurred_at),
         "raised_at": iso(a.raised_at),

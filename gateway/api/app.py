@@ -28,7 +28,7 @@ from gateway.api import (
     videos,
 )
 from gateway.api.guard import CALLBACK_ROUTES, LoginGuard
-from gateway.api.http import PUBLIC, ROUTES, ApiError, Handler, RouteSpec, error_body
+from gateway.api.http import PUBLIC, ROUTES, ApiError, Handler, RouteSpec, error_body, language
 from gateway.api.keys import BROWSER, GATEWAY, HASH_POOL, LOGIN_GUARD, OPENAPI, PRINCIPAL, SECURITY_LOG
 from gateway.api.openapi import build_openapi
 from gateway.api.web_security import SESSION_COOKIE, BrowserPolicy, inline_script_hashes
@@ -156,7 +156,7 @@ def create_app(gateway: Gateway, start_gateway: bool = True) -> web.Application:
     journal = SecurityLog(gateway.config.storage.root / "security.log")
     browser = BrowserPolicy(server, journal, inline_script_hashes([STATIC / "index.html"]))
     app = web.Application(
-        middlewares=[errors, browser.check_origin, authenticate],
+        middlewares=[language, errors, browser.check_origin, authenticate],
         client_max_size=int(server.max_body_mb * 1024 * 1024),
     )
     app.on_response_prepare.append(browser.add_headers)

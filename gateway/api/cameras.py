@@ -225,6 +225,7 @@ async def test_connection(request: web.Request) -> web.Response:
     if problem is not None:
         message = url_message(problem, lang)
         raise ApiError(422, message, [{"field": "url", "problem": message}])
+    _refuse_local_file("url", body.url)
     url = await asyncio.to_thread(_stored_url, gw, body.camera_id, body.url)
     if is_gb_camera(url):
         return web.json_response({"ok": False, "code": "gb28181", "message": t("probe.gb", lang)})
@@ -333,11 +334,29 @@ async def add_camera(request: web.Request) -> web.Response:
     return web.json_response(await asyncio.to_thread(camera_out, gw, cam.id), status=201)
 
 
+def _refuse_local_file(field: str, url: str | None) -> None:
+    """Through the API a stream is a network address: a path would let a caller make the gateway read
+    its own files (offline videos are imported with POST /api/videos; file cameras live in the YAML)."""
+    if url is not None and ("://" not in url or url.split("://", 1)[0].lower() == "file"):
+        raise ApiError(
+            422,
+            f"{field}: a local file cannot be a camera through the API; give an rtsp:// address, import the "
+            "video with POST /api/videos, or define a file camera in the configuration",
+            [{"field": field, "problem": "local file"}],
+        )
+
+
 def _check_source(gw: Any, cam: CameraConfig) -> None:
-    """A camera may only name a source the gateway knows (422 instead of a foreign-key error)."""
-    if cam.source is None:
-        return
+    """A camera added or edited through the API: a network stream, and only a source the gateway knows
+    (422 instead of a foreign-key error)."""
     with gw.db.session() as s:
+        row = s.get(Camera, cam.id)
+        kept = {row.stream_url, row.sub_stream_url} if row is not None else set()
+        for field, url in (("url", cam.url), ("sub_url", cam.sub_url)):
+            if url not in kept:  # a file camera of the YAML may still be edited unchanged
+                _refuse_local_file(field, url)
+        if cam.source is None:
+            return
         if s.get(Source, cam.source) is None:
             known = ", ".join(sorted(s.scalars(select(Source.id)))) or "none defined"
             raise ApiError(

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from gateway.api.keys import GATEWAY
 from gateway.config.stream_url import url_message
-from gateway.i18n import DEFAULT_LANG, Lang, has, lang_of, t
+from gateway.i18n import DEFAULT_LANG, Lang, has, lang_of, t, use_lang
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
@@ -152,6 +152,13 @@ def _worded(error: Any, lang: str) -> str:
             return url_message((key, params), lang)
         return t(key, lang, **params)
     return str(error["msg"])
+
+
+@web.middleware
+async def language(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Serves the request in the user's language (gateway.i18n.current_lang), see request_lang."""
+    with use_lang(request_lang(request)):
+        return await handler(request)
 
 
 def request_lang(request: web.Request) -> Lang:

@@ -13,6 +13,7 @@ from gateway.api.http import route
 from gateway.api.keys import GATEWAY
 from gateway.api.stats import scene_names
 from gateway.delivery.alarm_types import AlarmTypeTable
+from gateway.i18n import current_lang, has, t
 
 
 def _inline(node: Any, defs: dict[str, Any]) -> Any:
@@ -39,6 +40,12 @@ def _flatten(prop: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     return prop, False
 
 
+def _worded(key: str, fallback: str | None) -> str | None:
+    """A parameter's label or help in the request's language (gateway/i18n/scenes.py), else the schema's."""
+    lang = current_lang()
+    return t(key, lang) if lang is not None and has(key) else fallback
+
+
 def scene_params(params: type[BaseModel]) -> list[dict[str, Any]]:
     """A scene's parameters for a form, from its pydantic Params model: one entry per field with the
     label (schema title) and description, the JSON type, bounds, choices and the default it applies."""
@@ -56,8 +63,8 @@ def scene_params(params: type[BaseModel]) -> list[dict[str, Any]]:
         out.append(
             {
                 "key": key,
-                "label": prop.get("title", key),
-                "description": prop.get("description"),
+                "label": _worded(f"param.{key}", prop.get("title", key)),
+                "description": _worded(f"param.{key}.help", prop.get("description")),
                 "type": kind,
                 "nullable": nullable,
                 "required": key in required,

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from adapters.rtsp.sample_camera import SampleRtspServer, SampleServerError
 from gateway.api import create_app
+from gateway.api.web_security import tls_context
 from gateway.app import Gateway
 from gateway.auth import create_user
 from gateway.cli.common import open_config, open_database
@@ -47,8 +48,14 @@ def _serve(config: GatewayConfig, path: Path, analyse: bool = True, stop_after: 
     except RuntimeError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    try:
+        ssl_context = tls_context(config.server)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
     app = create_app(gateway)
-    url = f"http://{config.server.host}:{config.server.port}/"
+    scheme = "https" if ssl_context is not None else "http"
+    url = f"{scheme}://{config.server.host}:{config.server.port}/"
 
     async def announce(_app: web.Application) -> None:
         print(f"vigil console and API: {url}  (OpenAPI: {url}api/openapi.json)", flush=True)
@@ -61,6 +68,7 @@ def _serve(config: GatewayConfig, path: Path, analyse: bool = True, stop_after: 
             app,
             host=config.server.host,
             port=config.server.port,
+            ssl_context=ssl_context,
             print=None,
             shutdown_timeout=10.0,
             handle_signals=True,

@@ -7,12 +7,16 @@ A table is a module of this package with ``TEXT = {key: {"zh": ..., "en": ...}}`
 English; missing key: the key itself, so a forgotten entry shows up instead of vanishing).
 
 The language of a request: ``?lang=`` or the Accept-Language header (the console sends its own
-setting), else the site's language (``site.language``).
+setting), else the site's language (``site.language``). The API sets it for each request
+(``use_lang``), so code that words text for the current user calls ``current_lang()`` instead of
+passing the language through every function (it survives ``asyncio.to_thread``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Literal, cast
 
 from gateway.i18n import cameras, config, scenes
@@ -54,3 +58,24 @@ def lang_of(header: str | None, default: str = DEFAULT_LANG) -> Lang:
             if tag == lang or tag.startswith(lang + "-"):
                 return lang
     return cast(Lang, default) if default in LANGS else DEFAULT_LANG
+
+
+_CURRENT: ContextVar[Lang | None] = ContextVar("vigil_lang", default=None)
+
+
+def current_lang(default: str | None = None) -> Lang | None:
+    """The language of the request being served; ``default`` (or None) outside a request."""
+    lang = _CURRENT.get()
+    if lang is not None:
+        return lang
+    return cast(Lang, default) if default in LANGS else None
+
+
+@contextmanager
+def use_lang(lang: Lang) -> Iterator[None]:
+    """Word server text in ``lang`` within this block (and the threads it starts with to_thread)."""
+    token = _CURRENT.set(lang)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
