@@ -90,9 +90,10 @@ class Workwear(TargetScene):
         return self.look.match_boxes(image, boxes, crop_expand("torso"))
 
     def classify(self, image: np.ndarray, people: Sequence[Detection]) -> list[Detection]:
-        """The per-frame call the scene makes, as detections: each judged torso box labelled
-        ``workwear`` (an enrolled uniform, with the uniform's name in nothing but the score's sense)
-        or ``no_workwear``; scored by the match's confidence. ``vigil eval`` scores these."""
+        """The scene's per-frame call on each judged person, as detections of the person's box:
+        ``workwear`` (the torso matches an enrolled uniform) or ``no_workwear`` (it matches none),
+        scored by the match's confidence; people too small to judge are left out. The same call
+        ``observe`` makes; ``vigil eval --scene workwear --end-to-end`` scores these."""
         matches = self.torso_matches(image, people) or []
         out = []
         for person, m in zip(people, matches, strict=False):
@@ -100,7 +101,7 @@ class Workwear(TargetScene):
                 continue
             label = "workwear" if m.matched else "no_workwear"
             score = m.confidence if m.matched else 1.0 - m.confidence
-            out.append(Detection(part_box(person.box, "torso"), score, int(not m.matched), label))
+            out.append(Detection(person.box, score, int(not m.matched), label, person.track_id))
         return out
 
     def _matches(self, frame: Frame) -> dict[int, Match] | None:

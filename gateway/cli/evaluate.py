@@ -543,6 +543,8 @@ def _eval_enrolled(
             f"no class of {dataset.root} ({', '.join(dataset.names)}) is a class the {scene.key} scene "
             f"reports ({', '.join(scene.eval_classes)}); map one with --map DATASET_CLASS=SCENE_CLASS"
         )
+    if getattr(args, "people_model", None):
+        model = resolve_model(args.people_model, args, "--people-model")
     size = getattr(args, "size", None) or scene.config.input_size
     detector = load_detector(model.card, model.path, input_size=detector_input(model.card, size))
     scene.use_card_thresholds(model.card.thresholds)

@@ -4,8 +4,9 @@ Per image: the scene's person detector at the scene's input size (every detectio
 runtime's floor), the scene's own filter (``Scene.relevant``: its labels, thresholds, exclusions),
 then the scene's per-frame call (``classify``: the torso of each person matched against the enrolment
 in the database, or the extinguisher candidates matched), exactly the function its ``observe`` uses.
-Object level: each call matched one-to-one to a labelled box of a reported class (IoU >= ``min_iou``
-or the call's box holding the label: a torso cut from a person box is looser than a drawn vest); a
+Object level: each call (a person's box, for the work clothes) matched one-to-one to a labelled box
+of a reported class (IoU >= ``min_iou`` or the call's box holding the label: the person wearing the
+labelled vest); a
 matched call of the same class is a TP, any other call an FP of its class, a labelled box not called
 as its class an FN. Image level: whether a frame shows the class at all.
 """
