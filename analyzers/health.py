@@ -232,7 +232,8 @@ class VideoDiagnosis:
     def offer(self, image: np.ndarray, at: float) -> None:
         """A decoded frame (wall-clock time ``at``)."""
         self._last_frame = at if self._last_frame is None else max(self._last_frame, at)
-        if not self.settings.enabled or at - self._last_measure < self.settings.check_interval_s:
+        # 0.9: frames that come every check_interval_s with some jitter are all measured
+        if not self.settings.enabled or at - self._last_measure < 0.9 * self.settings.check_interval_s:
             return
         if at - self._last_measure >= self.settings.offline_s:
             self._grey = None  # after a gap that long the picture is new, not frozen
