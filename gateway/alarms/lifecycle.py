@@ -26,6 +26,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from gateway.alarms.recorder import OPEN_STATUSES
+from gateway.alarms.repeats import FLOOD_KEY
 from gateway.db import Database
 from gateway.db.files import EvidenceStore
 from gateway.db.schema import Alarm, AlarmRevision, Disposal, Evidence, utcnow
@@ -151,11 +152,16 @@ class AlarmLifecycle:
             )
             self.outbox.enqueue(s, alarm, _PAST[change.action])
             rearm = old_status in OPEN_STATUSES and alarm.status not in OPEN_STATUSES
-            camera_id, scene, event_key = alarm.camera_id, alarm.scene, alarm.event_key
+            camera_id, scene = alarm.camera_id, alarm.scene
+            # The events merged into it (repeats.py) hold their own keys in their scene: re-arm them too.
+            event_keys = [alarm.event_key, *(alarm.details or {}).get("merged_keys", [])]
         self.outbox.notify()
         log.info("alarm %s %s by %s", alarm_id, _PAST[change.action], change.actor)
-        if rearm and self.rearm is not None and camera_id and event_key.count("/") >= 2:
-            self.rearm(camera_id, scene, event_key.split("/", 2)[2])
+        if rearm and self.rearm is not None and camera_id:
+            prefix = f"{camera_id}/{scene}/"
+            for key in event_keys:
+                if isinstance(key, str) and key.startswith(prefix) and key != f"{prefix}{FLOOD_KEY}":
+                    self.rearm(camera_id, scene, key.removeprefix(prefix))
         return alarm, True
 
     def _store_files(self, alarm_id: str, change: Change) -> list[tuple[str, Picture, str, str]]:

@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import select
 
 from analyzers import AlarmEvent, Region
-from gateway.alarms.repeats import Arrival, centre_of, judge, merge
+from gateway.alarms.repeats import FLOOD_KEY, Arrival, centre_of, judge, merge, with_merged_key
 from gateway.alarms.writer import EvidenceFile, NewAlarm, write_alarm
 from gateway.config.alarm_policy import AlarmPolicy
 from gateway.db import Database
@@ -134,6 +134,7 @@ class AlarmRecorder:
             aspect=width / max(height, 1),
             video_job_id=video.job if video is not None else None,
             target=event.target,
+            event_key=event.key,
         )
         policy = self.policy.for_scene(event.scene)
         with self.db.session() as s:
@@ -168,7 +169,8 @@ class AlarmRecorder:
                     f"alarm flood: {verdict.recent} {event.scene} alarms in {policy.flood_minutes:g} min; "
                     f"further ones are merged into this alarm ({event.message})"
                 )
-                flood_key = f"{event.camera_id}/{event.scene}/~flood"
+                details = with_merged_key(details, event.key)  # its scene holds the event's own key
+                flood_key = f"{event.camera_id}/{event.scene}/{FLOOD_KEY}"
                 event_key = flood_key if video is None else f"video:{video.job}/{flood_key}"
             new = NewAlarm(
                 scene=event.scene,

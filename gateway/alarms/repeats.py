@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,6 +32,8 @@ from gateway.times import as_utc, iso
 
 Reason = Literal["flood", "same_target", "cooldown"]
 REPEATED = "repeated"  # the revision action of a merged event
+FLOOD_KEY = "~flood"  # the hold key in a flood alarm's event key: <camera>/<scene>/~flood
+MAX_MERGED_KEYS = 100  # event keys kept on an alarm, to re-arm their scene holds when it is closed
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,17 @@ class Arrival:
     aspect: float  # frame width / height: distances are taken in the frame's own proportions
     video_job_id: str | None = None
     target: str | None = None
+    event_key: str = ""  # the event's own key (camera/scene/hold key), latched in its scene
+
+
+def with_merged_key(details: dict[str, Any] | None, event_key: str) -> dict[str, Any]:
+    """The alarm's details with ``event_key`` among its ``merged_keys`` (once, at most MAX_MERGED_KEYS)."""
+    out = dict(details or {})
+    keys = [k for k in out.get("merged_keys") or [] if isinstance(k, str)]
+    if event_key and event_key not in keys and len(keys) < MAX_MERGED_KEYS:
+        keys.append(event_key)
+    out["merged_keys"] = keys
+    return out
 
 
 @dataclass(frozen=True)
@@ -125,9 +138,11 @@ def merge(session: Session, alarm: Alarm, arrival: Arrival, reason: Reason, now:
     before = alarm.repeats or 0
     alarm.repeats = before + 1
     alarm.last_repeat_at = arrival.at
+    details = with_merged_key(alarm.details, arrival.event_key)
     if reason == "same_target" and arrival.centre is not None:
         # The target moved: the next re-acquisition is compared with where it was seen last.
-        alarm.details = {**(alarm.details or {}), "centre": [round(v, 4) for v in arrival.centre]}
+        details["centre"] = [round(v, 4) for v in arrival.centre]
+    alarm.details = details
     alarm.revision += 1
     session.add(
         AlarmRevision(

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from analyzers import AlarmEvent, Detection, Region
+from gateway.alarms.lifecycle import AlarmLifecycle, Change
 from gateway.alarms.recorder import AlarmRecorder, SceneContext, VideoOrigin
 from gateway.config.alarm_policy import AlarmPolicy
 from gateway.db import Database, upgrade
@@ -31,11 +32,13 @@ def recorder(tmp_path: Path, **defaults: float) -> AlarmRecorder:
     return AlarmRecorder(db, EvidenceStore(tmp_path / "storage"), 183, policy=policy)
 
 
-def event(at: float, target: str | None = "1", x: float = 100.0, scene: str = "helmet") -> AlarmEvent:
+def event(
+    at: float, target: str | None = "1", x: float = 100.0, scene: str = "helmet", region: str = "r"
+) -> AlarmEvent:
     return AlarmEvent(
         "cam1",
         scene,
-        "r",
+        region,
         occurred_at=at - 3,
         raised_at=at,
         score=0.9,
@@ -126,6 +129,29 @@ def test_offline_video_alarms_are_marked_and_apart_from_the_live_cameras(tmp_pat
         assert (b.source, b.video_job_id, b.video_ts) == ("video", "01JOBJOBJOBJOBJOBJOBJOBJOB", 102.0)
         assert b.repeats == 1
         assert s.scalars(select(OutboxRow.alarm_id)).all() == [live]  # offline alarms are not pushed
+
+
+def test_clearing_an_alarm_rearms_the_events_merged_into_it(tmp_path: Path) -> None:
+    rec = recorder(tmp_path, cooldown_s=60, merge_distance=0)
+    first = rec.record(event(T0, None, scene="intrusion", region="east"), IMAGE, CTX)
+    assert first is not None
+    # Another region of the camera-scene within the cooldown: merged, its scene hold stays latched.
+    assert rec.record(event(T0 + 10, None, scene="intrusion", region="west"), IMAGE, CTX) is None
+    rearmed: list[tuple[str, str, str]] = []
+    lifecycle = AlarmLifecycle(rec.db, rec.store, rec.outbox, 183, rearm=lambda *a: rearmed.append(a))
+    lifecycle.apply(first, Change("clear", "operator"))
+    assert rearmed == [("cam1", "intrusion", "east"), ("cam1", "intrusion", "west")]
+
+
+def test_a_flood_alarm_rearms_the_event_that_tripped_it(tmp_path: Path) -> None:
+    rec = recorder(tmp_path, cooldown_s=0, merge_distance=0, flood_alarms=1)
+    assert rec.record(event(T0, "1"), IMAGE, CTX) is not None
+    flood = rec.record(event(T0 + 5, "2"), IMAGE, CTX)
+    assert flood is not None
+    rearmed: list[tuple[str, str, str]] = []
+    lifecycle = AlarmLifecycle(rec.db, rec.store, rec.outbox, 183, rearm=lambda *a: rearmed.append(a))
+    lifecycle.apply(flood, Change("clear", "operator"))
+    assert rearmed == [("cam1", "helmet", "r#2")]
 
 
 @pytest.mark.parametrize(("scene", "clip"), [("flame", True), ("helmet", False)])
