@@ -99,7 +99,7 @@ def costs() -> dict[str, float]:
                 break
     out = {}
     for step in ("clahe", "lowlight", "dehaze"):
-        settings = EnhanceSettings(steps=[step])  # type: ignore[list-item]
+        settings = EnhanceSettings(steps=[step])
         dark = [(f * 0.2).astype(np.uint8) for f in frames]  # lowlight only works on dark frames
         started = time.process_time()
         for image in dark:
@@ -131,7 +131,7 @@ def main() -> None:
                 low = f1(scene, degraded, cls)
                 print(f"| {scene} ({cls}) | {name}/valid | {kind} | - | {low:.3f} | |", flush=True)
                 for steps in STEPS[kind]:
-                    settings = EnhanceSettings(steps=steps)  # type: ignore[arg-type]
+                    settings = EnhanceSettings(steps=steps)
                     label = "+".join(steps)
                     fixed = copy_split(
                         Path(tmp) / f"{name}-{kind}",
