@@ -9,11 +9,12 @@ VIGIL_DATA_DIR ?= $(abspath ../shared/data)
 export VIGIL_MODELS_DIR VIGIL_MEDIA_DIR VIGIL_DATA_DIR
 
 # Debian packages: the GStreamer RTSP server behind the sample camera; PostgreSQL, Mosquitto (MQTT
-# uplink tests) and SIPp (GB/T 28181 peer) for tests.
+# uplink tests) and SIPp (GB/T 28181 peer) for tests; a CJK font for the Chinese captions burned into
+# alarm snapshots (gateway/i18n/caption.py; fonts-noto-cjk is found too).
 SYSTEM_PKGS := python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
 	gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools postgresql \
-	mosquitto sip-tester
+	mosquitto sip-tester fonts-wqy-zenhei
 # Only the tests need these: Chromium for the console's end-to-end tests (driven by Playwright).
 TEST_PKGS := chromium
 

@@ -39,6 +39,7 @@ from gateway.cameras.viewing import Snapshots
 from gateway.config.schema import CameraConfig, GatewayConfig
 from gateway.db import Database
 from gateway.db.files import EvidenceStore
+from gateway.i18n.caption import Caption
 from gateway.db.schema import Alarm, Camera, Source, UplinkTarget, User
 from gateway.delivery.alarm_types import default_table, load_table
 from gateway.delivery.outbox import Outbox
@@ -73,6 +74,7 @@ class Gateway:
         )
         self.analytics = Analytics(self.db, config.storage.root, self.recorder, self.clips)
         self.snapshots = Snapshots(self.analytics)  # viewers' pictures from the running cameras' frames
+        self.recorder.caption = Caption(config.site.language, config.site.timezone)  # snapshots' captions
         self.lifecycle = AlarmLifecycle(
             self.db,
             self.store,

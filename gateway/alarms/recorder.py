@@ -21,6 +21,7 @@ from gateway.db import Database
 from gateway.db.files import EvidenceStore
 from gateway.db.schema import Alarm, utcnow
 from gateway.delivery.outbox import Outbox
+from gateway.i18n.caption import Caption
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,11 @@ def utc(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.UTC)
 
 
-def annotate(image: np.ndarray, event: AlarmEvent, regions: Sequence[Region]) -> np.ndarray:
-    """Draw the regions and the boxes that caused the alarm onto a copy of the frame."""
+def annotate(
+    image: np.ndarray, event: AlarmEvent, regions: Sequence[Region], caption: Caption | None = None
+) -> np.ndarray:
+    """Draw the regions and the boxes that caused the alarm onto a copy of the frame, and the caption
+    (scene, region, time) in the site's language and zone (UTC in English without one)."""
     out = image.copy()
     height, width = out.shape[:2]
     for region in regions:
@@ -73,6 +77,9 @@ def annotate(image: np.ndarray, event: AlarmEvent, regions: Sequence[Region]) ->
             1,
             cv2.LINE_AA,
         )
+    if caption is not None:
+        caption.draw(out, event.scene, event.region, event.raised_at)
+        return out
     stamp = f"{event.scene} {event.region} {utc(event.raised_at):%Y-%m-%d %H:%M:%S}Z"
     cv2.putText(out, stamp, (8, height - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
     return out
@@ -103,6 +110,7 @@ class AlarmRecorder:
         self.outbox = outbox or Outbox()
         # None: no repeat rules (tools storing events as they come); the gateway passes config.alarms.
         self.policy = policy or AlarmPolicy.none()
+        self.caption: Caption | None = None  # the site's (gateway.app sets it); None: English, UTC
 
     def wants_clip(self, scene: str) -> bool:
         """Whether the scene's alarms keep a video clip (``alarms.scenes.<scene>.clip``)."""
@@ -116,7 +124,7 @@ class AlarmRecorder:
         """Store one alarm; returns its id, or None when the event joins an alarm already raised (an
         open alarm of the same event key, or a repeat merged under the camera-scene's rules)."""
         raw_jpeg = jpeg(image)
-        annotated_jpeg = jpeg(annotate(image, event, ctx.regions))
+        annotated_jpeg = jpeg(annotate(image, event, ctx.regions, self.caption))
         now = utcnow()
         height, width = image.shape[:2]
         video = ctx.video
