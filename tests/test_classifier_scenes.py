@@ -118,7 +118,7 @@ def test_classifier_scenes_run_with_the_imported_cards(gateway: Gateway) -> None
     # helmet and smoking default to the project's detectors (ppe, cigarette); their cards still run
     # where a camera names them
     # and the work clothes default to the plant's enrolment: the vest card runs where a camera names it
-    cards = {"helmet": "helmet", "smoking": "smoking", "workwear": "workwear"}
+    cards = {"helmet": "helmet", "smoking": "smoking", "workwear": "workwear", "extinguisher": "extinguisher"}
     runner, _ = runner_for(gateway, [{"scene": k, "model": cards.get(k)} for k in keys])
     try:
         status = runner.scene_status()

@@ -225,7 +225,8 @@ def test_a_plants_own_extinguisher_photos_become_the_scenes_model(
             "id": "hot",
             "name": "hot work",
             "url": "rtsp://127.0.0.1:9/x",
-            "scenes": [{"scene": "extinguisher"}],
+            # the trained card judges where the camera names it (the default judge is the enrolment)
+            "scenes": [{"scene": "extinguisher", "model": "extinguisher"}],
         }
     )
     scene = build_scene("hot", camera.scenes[0])

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.cli.common import EXIT_BAD, EXIT_GATE, actor, guard, open_checked, open_config, print_json
+from gateway.enrolment.folder import BACKGROUND
 
 ACTIONS = ("list", "show", "activate", "rollback", "remove")
 
@@ -108,7 +109,8 @@ def _enrol(args: argparse.Namespace) -> int:
             reason=args.reason,
             progress=bar.update,
         )
-    cal = added.calibration
+    background = _background(args, db, root, embedder, scene, name, part, found.layout)
+    cal = (background or added).calibration
     scope = f"camera {args.camera}" if args.camera else "the site"
     kind = "negative" if args.negative else "positive"
     print(
@@ -127,7 +129,50 @@ def _enrol(args: argparse.Namespace) -> int:
         )
     )
     print(f"promotion gate: {added.gate}")
+    if background is not None:
+        print(
+            f"with {background.examples} background windows of the same images as the negative "
+            f"{BACKGROUND!r} (version {background.version}, {background.status})"
+        )
     return 0 if added.status == "active" else EXIT_GATE
+
+
+def _background(
+    args: argparse.Namespace,
+    db: Any,
+    root: Path,
+    embedder: Any,
+    scene: str,
+    name: str,
+    part: str,
+    layout: str,
+) -> Any:
+    """A scene that scans the frame (extinguishers) also enrols windows of the same photos away from
+    the objects as its negative class, so the threshold knows the plant's walls and floors."""
+    from analyzers.crops import PEOPLE_FREE
+    from gateway.enrolment.folder import background_crops
+    from gateway.enrolment.versions import enrol
+
+    if part not in (*PEOPLE_FREE, "scan") or args.negative or layout != "yolo":
+        return None
+    crops = background_crops(Path(args.data), args.cls, part, limit=args.limit and 3 * args.limit)
+    if not crops:
+        return None
+    added = enrol(
+        db,
+        root,
+        embedder,
+        scene,
+        BACKGROUND,
+        crops,
+        negative=True,
+        camera_id=args.camera,
+        actor=actor(),
+        origin={"data": Path(args.data).name, "class": args.cls, "background_of": name},
+        force=True,
+        reason=f"background of {name}",
+    )
+    return added
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -171,3 +171,50 @@ def _yolo_boxes(root: Path, cls: str, part: str, limit: int | None, progress: Pr
         if progress:
             progress(done + 1, len(by_image))
     return out
+
+
+BACKGROUND = "background"  # the negative class enrolled beside a people-free positive
+
+
+def background_crops(
+    root: Path, cls: str, part: str, per_image: int = 3, limit: int | None = None
+) -> list[np.ndarray]:
+    """Negatives for a scene that scans the frame (extinguishers): scanning windows of the YOLO
+    split's images that hold a box of ``cls`` but do not touch any, ``per_image`` each (spread over
+    the image), so the threshold learns what the plant's walls and floors look like. Empty for a
+    folder of class sub-folders."""
+    from analyzers.crops import scan_boxes
+
+    if not (root / "images").is_dir():
+        return []
+    try:
+        data = load_yolo_dataset(root)
+    except EvalError:
+        return []
+    if cls not in data.names:
+        return []
+    wanted = data.names.index(cls)
+    items = [item for item in data.images if any(b.class_id == wanted for b in item.labels)]
+    if limit is not None:
+        items = [items[i] for i in _spread(list(range(len(items))), max(1, limit // per_image))]
+    expand = crop_expand(part)
+    out: list[np.ndarray] = []
+    for item in items:
+        image = _read(item.image)
+        if image is None:
+            continue
+        h, w = image.shape[:2]
+        objects = [b.to_pixels(w, h) for b in item.labels if b.class_id == wanted]
+        free = [
+            box
+            for box in scan_boxes(w, h)
+            if not any(
+                min(box[2], o[2]) > max(box[0], o[0]) and min(box[3], o[3]) > max(box[1], o[1])
+                for o in objects
+            )
+        ]
+        for k in _spread(list(range(len(free))), per_image):
+            crop = crop_box(image, free[k], expand)
+            if min(crop.shape[:2], default=0) >= MIN_SIDE:
+                out.append(crop)
+    return out

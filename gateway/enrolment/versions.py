@@ -128,6 +128,7 @@ class Added:
     calibration: Calibration
     previous_f1: float | None
     gate: str  # what the gate decided, in words
+    examples: int = 0
 
 
 def enrol(
@@ -225,7 +226,7 @@ def enrol(
         row.calibration = {"set": _set_key([*others, row]), "calibration": calibration.as_dict()}
         s.add(row)
         s.commit()
-        return Added(row.id, row.version, status, calibration, previous, gate)
+        return Added(row.id, row.version, status, calibration, previous, gate, len(crops))
 
 
 def _set_f1(files: EnrolmentFiles, rows: Sequence[Enrolment]) -> float | None:
