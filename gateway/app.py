@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from analyzers.enrolment import use_source
 from gateway.alarms.clips import ClipRecorder
 from gateway.alarms.escalation import Escalation
 from gateway.alarms.lifecycle import AlarmLifecycle
@@ -44,6 +45,7 @@ from gateway.db.schema import Alarm, Camera, Source, UplinkTarget, User
 from gateway.delivery.alarm_types import default_table, load_table
 from gateway.delivery.outbox import Outbox
 from gateway.delivery.uplinks import UplinkService
+from gateway.enrolment.runtime import DatabaseEnrolments
 from gateway.gb28181.service import GbService
 from gateway.secrets_at_rest import use_key_file
 from gateway.units.feeds import UnitFeeds
@@ -73,6 +75,8 @@ class Gateway:
             self.db, self.store, retention_days, pre_s=st.clip_pre_s, post_s=st.clip_post_s
         )
         self.analytics = Analytics(self.db, config.storage.root, self.recorder, self.clips)
+        # Scenes that judge by the plant's enrolment (work clothes, extinguishers, role markers) read it here.
+        use_source(DatabaseEnrolments(self.db, config.storage.root, config.models.pack_dir))
         self.snapshots = Snapshots(self.analytics)  # viewers' pictures from the running cameras' frames
         self.recorder.caption = Caption(config.site.language, config.site.timezone)  # snapshots' captions
         self.lifecycle = AlarmLifecycle(
