@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -17,7 +17,13 @@ from adapters.gb28181 import manscdp
 from adapters.gb28181.common import GbError, SnCounter, gb_time
 from adapters.gb28181.interop import DEFAULT_INTEROP, Interop
 from adapters.gb28181.manscdp import AlarmNotify, CatalogItem, ManscdpError, ManscdpMessage
-from adapters.gb28181.media_api import MediaRelayFactory, MediaSender, MediaTransport, SendRequest
+from adapters.gb28181.media_api import (
+    MediaRelayFactory,
+    MediaSender,
+    MediaTransport,
+    SendRequest,
+    StreamUnavailable,
+)
 from adapters.gb28181.sdp import Sdp, SdpError, build_sdp, complement_setup, parse_sdp
 from adapters.gb28181.sip.dialog import Dialog
 from adapters.gb28181.sip.digest import DigestClient, DigestError
@@ -27,6 +33,12 @@ from adapters.gb28181.sip.transaction import ServerTransaction, SipTimeout, Time
 from adapters.gb28181.sip.transport import Address
 
 log = logging.getLogger(__name__)
+
+
+def warning(text: str) -> tuple[str, str]:
+    """A ``Warning`` header (RFC 3261 20.43, code 399: miscellaneous) that says why, in one line."""
+    clean = " ".join(text.replace('"', "'").replace("\\", "/").split())[:200]
+    return ("Warning", f'399 vigil "{clean}"')
 
 
 @dataclass
@@ -46,6 +58,9 @@ class SuperiorConfig:
     retry_interval: float = 30.0
     alarm_timeout: float = 10.0
     channels: list[CatalogItem] = field(default_factory=list)
+    # The shared channels as they are now (status ON/OFF, manufacturer/model), read when a Catalog is
+    # asked for; None: ``channels`` as configured. ``channels`` still says which ids are shared.
+    catalog: Callable[[], Awaitable[list[CatalogItem]]] | None = None
     device_name: str = "vigil"
     manufacturer: str = "vigil"
     model: str = "gateway"
@@ -103,6 +118,16 @@ class CascadeLink:
     @property
     def channels(self) -> list[CatalogItem]:
         return self.config.channels
+
+    async def current_channels(self) -> list[CatalogItem]:
+        """The shared channels with their present state (``SuperiorConfig.catalog``)."""
+        if self.config.catalog is None:
+            return self.config.channels
+        try:
+            return await self.config.catalog()
+        except Exception:
+            log.exception("cascade %s: the channels' state could not be read", self.config.name)
+            return self.config.channels
 
     def _local_uri(self) -> str:
         return f"sip:{self.config.local_id}@{self.config.local_domain}"
@@ -332,7 +357,7 @@ class CascadeLink:
         bodies: list[bytes]
         if cmd == "catalog":
             bodies = manscdp.build_catalog_responses(
-                msg.sn, cfg.local_id, cfg.channels, cfg.interop.catalog_page_size, cs
+                msg.sn, cfg.local_id, await self.current_channels(), cfg.interop.catalog_page_size, cs
             )
         elif cmd == "deviceinfo":
             bodies = [
@@ -371,7 +396,8 @@ class CascadeLink:
         req = stx.request
         channel_id = self._channel_from(req)
         if channel_id not in {c.device_id for c in self.config.channels}:
-            await stx.respond(404)
+            log.info("cascade %s: INVITE for %s answered 404: not shared to it", self.config.name, channel_id)
+            await stx.respond(404, "Not Found", extra=[warning(f"channel {channel_id} is not shared here")])
             return
         try:
             offer = parse_sdp(req.body)
@@ -405,8 +431,13 @@ class CascadeLink:
                     offer.stop,
                 )
             )
-        except LookupError:
-            await stx.respond(404)
+        except StreamUnavailable as exc:
+            log.warning("cascade %s: INVITE for %s answered 480: %s", self.config.name, channel_id, exc)
+            await stx.respond(480, "Temporarily Unavailable", extra=[warning(str(exc))])
+            return
+        except LookupError as exc:
+            log.info("cascade %s: INVITE for %s answered 404: %s", self.config.name, channel_id, exc)
+            await stx.respond(404, "Not Found", extra=[warning(str(exc))])
             return
         except Exception:
             log.exception("cascade %s: relay for %s failed", self.config.name, channel_id)

@@ -66,7 +66,13 @@ class MediaSender(Protocol):
     async def close(self) -> None: ...
 
 
+class StreamUnavailable(LookupError):
+    """A shared channel with no stream to relay now (its camera is not running, or its device is
+    offline): the INVITE is answered 480 Temporarily Unavailable with this text as the reason."""
+
+
 class MediaRelayFactory(Protocol):
     async def open_sender(self, request: SendRequest) -> MediaSender:
-        """Raise LookupError for an unknown channel (answered 404), other errors answer 488/500."""
+        """Raise StreamUnavailable for a shared channel without a stream now (answered 480), LookupError
+        for an unknown channel (404); other errors answer 488/500."""
         ...

@@ -448,7 +448,8 @@ class UpperPlatform:
                 self._emit(UpperEvent("unregistered", device_id))
             return
         now = time.monotonic()
-        known = device_id in self.devices
+        before = self.devices.get(device_id)
+        known = before is not None
         self.devices[device_id] = Device(
             device_id,
             stx.source,
@@ -461,7 +462,10 @@ class UpperPlatform:
             info=self.devices[device_id].info if known else {},
         )
         await stx.respond(200, extra=extra)
-        if not known:
+        # A refresh (same Call-ID, still online) is nothing new; a device that was offline or that
+        # registers afresh (a new Call-ID: it restarted) is announced again, so what waits for it
+        # (a pending INVITE, a Catalog query) goes now.
+        if before is None or not before.online or before.call_id != req.call_id:
             self._emit(UpperEvent("registered", device_id))
 
     async def _challenge(self, stx: ServerTransaction, device_id: str, stale: bool = False) -> None:

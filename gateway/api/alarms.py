@@ -222,6 +222,14 @@ async def close(request: web.Request) -> web.Response:
     return await _apply(request, Change("close", principal(request).name, body.note, _request_key(request)))
 
 
+def has_snapshot(a: Alarm, full: bool) -> bool:
+    """Whether the alarm has a snapshot to link: from its evidence when loaded (``full``), else every
+    alarm but a device's own (GB/T 28181 device alarms carry no frame)."""
+    if full:
+        return any(e.kind == "snapshot" for e in a.evidence)
+    return (a.details or {}).get("source") != "gb28181"
+
+
 def alarm_json(a: Alarm, full: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": a.id,
@@ -242,7 +250,8 @@ def alarm_json(a: Alarm, full: bool = False) -> dict[str, Any]:
         "verdict": a.verdict,
         "verdict_reason": a.verdict_reason,
         "revision": a.revision,
-        "snapshot": f"/api/alarms/{a.id}/snapshot",
+        # no link for an alarm without a frame (a GB/T 28181 device's own alarm): none rather than a 404
+        "snapshot": f"/api/alarms/{a.id}/snapshot" if has_snapshot(a, full) else None,
         # live | video (an offline video job's: its job and the seconds into the video)
         "source": a.source,
         "video_job_id": a.video_job_id,

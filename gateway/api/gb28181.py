@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from gateway.api.http import ApiError, parse_body, route
 from gateway.api.keys import GATEWAY, PRINCIPAL
-from gateway.db.schema import Camera, Source
+from gateway.db.schema import Source
+from gateway.gb28181.links import device_cameras, parse_channel_url, source_devices
 
 GB_ID = re.compile(r"^\d{20}$")
 
@@ -116,12 +117,28 @@ async def gb_devices(request: web.Request) -> web.Response:
 
     def work() -> list[dict[str, Any]]:
         with gw.db.session() as s:
+            # A configured source standing for a device (its cameras address it) is that device, not
+            # a second one; a source nothing links yet is listed under its own id, not registered.
+            linked = source_devices(s)
             sources = {r.id: r for r in s.scalars(select(Source).where(Source.kind == "gb28181"))}
-            cams = list(s.scalars(select(Camera).where(Camera.source_id.in_(set(sources) | set(live)))))
+            by_device: dict[str, list[Source]] = {}
+            for source_id, device_id in linked.items():
+                by_device.setdefault(device_id or source_id, []).append(sources[source_id])
+            cams = {
+                device_id: device_cameras(
+                    s, device_id, set(live[device_id].channels) if device_id in live else set()
+                )
+                for device_id in set(by_device) | set(live)
+            }
+            s.expunge_all()
         out = []
-        for device_id in sorted(set(sources) | set(live)):
-            src, dev = sources.get(device_id), live.get(device_id)
-            rows = {c.gb_channel_id or c.id: c for c in cams if c.source_id == device_id}
+        for device_id in sorted(set(by_device) | set(live)):
+            rows_src = sorted(by_device.get(device_id, []), key=lambda r: r.id == device_id)
+            src, dev = (rows_src[0] if rows_src else None), live.get(device_id)
+            rows = {
+                c.gb_channel_id or parse_channel_url(c.stream_url or "")[1] or c.id: c
+                for c in cams[device_id]
+            }
             channel_ids = sorted(set(rows) | set(dev.channels if dev else {}))
             channels = []
             for ch in channel_ids:
@@ -141,17 +158,19 @@ async def gb_devices(request: web.Request) -> web.Response:
                         "analysed": bool(row and row.id in gw.analytics.runners),
                     }
                 )
+            stored = dict((src.settings or {}).get("device_info") or {}) if src else {}
             out.append(
                 {
                     "id": device_id,
                     "name": (src.name if src else None) or device_id,
+                    "source": src.id if src else None,
                     "online": bool(dev and dev.online),
                     "registered": dev is not None,
                     "address": f"{dev.address.host}:{dev.address.port}"
                     if dev
                     else (src.address if src else None),
                     "status": src.status if src else ("online" if dev and dev.online else "unknown"),
-                    "info": dict(dev.info) if dev else {},
+                    "info": {**stored, **(dict(dev.info) if dev else {})},
                     "channels": channels,
                 }
             )

@@ -195,8 +195,8 @@ class Dispatcher:
                     if result.outcome is Outcome.DUPLICATE:
                         row.last_error = f"duplicate: {result.detail}"[:500]
                     self.breaker.success()
-                    if target is not None:
-                        target.last_delivered_at = now
+                    if target is not None:  # delivered again: the last error is history, not the state
+                        target.last_delivered_at, target.last_error = now, None
                     continue
                 row.last_error = f"{result.outcome.value}: {result.detail}"[:2000]
                 if target is not None:

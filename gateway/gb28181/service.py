@@ -32,6 +32,7 @@ from adapters.gb28181.media import (
     ReceiveSession,
     UnitFeed,
 )
+from adapters.gb28181.media_api import StreamUnavailable
 from adapters.gb28181.ps import AccessUnit
 from adapters.gb28181.sip.digest import Ha1, ha1_of
 from adapters.gb28181.upper import PlaySession, UpperConfig, UpperEvent, UpperPlatform
@@ -44,6 +45,15 @@ from gateway.config.schema import CameraConfig, GatewayConfig, GbServerConfig
 from gateway.db import Database
 from gateway.db.schema import Alarm, Camera, GbDeviceApproval, Source, utcnow
 from gateway.delivery.outbox import Outbox
+from gateway.gb28181.links import (
+    channel_camera,
+    channel_url,
+    device_cameras,
+    device_source,
+    device_sources,
+    link_source,
+    parse_channel_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,21 +62,7 @@ URL_SCHEME = GB_URL_SCHEME
 POLL_S = 1.0
 DEVICE_ALARM_SCENE = "device_alarm"  # a device alarm whose method/type the alarm type table does not map
 UNREGISTER_S = 3.0
-
-
-def channel_url(device_id: str, channel_id: str) -> str:
-    """The stream address stored for a GB channel camera (no credentials: SIP does the auth)."""
-    return f"{URL_SCHEME}{device_id}/{channel_id}"
-
-
-def parse_channel_url(url: str) -> tuple[str | None, str | None]:
-    """``gb28181://DEVICE/CHANNEL`` -> (device, channel); other addresses -> (None, None)."""
-    if not url.startswith(URL_SCHEME):
-        return None, None
-    parts = url[len(URL_SCHEME) :].strip("/").split("/")
-    device = parts[0] if parts and is_gb_id(parts[0]) else None
-    channel = parts[1] if len(parts) > 1 and is_gb_id(parts[1]) else None
-    return device, channel
+DEVICE_INFO_FIELDS = ("DeviceName", "Manufacturer", "Model", "Firmware", "Channel")
 
 
 def is_video_channel(item: CatalogItem) -> bool:
@@ -171,6 +167,10 @@ class GbService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._followers: dict[str, set[FeedFollower]] = {}  # camera id -> relays following its feed
         self._followers_lock = threading.Lock()
+        # the device rows' writers (catalog, DeviceInfo, status) run in threads at once: one at a time
+        self._rows_lock = threading.Lock()
+        self._device_back: dict[str, asyncio.Event] = {}  # device id -> set when it registers again
+        self._comebacks: dict[str, int] = {}  # device id -> registrations (and returns online) seen
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -289,47 +289,88 @@ class GbService:
         cascade = self.config.cascade
         assert cascade is not None
         out = []
+        for sup in cascade.superiors:
+            password = os.environ.get(sup.password_env)
+            if not password:
+                log.warning("cascade %s not started: set %s to its password", sup.name, sup.password_env)
+                continue
+            self._shares[sup.name] = {c.id: c.camera for c in sup.channels}
+            self._camera_ids[sup.name] = {c.camera: c.id for c in sup.channels}
+            out.append(
+                SuperiorConfig(
+                    name=sup.name,
+                    server_id=sup.server_id,
+                    server_domain=sup.server_domain,
+                    host=sup.host,
+                    port=sup.port,
+                    local_id=sup.local_id,
+                    local_domain=sup.local_domain,
+                    password=password,
+                    transport=sup.transport,
+                    expires=sup.expires,
+                    keepalive_interval=sup.keepalive_interval_s,
+                    retry_interval=sup.retry_s,
+                    alarm_timeout=sup.alarm_timeout_s,
+                    channels=self._shared_items(sup.name),
+                    catalog=self._catalog_reader(sup.name),
+                    device_name=self._site.name,
+                    timezone=self._site.timezone,
+                )
+            )
+        return out
+
+    def _catalog_reader(self, superior: str) -> Callable[[], Coroutine[Any, Any, list[CatalogItem]]]:
+        async def read() -> list[CatalogItem]:
+            return await asyncio.to_thread(self._shared_items, superior)
+
+        return read
+
+    def _shared_items(self, superior: str) -> list[CatalogItem]:
+        """The cameras shared to a superior as Catalog items, as they are now (blocking): OFF while the
+        camera is offline, failed, disabled or removed (a GB channel goes offline with its device);
+        a GB channel carries the manufacturer and model its device gave (catalog item, else DeviceInfo)."""
+        cascade = self.config.cascade
+        sup = next((c for c in cascade.superiors if c.name == superior), None) if cascade else None
+        if sup is None:
+            return []
+        items = []
         with self._db.session() as s:
-            for sup in cascade.superiors:
-                password = os.environ.get(sup.password_env)
-                if not password:
-                    log.warning("cascade %s not started: set %s to its password", sup.name, sup.password_env)
-                    continue
-                items = []
-                for share in sup.channels:
-                    row = s.get(Camera, share.camera)
-                    items.append(
-                        CatalogItem(
-                            share.id,
-                            row.name if row is not None else share.camera,
-                            civil_code=sup.local_domain,
-                            parent_id=sup.local_id,
-                            status="ON" if row is None or row.status not in ("offline", "error") else "OFF",
-                        )
-                    )
-                self._shares[sup.name] = {c.id: c.camera for c in sup.channels}
-                self._camera_ids[sup.name] = {c.camera: c.id for c in sup.channels}
-                out.append(
-                    SuperiorConfig(
-                        name=sup.name,
-                        server_id=sup.server_id,
-                        server_domain=sup.server_domain,
-                        host=sup.host,
-                        port=sup.port,
-                        local_id=sup.local_id,
-                        local_domain=sup.local_domain,
-                        password=password,
-                        transport=sup.transport,
-                        expires=sup.expires,
-                        keepalive_interval=sup.keepalive_interval_s,
-                        retry_interval=sup.retry_s,
-                        alarm_timeout=sup.alarm_timeout_s,
-                        channels=items,
-                        device_name=self._site.name,
-                        timezone=self._site.timezone,
+            for share in sup.channels:
+                row = s.get(Camera, share.camera)
+                down = row is None or not row.enabled or row.status in ("offline", "error", "removed")
+                maker, model = self._made_by(s, row) if row is not None else ("", "")
+                items.append(
+                    CatalogItem(
+                        share.id,
+                        row.name if row is not None else share.camera,
+                        manufacturer=maker,
+                        model=model,
+                        civil_code=sup.local_domain,
+                        parent_id=sup.local_id,
+                        status="OFF" if down else "ON",
                     )
                 )
-        return out
+        return items
+
+    def _made_by(self, s: Any, row: Camera) -> tuple[str, str]:
+        """(manufacturer, model) of a GB channel camera as its device reported them; ("", "") if unknown."""
+        device, channel = parse_channel_url(row.stream_url or "")
+        channel = row.gb_channel_id or channel
+        if channel is None:
+            return "", ""
+        dev = None
+        if self.upper is not None:
+            dev = self.upper.devices.get(device or "") or next(
+                (d for d in list(self.upper.devices.values()) if channel in d.channels), None
+            )
+        item = dev.channels.get(channel) if dev is not None else None
+        if item is not None and (item.manufacturer or item.model):
+            return item.manufacturer, item.model
+        info: dict[str, Any] = dict(dev.info) if dev is not None else {}
+        if not info:
+            src = s.get(Source, row.source_id) if row.source_id is not None else None
+            info = dict((src.settings or {}).get("device_info") or {}) if src is not None else {}
+        return str(info.get("Manufacturer") or ""), str(info.get("Model") or "")
 
     # ---------------------------------------------------------------------------- devices -> cameras
 
@@ -346,52 +387,95 @@ class GbService:
             dev = upper.devices.get(event.device_id)
             address = f"{dev.address.host}:{dev.address.port}" if dev is not None else None
             await asyncio.to_thread(self._device_status, event.device_id, "online", address)
-            self._spawn(self._query_catalog(upper, event.device_id), f"gb28181-catalog-{event.device_id}")
+            self._wake_players(event.device_id)  # a pending INVITE goes now, not at the retry timer
+            self._spawn(self._query_device(upper, event.device_id), f"gb28181-catalog-{event.device_id}")
         elif event.kind in ("catalog", "catalog_notify"):
             await asyncio.to_thread(self._upsert_channels, event.device_id, event.items)
         elif event.kind == "online":
             await asyncio.to_thread(self._device_status, event.device_id, "online", None)
+            self._wake_players(event.device_id)
         elif event.kind in ("offline", "unregistered"):
             await asyncio.to_thread(self._device_status, event.device_id, "offline", None)
         elif event.kind == "alarm" and event.alarm is not None:
             # The device got its 200 and <Response> from the upper platform already; store it like any alarm.
             await asyncio.to_thread(self.store_device_alarm, event.device_id, event.alarm)
 
-    async def _query_catalog(self, upper: UpperPlatform, device_id: str) -> None:
+    async def _query_device(self, upper: UpperPlatform, device_id: str) -> None:
+        """After a registration: DeviceInfo (who made the device, its model and firmware: stored with
+        the device, shown by the devices API and sent upwards in our Catalog for its channels), then
+        the Catalog (its channels become cameras)."""
+        try:
+            info = await upper.query_device_info(device_id)
+        except GbError as exc:
+            log.warning("GB device %s: DeviceInfo query failed: %s", device_id, exc)
+        else:
+            await asyncio.to_thread(self._store_device_info, device_id, info)
         try:
             await upper.query_catalog(device_id)  # emits "catalog", which upserts the channels
         except GbError as exc:
             log.warning("GB device %s: catalog query failed: %s", device_id, exc)
 
+    def _store_device_info(self, device_id: str, info: dict[str, str]) -> None:
+        kept = {k: str(info[k])[:200] for k in DEVICE_INFO_FIELDS if info.get(k)}
+        with self._rows_lock, self._db.session() as s:
+            src = device_source(s, device_id)
+            src.settings = {**(src.settings or {}), "device_info": kept}
+        log.info("GB device %s: %s", device_id, ", ".join(f"{k} {v}" for k, v in kept.items()) or "no info")
+
+    def _wake_players(self, device_id: str) -> None:
+        """Wake the play loops waiting out their retry timer for this device (it is back)."""
+        self._comebacks[device_id] = self._comebacks.get(device_id, 0) + 1
+        event = self._device_back.pop(device_id, None)
+        if event is not None:
+            event.set()
+
+    async def _wait_retry(self, device_id: str | None, delay: float, since: int | None = None) -> None:
+        """Sleep ``delay`` seconds, or until the device registers again (or comes back online); at
+        once if it did so since ``since`` (a ``_comebacks`` count taken before the attempt that failed:
+        it came back while the INVITE was under way)."""
+        if device_id is None:
+            await asyncio.sleep(delay)
+            return
+        if since is not None and self._comebacks.get(device_id, 0) != since:
+            return
+        event = self._device_back.setdefault(device_id, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), delay)
+
     def _device_status(self, device_id: str, status: str, address: str | None) -> None:
-        """A device's source row, and its channels' status while they are not analysed (blocking)."""
-        with self._db.session() as s:
-            src = s.get(Source, device_id)
-            if src is None:
-                src = Source(id=device_id, kind="gb28181", name=device_id, settings={})
-                s.add(src)
-            src.status = status
-            if address is not None:
-                src.address = address
+        """The device's source row (the configured source standing for it, else one with its id), and
+        the status of all its cameras when it goes offline (blocking). An analysed camera goes offline
+        too: its play loop ends the session on its own (see ``_ended``)."""
+        with self._rows_lock, self._db.session() as s:
+            src = device_source(s, device_id)
+            for row in device_sources(s, device_id) or [src]:
+                row.status = status
+                if address is not None:
+                    row.address = address
             if status == "offline":
-                for cam in s.scalars(select(Camera).where(Camera.source_id == device_id)):
-                    if cam.id not in self._analytics.runners:
+                dev = self.upper.devices.get(device_id) if self.upper is not None else None
+                for cam in device_cameras(s, device_id, set(dev.channels) if dev is not None else set()):
+                    if cam.status != "removed":
                         cam.status = "offline"
+
+    def _camera_offline(self, camera_id: str) -> None:
+        with self._db.session() as s:
+            row = s.get(Camera, camera_id)
+            if row is not None and row.status != "removed":
+                row.status = "offline"
 
     def _upsert_channels(self, device_id: str, items: list[CatalogItem]) -> list[str]:
         """Video channels of a device's catalog -> camera rows (id = 20-digit channel id); blocking."""
         changed = []
-        with self._db.session() as s:
-            if s.get(Source, device_id) is None:
-                s.add(Source(id=device_id, kind="gb28181", name=device_id, settings={}, status="online"))
-                s.flush()
+        with self._rows_lock, self._db.session() as s:
+            source = device_source(s, device_id)
+            if source.status == "unknown":
+                source.status = "online"
             for item in items:
                 if not is_video_channel(item):
                     continue
                 event = item.event.upper()
-                row = s.get(Camera, item.device_id) or s.scalar(
-                    select(Camera).where(Camera.gb_channel_id == item.device_id)
-                )
+                row = channel_camera(s, device_id, item.device_id)
                 status = {"ON": "online", "OFF": "offline"}.get(item.status.upper(), "unknown")
                 if event in ("OFF", "VLOST", "DEFECT"):
                     status = "offline"
@@ -406,10 +490,15 @@ class GbService:
                     s.add(row)
                 if row.origin == "gb28181":  # discovered: the catalog is the truth
                     row.name = item.name or row.name or item.device_id
-                    row.source_id = device_id
+                    row.source_id = source.id
                     row.stream_url = channel_url(device_id, item.device_id)
                     row.location = row.location or item.address
                     row.enabled = True
+                else:  # a configured (or API) camera of this channel: its source stands for the device
+                    self._claim_channel(s, row, item.device_id)
+                    linked = s.get(Source, row.source_id) if row.source_id is not None else None
+                    if linked is not None and linked.kind == "gb28181":
+                        link_source(linked, device_id)
                 row.gb_channel_id = item.device_id
                 if item.ptz_type is not None:
                     row.ptz = item.ptz_type in (1, 2, 4)
@@ -417,6 +506,15 @@ class GbService:
                     row.status = status
                 changed.append(row.id)
         return changed
+
+    @staticmethod
+    def _claim_channel(s: Any, row: Camera, channel_id: str) -> None:
+        """A configured camera takes a channel a catalog row held (from before it was configured): that
+        row is removed, not left as a second camera of the same channel."""
+        for other in s.scalars(select(Camera).where(Camera.gb_channel_id == channel_id)):
+            if other.id != row.id and other.origin == "gb28181":
+                other.gb_channel_id, other.enabled, other.status = None, False, "removed"
+        s.flush()
 
     def _device_scene(self, alarm: AlarmNotify) -> str:
         """The alarm type table's code for the device's (AlarmMethod, AlarmType), else device_alarm."""
@@ -441,7 +539,7 @@ class GbService:
             if s.scalar(select(Alarm.id).where(Alarm.event_key == key).limit(1)) is not None:
                 log.info("GB device %s: alarm %s already stored", device_id, key)
                 return None
-            camera = s.get(Camera, channel) or s.scalar(select(Camera).where(Camera.gb_channel_id == channel))
+            camera = channel_camera(s, device_id, channel)  # also before the catalog linked it
             new = NewAlarm(
                 scene=scene,
                 event_key=key,
@@ -558,6 +656,20 @@ class GbService:
         await self.upper.ptz(device, channel, command)
         return command
 
+    async def presets(self, camera_id: str) -> list[dict[str, Any]]:
+        """The presets of a GB channel camera (PresetQuery): ``{preset, token, name}``."""
+        device, channel = await asyncio.to_thread(self._channel, camera_id)
+        assert self.upper is not None
+        items = await self.upper.query_presets(device, channel)
+        return [
+            {
+                "preset": int(p.preset_id) if p.preset_id.isdigit() else None,
+                "token": p.preset_id,
+                "name": p.name,
+            }
+            for p in items
+        ]
+
     async def records(self, camera_id: str, start: dt.datetime, end: dt.datetime) -> list[RecordItem]:
         """The device's recordings of a GB channel camera between two times (RecordInfo query)."""
         device, channel = await asyncio.to_thread(self._channel, camera_id)
@@ -638,13 +750,14 @@ class GbService:
             device, channel = self.device_of(camera)
             dev = self.upper.devices.get(device) if self.upper is not None and device else None
             if dev is None or not dev.online:
-                await asyncio.sleep(POLL_S)
+                await self._wait_retry(device, POLL_S)
                 continue
+            comebacks = self._comebacks.get(dev.device_id, 0)
             try:
                 session, source = await self.open_channel(dev.device_id, channel)
             except (GbError, OSError, MediaError) as exc:  # refused, timed out, or no media port
-                log.warning("camera %s: live INVITE failed: %s", camera.id, exc)
-                await asyncio.sleep(retry)
+                log.warning("camera %s: live INVITE failed: %s; again in %s s", camera.id, exc, retry)
+                await self._wait_retry(dev.device_id, retry, since=comebacks)
                 continue
             runner: CameraRunner | None = None
             try:
@@ -663,7 +776,10 @@ class GbService:
                     await asyncio.to_thread(self._stop_runner, camera.id, runner)
                 with contextlib.suppress(Exception):
                     await self.close_channel(session)  # BYE
-            await asyncio.sleep(retry)
+                back = self.upper.devices.get(session.device_id) if self.upper is not None else None
+                if back is None or not back.online:  # the runner's last health said online
+                    await asyncio.to_thread(self._camera_offline, camera.id)
+            await self._wait_retry(session.device_id, retry)
 
     async def _start_runner(
         self, camera: CameraConfig, scene_ids: dict[str, int], source: GbMediaSource
@@ -704,10 +820,30 @@ class GbService:
                 continue
             if self.current_feed(camera_id) is not None:
                 return CameraFeed(self, camera_id)
-            raise LookupError(
-                f"camera {camera_id} (shared as {channel_id}) is not running: no stream to relay"
-            )
+            raise StreamUnavailable(self._why_no_stream(camera_id, channel_id))
         raise LookupError(f"no live stream for {channel_id}: it is not shared to this superior")
+
+    def _why_no_stream(self, camera_id: str, channel_id: str) -> str:
+        """Why a shared camera has no stream to relay, for the 480 answer and the log (blocking read)."""
+        with self._db.session() as s:
+            row = s.get(Camera, camera_id)
+            if row is None or row.status == "removed":
+                return (
+                    f"camera {camera_id} (shared as {channel_id}) does not exist; remove it from the shares"
+                )
+            state, enabled = row.status, row.enabled
+            gb = is_gb_camera(row.stream_url or "", None, row.gb_channel_id)
+        if not enabled:
+            return f"camera {camera_id} (shared as {channel_id}) is disabled; enable it to relay it"
+        if gb and camera_id not in self._players:
+            return (
+                f"camera {camera_id} (shared as {channel_id}) is a GB/T 28181 channel that is not played "
+                "(it has no scenes); give it a scene to keep its stream open"
+            )
+        # (its last error is not repeated: it may name the stream's address)
+        return (
+            f"camera {camera_id} (shared as {channel_id}) has no live stream now ({state}); try again later"
+        )
 
     def current_feed(self, camera_id: str) -> UnitFeed | None:
         source = self.sources.get(camera_id)
@@ -757,7 +893,8 @@ class GbService:
             method=int(kind.get("gb_alarm_method") or 5),
             priority=gb_priority(int(record.get("priority") or 0)),
             description=alarm_description(record),
-            time=local_gb_time(record.get("raised_at"), self._site.timezone),
+            # when it happened (a device's AlarmTime, the first frame of the event), not when stored
+            time=local_gb_time(record.get("occurred_at") or record.get("raised_at"), self._site.timezone),
         )
         log.info("alarm %s to %s: %s", key, platform, result.reason)
         return result.delivered, result.reason

@@ -135,7 +135,7 @@ async def test_device_alarm_is_stored_and_sent_on(
         again = AlarmNotify(CHANNELS[0], 9, 1, 5, 6, "2026-11-21T19:30:00", "intrusion")
         assert gw.gb28181.store_device_alarm(DEVICE, again) is None
         # An alarm type the table does not map: scene device_alarm, no camera for an unknown channel.
-        other = AlarmNotify("34020000001340000009", 10, 3, 2, 1, "2026-11-21T19:31:00", "disk full")
+        other = AlarmNotify("34020000001340000009", 10, 3, 2, 3, "2026-11-21T19:31:00", "disk full")
         alarm_id = gw.gb28181.store_device_alarm(DEVICE, other)
         assert alarm_id is not None
         resp = await client.get(f"/api/alarms/{alarm_id}", headers=auth(gw, "viewer"))

@@ -496,7 +496,7 @@ async def test_rtp_port_range_is_used_for_every_media_port(
     opened: list[Any] = []
     try:
         for transport in ("udp", "udp"):
-            request = ReceiveRequest(NVR, NVR_CHANNELS[0], transport, 1, "127.0.0.1")  # type: ignore[arg-type]
+            request = ReceiveRequest(NVR, NVR_CHANNELS[0], transport, 1, "127.0.0.1")
             rx = await media.open_receiver(request)
             opened.append(rx)
         media.feeds = lambda channel: object()  # type: ignore[assignment,return-value]
@@ -513,4 +513,49 @@ async def test_rtp_port_range_is_used_for_every_media_port(
     finally:
         for o in opened:
             await o.close()
+        await client.close()
+
+
+async def next_request(peer: RawPeer, method: str, within: float) -> SipMessage:
+    """The next request of ``method`` the gateway sends the peer (others, e.g. its Catalog query or an
+    ACK, are read past unanswered)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        data = await asyncio.wait_for(loop.sock_recv(peer.sock, 65535), max(0.01, deadline - loop.time()))
+        msg = parse_message(data)
+        if msg.is_request and msg.method == method:
+            return msg
+
+
+async def test_pending_invite_goes_at_once_when_the_device_registers_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aiohttp_client: Any
+) -> None:
+    """The live INVITE of an analysed channel failed (the device answered 503); the retry timer is 30 s,
+    but the device registering again (it restarted: a new Call-ID) sends the INVITE at once."""
+    from adapters.gb28181.sip.message import make_response
+    from gateway.config.schema import CameraConfig
+
+    monkeypatch.setenv("VIGIL_TEST_GB_NVR_PW", PASSWORD)
+    server = server_config(password_env="VIGIL_TEST_GB_NVR_PW", retry_s=30)
+    gw = gateway(tmp_path, gb28181={"server": server})
+    client = await aiohttp_client(create_app(gw))
+    upper = gw.gb28181.upper
+    assert upper is not None
+    peer = RawPeer(upper.port)
+    try:
+        assert (await peer.register())[1].status == 200
+        camera = CameraConfig(id="gate-x", name="Gate", url=f"gb28181://{NVR}/{NVR_CHANNELS[0]}")
+        gw.gb28181.analyse(camera, {})
+        invite = await next_request(peer, "INVITE", 10)
+        await peer.send(make_response(invite, 503, "Service Unavailable", to_tag="busy").to_bytes())
+        await wait_until(lambda: not any(t.done() for t in gw.gb28181._players.values()), 1, "playing")
+        assert (await peer.register())[1].status == 200  # the device restarted and registers afresh
+        started = time.monotonic()
+        again = await next_request(peer, "INVITE", 10)  # not after the 30 s retry timer
+        assert again.call_id != invite.call_id and time.monotonic() - started < 10
+        await peer.send(make_response(again, 503, "Service Unavailable", to_tag="busy").to_bytes())
+    finally:
+        await gw.gb28181.stop_playing("gate-x")
+        peer.close()
         await client.close()

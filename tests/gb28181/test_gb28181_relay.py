@@ -24,6 +24,7 @@ import av
 import pytest
 
 from adapters.gb28181.media import PsRtpSender, RelaySession
+from adapters.gb28181.media_api import StreamUnavailable
 from adapters.gb28181.ps import AccessUnit, PsDemuxer, nal_units
 from adapters.gb28181.rtp import Rfc4571Reader, RtpPacket
 from adapters.rtsp.packet_feed import FeedError, PacketFeed, parse_extradata
@@ -313,7 +314,8 @@ async def test_unshared_or_stopped_channel_has_no_feed(
     try:
         with pytest.raises(LookupError, match="not shared"):
             gw.gb28181._feed("34020000001310000999")
-        with pytest.raises(LookupError, match="reactor .* is not running"):
+        # shared but without a stream: StreamUnavailable (answered 480) saying why
+        with pytest.raises(StreamUnavailable, match="reactor .* does not exist"):
             gw.gb28181._feed("34020000001310000103")
         feed = gw.gb28181._feed(SHARED)  # running, not connected yet: follows the runner's packet feed
         assert feed.current() is gw.gb28181.packet_feed("gate-1")

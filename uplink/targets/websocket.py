@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 def feed_item(sequence: int, body: dict[str, Any]) -> dict[str, Any]:
     """What a screen receives for one alarm revision: the record without its bulky details."""
     alarm = {k: v for k, v in body.items() if k not in ("details", "evidence", "recipients")}
-    alarm["snapshot_url"] = f"/api/alarms/{body.get('id')}/snapshot"
+    # Only an alarm with a snapshot links one (a device's own alarm has no frame: no link, not a 404).
+    has_snapshot = any(e.get("kind") == "snapshot" for e in body.get("evidence") or [])
+    alarm["snapshot_url"] = f"/api/alarms/{body.get('id')}/snapshot" if has_snapshot else None
     return {"type": "alarm", "seq": sequence, "alarm": alarm}
 
 
