@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -29,7 +30,10 @@ from adapters.redact import redact_text
 if TYPE_CHECKING:
     from adapters.onvif.events import PullPointSubscription
 
+log = logging.getLogger(__name__)
+
 PTZ_NAMESPACE = "http://www.onvif.org/ver20/ptz/wsdl"
+NAT_CHECK_S = 2.0  # how long an advertised service address may take to accept a connection
 EVENTS_NAMESPACE = "http://www.onvif.org/ver10/events/wsdl"
 _STREAM_SETUP = {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}
 
@@ -98,6 +102,9 @@ class OnvifCamera:
     snapshot_uri: str | None
     ptz: PtzStatus | None
     clock_offset: dt.timedelta | None  # device clock minus host clock, as measured at connect
+    # The device advertised service addresses that do not answer (its LAN address behind NAT or port
+    # forwarding): they were rewritten to the address that answered (``host:port``).
+    behind_nat: bool = False
 
 
 def insert_credentials(uri: str, user: str, password: str) -> str:
@@ -109,14 +116,30 @@ def insert_credentials(uri: str, user: str, password: str) -> str:
 
 
 class OnvifClient:
-    """One connection to one ONVIF device; use as ``async with OnvifClient(...) as client``."""
+    """One connection to one ONVIF device; use as ``async with OnvifClient(...) as client``.
 
-    def __init__(self, host: str, port: int, user: str, password: str, *, timeout_s: float = 10.0) -> None:
+    ``nat``: a device behind NAT or port forwarding advertises service addresses (XAddrs, snapshot and
+    stream URIs) on its own network that cannot be reached from here. ``None`` (auto) checks whether the
+    advertised addresses other than ``host:port`` accept a connection and, if not, uses ``host:port`` for
+    every service (and ``host`` for the RTSP streams); ``True`` always does, ``False`` never."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        user: str,
+        password: str,
+        *,
+        timeout_s: float = 10.0,
+        nat: bool | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self._user = user
         self._password = password
         self.timeout_s = timeout_s  # per ONVIF call
+        self.nat = nat
+        self.behind_nat = False
         self._camera: ONVIFCamera | None = None
         self._subscriptions: set[PullPointSubscription] = set()
 
@@ -133,15 +156,64 @@ class OnvifClient:
         if self._camera is not None:
             return
         camera = ONVIFCamera(
-            self.host, self.port, self._user, self._password, no_cache=True, adjust_time=True
+            self.host,
+            self.port,
+            self._user,
+            self._password,
+            no_cache=True,
+            adjust_time=True,
+            nat_override=bool(self.nat),
         )
         self._camera = camera  # set first so an auth error can report the measured clock offset
         try:
             await self._call("connect", camera.update_xaddrs())
+            if self.nat is None and await self._advertised_unreachable(camera):
+                camera.nat_override = True
+                camera.xaddrs = {ns: camera.rewrite_url(url) for ns, url in camera.xaddrs.items()}
         except BaseException:
             self._camera = None
             await camera.close()
             raise
+        self.behind_nat = bool(camera.nat_override)
+
+    async def _advertised_unreachable(self, camera: ONVIFCamera) -> bool:
+        """Whether a service address the device advertised (other than the one we reached it at)
+        refuses or ignores a TCP connection: then it sits behind NAT or port forwarding."""
+        others = set()
+        for url in camera.xaddrs.values():
+            parts = urlsplit(url or "")
+            default = 443 if parts.scheme == "https" else 80
+            if parts.hostname and (parts.hostname, parts.port or default) != (self.host, self.port):
+                others.add((parts.hostname, parts.port or default))
+        for host, port in sorted(others):
+            try:
+                async with asyncio.timeout(NAT_CHECK_S):
+                    _, writer = await asyncio.open_connection(host, port)
+                writer.close()
+            except (OSError, TimeoutError):
+                log.info(
+                    "ONVIF device at %s advertises %s:%s, which does not answer here (NAT or port "
+                    "forwarding): its services are used through %s",
+                    self.address,
+                    host,
+                    port,
+                    self.address,
+                )
+                return True
+        return False
+
+    def _reachable(self, uri: str, *, keep_port: bool = False) -> str:
+        """An address the device gave, as reachable from here: behind NAT, through ``host`` (and
+        ``port``, except for RTSP whose port is forwarded on its own)."""
+        if not self.behind_nat:
+            return uri
+        parts = urlsplit(uri)
+        if not parts.hostname:
+            return uri
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        port = parts.port if keep_port else self.port
+        netloc = f"{host}:{port}" if port else host
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
     async def close(self) -> None:
         """Unsubscribe what is still subscribed (best effort), then close the connections."""
@@ -184,7 +256,7 @@ class OnvifClient:
         uri = getattr(answer, "Uri", None)
         if not uri:
             raise OnvifProtocolError(f"the device at {self.address} answered GetStreamUri without a URI")
-        return self._credentials(str(uri), with_credentials)
+        return self._credentials(self._reachable(str(uri), keep_port=True), with_credentials)
 
     async def snapshot_uri(self, profile_token: str, *, with_credentials: bool = False) -> str | None:
         """The JPEG snapshot URI of a profile, or None when the device offers none."""
@@ -197,7 +269,7 @@ class OnvifClient:
                 raise
             return None
         uri = getattr(answer, "Uri", None)
-        return self._credentials(str(uri), with_credentials) if uri else None
+        return self._credentials(self._reachable(str(uri)), with_credentials) if uri else None
 
     async def ptz_status(self, profile_token: str) -> PtzStatus | None:
         """Current pan/tilt/zoom of a profile, or None when the device (or the profile) has no PTZ."""
@@ -222,6 +294,55 @@ class OnvifClient:
             zoom=_float(getattr(zoom, "x", None)),
             pan_tilt_move=_opt_text(getattr(moving, "PanTilt", None)),
             zoom_move=_opt_text(getattr(moving, "Zoom", None)),
+        )
+
+    async def _ptz(self) -> Any:
+        camera = await self._connected()
+        if PTZ_NAMESPACE not in camera.xaddrs:
+            raise OnvifProtocolError(
+                f"the device at {self.address} has no PTZ service: it cannot pan or tilt"
+            )
+        return await self._service("ptz")
+
+    async def continuous_move(self, profile_token: str, pan: float, tilt: float, zoom: float) -> None:
+        """Start moving at these velocities (-1..1, ONVIF generic velocity spaces) until ``stop``."""
+        ptz = await self._ptz()
+        velocity: dict[str, Any] = {}
+        if pan or tilt:
+            velocity["PanTilt"] = {"x": _unit(pan), "y": _unit(tilt)}
+        if zoom:
+            velocity["Zoom"] = {"x": _unit(zoom)}
+        await self._call(
+            "ContinuousMove", ptz.ContinuousMove({"ProfileToken": profile_token, "Velocity": velocity})
+        )
+
+    async def stop(self, profile_token: str) -> None:
+        ptz = await self._ptz()
+        await self._call("Stop", ptz.Stop({"ProfileToken": profile_token, "PanTilt": True, "Zoom": True}))
+
+    async def presets(self, profile_token: str) -> list[tuple[str, str]]:
+        """The device's presets as (token, name)."""
+        ptz = await self._ptz()
+        answer = await self._call("GetPresets", ptz.GetPresets({"ProfileToken": profile_token}))
+        return [(str(p.token), _text(p, "Name")) for p in answer or [] if getattr(p, "token", None)]
+
+    async def set_preset(self, profile_token: str, name: str, token: str | None = None) -> str:
+        """Store the current position as a preset (a new one, or ``token`` overwritten); its token."""
+        ptz = await self._ptz()
+        request: dict[str, Any] = {"ProfileToken": profile_token, "PresetName": name}
+        if token:
+            request["PresetToken"] = token
+        answer = await self._call("SetPreset", ptz.SetPreset(request))
+        return str(answer)
+
+    async def goto_preset(self, profile_token: str, token: str) -> None:
+        ptz = await self._ptz()
+        await self._call("GotoPreset", ptz.GotoPreset({"ProfileToken": profile_token, "PresetToken": token}))
+
+    async def remove_preset(self, profile_token: str, token: str) -> None:
+        ptz = await self._ptz()
+        await self._call(
+            "RemovePreset", ptz.RemovePreset({"ProfileToken": profile_token, "PresetToken": token})
         )
 
     async def events_supported(self) -> bool:
@@ -268,6 +389,7 @@ class OnvifClient:
             snapshot_uri=await self.snapshot_uri(main.token, with_credentials=with_credentials),
             ptz=await self.ptz_status(main.token) if main.has_ptz else None,
             clock_offset=self.clock_offset,
+            behind_nat=self.behind_nat,
         )
 
     # -- internals ------------------------------------------------------------------------------------
@@ -418,6 +540,10 @@ def _text(obj: Any, name: str) -> str:
 
 def _opt_text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _unit(value: float) -> float:
+    return max(-1.0, min(1.0, float(value)))
 
 
 def _float(value: Any) -> float | None:

@@ -41,6 +41,7 @@ from adapters.rtsp.probe import ProbeError, probe_stream
 from gateway.api.http import ApiError, parse_body, query_int, request_lang, route
 from gateway.api.keys import GATEWAY
 from gateway.cameras.faults import camera_fault, fault_message
+from gateway.cameras.onvif_ptz import OnvifPtz
 from gateway.cameras.plant_context import plant_view
 from gateway.cameras.registry import camera_config, camera_hosts, camera_json, is_gb_camera, listed_cameras
 from gateway.cameras.viewing import NoPicture, camera_feed
@@ -548,6 +549,8 @@ async def probe_onvif(request: web.Request) -> web.Response:
             "main": {"width": cam.main.width, "height": cam.main.height, "encoding": cam.main.encoding},
             "main_stream_uri": redact_url(url),
             "sub_stream_uri": redact_url(sub) if sub else None,
+            "snapshot_uri": redact_url(cam.snapshot_uri) if cam.snapshot_uri else None,
+            "behind_nat": cam.behind_nat,
             "ptz": cam.ptz is not None,
             # The caller typed these credentials; the suggestion carries them so it can be POSTed as is.
             "camera": {
@@ -589,7 +592,8 @@ class PtzBody(BaseModel):
     scope="cameras:write",
     body=PtzBody,
     tag="gb28181",
-    summary="PTZ control of a GB/T 28181 channel (DeviceControl PTZCmd); moves run until action stop",
+    summary="PTZ control of a GB/T 28181 channel (DeviceControl PTZCmd) or an ONVIF camera "
+    "(ContinuousMove, Stop, presets by number); moves run until action stop",
 )
 async def camera_ptz(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
@@ -599,6 +603,15 @@ async def camera_ptz(request: web.Request) -> web.Response:
         ptz_cmd(body.action, body.speed, body.zoom_speed, body.preset)
     except ValueError as exc:
         raise ApiError(422, str(exc)) from exc
+    onvif = OnvifPtz(gw.onvif)
+    if onvif.handles(camera_id):
+        try:
+            sent = await onvif.command(camera_id, body.action, body.speed, body.zoom_speed, body.preset)
+        except ValueError as exc:
+            raise ApiError(409, str(exc)) from exc
+        except OnvifError as exc:
+            raise ApiError(502, f"the camera did not take the command: {exc}") from exc
+        return web.json_response({"camera_id": camera_id, "action": body.action, "onvif": sent})
     try:
         command = await gw.gb28181.ptz(camera_id, body.action, body.speed, body.zoom_speed, body.preset)
     except LookupError as exc:
@@ -608,6 +621,32 @@ async def camera_ptz(request: web.Request) -> web.Response:
     except GbError as exc:
         raise ApiError(502, f"the device did not take the command: {exc}") from exc
     return web.json_response({"camera_id": camera_id, "action": body.action, "ptz_cmd": command})
+
+
+@route(
+    "GET",
+    "/api/cameras/{camera_id}/ptz/presets",
+    scope="cameras:read",
+    tag="cameras",
+    summary="The PTZ presets of a GB/T 28181 channel (PresetQuery) or an ONVIF camera (GetPresets): "
+    "{preset, token, name}; `preset` is the number POST .../ptz takes",
+)
+async def camera_presets(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    camera_id = request.match_info["camera_id"]
+    onvif = OnvifPtz(gw.onvif)
+    try:
+        if onvif.handles(camera_id):
+            items = await onvif.presets(camera_id)
+        else:
+            items = await gw.gb28181.presets(camera_id)
+    except LookupError as exc:
+        raise ApiError(404, str(exc)) from exc
+    except ValueError as exc:
+        raise ApiError(409, str(exc)) from exc
+    except (OnvifError, GbError) as exc:
+        raise ApiError(502, f"the camera did not list its presets: {exc}") from exc
+    return web.json_response({"camera_id": camera_id, "items": items})
 
 
 def _time(request: web.Request, name: str) -> dt.datetime:

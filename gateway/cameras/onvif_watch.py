@@ -91,6 +91,40 @@ class OnvifWatcher:
                 self._plan.setdefault(source.id, (source, []))[1].append(cam)
                 self._states[cam.id] = _CameraState()
 
+    def source_of(self, camera_id: str) -> SourceConfig | None:
+        """The ONVIF source of a watched camera (an enabled camera on a ``kind: onvif`` source)."""
+        for source, cameras in self._plan.values():
+            if any(cam.id == camera_id for cam in cameras):
+                return source
+        return None
+
+    def camera(self, camera_id: str) -> CameraConfig | None:
+        for _, cameras in self._plan.values():
+            for cam in cameras:
+                if cam.id == camera_id:
+                    return cam
+        return None
+
+    def client_for(self, source: SourceConfig) -> OnvifClient:
+        """A new (not yet connected) client of an ONVIF source, with its password from the environment."""
+        if not source.address:
+            raise OnvifError(f"ONVIF source {source.id} has no address: set address: host[:port]")
+        try:
+            host, port = split_address(source.address)
+        except ValueError as exc:
+            raise OnvifError(f"ONVIF source {source.id}: {exc}") from exc
+        password = self._environ.get(source.password_env) if source.password_env else ""
+        if password is None:
+            raise OnvifError(f"ONVIF source {source.id}: {source.password_env} is not set")
+        return OnvifClient(host, port, source.username or "", password, timeout_s=self.timeout_s)
+
+    async def ptz_profile(self, client: OnvifClient, camera: CameraConfig) -> str | None:
+        """The token of the camera's PTZ profile (as the watch matched it, else matched now)."""
+        state = self._states.get(camera.id)
+        if state is not None and state.profile:
+            return state.profile
+        return (await self._match_profiles(client, [camera])).get(camera.id)
+
     def state(self, camera_id: str) -> dict[str, Any] | None:
         """The camera's ONVIF state, or None when the camera is not on an ONVIF source."""
         state = self._states.get(camera_id)
@@ -140,17 +174,7 @@ class OnvifWatcher:
             state.error, state.connected = message, False
 
     async def _session(self, source: SourceConfig, cameras: list[CameraConfig], password: str | None) -> None:
-        if not source.address:
-            raise OnvifError(f"ONVIF source {source.id} has no address: set address: host[:port]")
-        try:
-            host, port = split_address(source.address)
-        except ValueError as exc:
-            raise OnvifError(f"ONVIF source {source.id}: {exc}") from exc
-        if password is None:
-            raise OnvifError(f"ONVIF source {source.id}: {source.password_env} is not set")
-        async with OnvifClient(
-            host, port, source.username or "", password, timeout_s=self.timeout_s
-        ) as client:
+        async with self.client_for(source) as client:
             tokens = await self._match_profiles(client, cameras)
             events = None
             if await client.events_supported():

@@ -47,6 +47,9 @@ def cmd_discover(args: argparse.Namespace) -> int:
                 f"main {c.main.width}x{c.main.height} {c.main.encoding}: {redact_url(c.main_stream_uri)}, "
                 f"PTZ {'yes' if c.ptz else 'no'}"
             )
+            snapshot = redact_url(c.snapshot_uri) if c.snapshot_uri else "none offered"
+            nat = " (through the address above: the device advertises another, NAT)" if c.behind_nat else ""
+            print(f"    snapshot {snapshot}{nat}")
         elif item.error:
             print(f"    not probed: {item.error}")
     if not args.add:

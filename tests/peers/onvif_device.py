@@ -7,6 +7,9 @@ action it receives. ``mode`` makes it misbehave like real devices: ``"html"`` an
 page, ``"html_404"`` with a web server's error page, ``"garbage"`` with bytes that are not XML. With
 ``events`` it offers the Events service (PullPoint subscriptions: Create, PullMessages, Renew,
 Unsubscribe); ``emit_motion`` queues a CellMotionDetector event and ``set_ptz`` moves the PTZ head.
+PTZ control (ContinuousMove, Stop, GetPresets, SetPreset, GotoPreset, RemovePreset) is recorded in
+``moves`` and moves the head. ``advertise`` (``http://host:port``) is the address it writes into its
+XAddrs and snapshot URI instead of its own, like a camera behind NAT or port forwarding.
 """
 
 from __future__ import annotations
@@ -98,6 +101,10 @@ PROFILES = (
 )
 
 
+class NoPreset(Exception):
+    """A PTZ call named a preset token the device does not have (ter:NoToken)."""
+
+
 @dataclass
 class OnvifDevice:
     """The device: ``await start()``, then ``port`` / ``discovery_port``; ``await stop()``."""
@@ -112,6 +119,9 @@ class OnvifDevice:
     events: bool = True
     ptz_position: tuple[float, float, float] = (0.25, -0.5, 0.1)
     ptz_moving: bool = False
+    advertise: str | None = None
+    presets: dict[str, tuple[str, tuple[float, float, float]]] = field(default_factory=dict)
+    moves: list[tuple[str, ...]] = field(default_factory=list)
     # subscription id -> termination time (device clock); removed on Unsubscribe
     subscriptions: dict[str, dt.datetime] = field(default_factory=dict)
     _queues: dict[str, list[str]] = field(default_factory=dict)
@@ -125,7 +135,7 @@ class OnvifDevice:
 
     @property
     def address(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.advertise or f"http://127.0.0.1:{self.port}"
 
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC) + self.clock_offset
@@ -216,6 +226,8 @@ class OnvifDevice:
             if action in SUBSCRIPTION_CALLS:
                 return self._soap(answer(call, request))
             return self._soap(envelope(answer(call)))
+        except NoPreset:
+            return self._soap(fault("env:Sender", "ter:InvalidArgVal", "No such preset token"), 400)
         except LookupError:
             return self._soap(
                 fault("env:Receiver", "wsrf-rw:ResourceUnknownFault", "Unknown subscription"), 400
@@ -401,6 +413,51 @@ class OnvifDevice:
             f"</tt:Position><tt:MoveStatus><tt:PanTilt>{move}</tt:PanTilt><tt:Zoom>{move}</tt:Zoom>"
             f"</tt:MoveStatus><tt:UtcTime>{now}</tt:UtcTime></tptz:PTZStatus></tptz:GetStatusResponse>"
         )
+
+    def _ContinuousMove(self, call: etree._Element) -> str:
+        pan_tilt = call.find(".//{http://www.onvif.org/ver10/schema}PanTilt")
+        zoom = call.find(".//{http://www.onvif.org/ver10/schema}Zoom")
+        x = pan_tilt.get("x", "0") if pan_tilt is not None else "0"
+        y = pan_tilt.get("y", "0") if pan_tilt is not None else "0"
+        z = zoom.get("x", "0") if zoom is not None else "0"
+        self.moves.append(("move", self._token(call), x, y, z))
+        self.ptz_moving = True
+        return "<tptz:ContinuousMoveResponse/>"
+
+    def _Stop(self, call: etree._Element) -> str:
+        self.moves.append(("stop", self._token(call)))
+        self.ptz_moving = False
+        return "<tptz:StopResponse/>"
+
+    def _GetPresets(self, call: etree._Element) -> str:
+        items = "".join(
+            f'<tptz:Preset token="{token}"><tt:Name>{name}</tt:Name></tptz:Preset>'
+            for token, (name, _) in self.presets.items()
+        )
+        return f"<tptz:GetPresetsResponse>{items}</tptz:GetPresetsResponse>"
+
+    def _SetPreset(self, call: etree._Element) -> str:
+        ptz = "{http://www.onvif.org/ver20/ptz/wsdl}"
+        token = call.findtext(f"{ptz}PresetToken") or f"preset-{len(self.presets) + 1}"
+        self.presets[token] = (call.findtext(f"{ptz}PresetName") or token, self.ptz_position)
+        self.moves.append(("set", token))
+        answer = f"<tptz:PresetToken>{token}</tptz:PresetToken>"
+        return f"<tptz:SetPresetResponse>{answer}</tptz:SetPresetResponse>"
+
+    def _GotoPreset(self, call: etree._Element) -> str:
+        token = call.findtext("{http://www.onvif.org/ver20/ptz/wsdl}PresetToken") or ""
+        if token not in self.presets:
+            raise NoPreset(token)
+        self.ptz_position = self.presets[token][1]
+        self.moves.append(("goto", token))
+        return "<tptz:GotoPresetResponse/>"
+
+    def _RemovePreset(self, call: etree._Element) -> str:
+        token = call.findtext("{http://www.onvif.org/ver20/ptz/wsdl}PresetToken") or ""
+        if self.presets.pop(token, None) is None:
+            raise NoPreset(token)
+        self.moves.append(("remove", token))
+        return "<tptz:RemovePresetResponse/>"
 
     # -- events (ONVIF Core, Event handling: real-time pull point notification interface) ---------------
 
