@@ -32,9 +32,13 @@ class RouteSpec:
     scope: str | None
     summary: str
     body: type[BaseModel] | None = None
-    query: tuple[tuple[str, str, str], ...] = ()  # (name, type, description)
+    # (name, JSON type or a JSON schema, description); ranges ("1..500", "at most N") and choices
+    # ("csv (default) or xlsx") in a description are documented as minimum/maximum and enum
+    query: tuple[tuple[str, str | dict[str, Any], str], ...] = ()
     produces: str = "application/json"
     tag: str = "api"
+    response: type[BaseModel] | None = None  # the 2xx JSON answer; None = an object (undocumented)
+    status: int = 200  # the success status
 
 
 ROUTES: list[RouteSpec] = []
@@ -47,12 +51,16 @@ def route(
     scope: str | None,
     summary: str,
     body: type[BaseModel] | None = None,
-    query: tuple[tuple[str, str, str], ...] = (),
+    query: tuple[tuple[str, str | dict[str, Any], str], ...] = (),
     produces: str = "application/json",
     tag: str = "api",
+    response: type[BaseModel] | None = None,
+    status: int = 200,
 ) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
-        ROUTES.append(RouteSpec(method, path, handler, scope, summary, body, query, produces, tag))
+        ROUTES.append(
+            RouteSpec(method, path, handler, scope, summary, body, query, produces, tag, response, status)
+        )
         return handler
 
     return register

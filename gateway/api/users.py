@@ -34,6 +34,69 @@ from gateway.db.schema import (
 )
 from gateway.times import iso
 
+Role = Literal["admin", "operator", "viewer"]
+
+# --- answers (documented in the OpenAPI document) ---------------------------------------------
+
+
+class SessionAnswer(BaseModel):
+    token: str = Field(description="the session token (also set as the HttpOnly vigil_session cookie)")
+    role: Role
+    username: str
+    expires_at: str | None
+
+
+class MeAnswer(BaseModel):
+    name: str
+    role: Role
+    kind: Literal["session", "machine", "callback"]
+    scopes: list[str]
+
+
+class UserAnswer(BaseModel):
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    enabled: bool
+    last_login_at: str | None
+
+
+class UserList(BaseModel):
+    items: list[UserAnswer]
+
+
+class TokenAnswer(BaseModel):
+    id: int
+    name: str
+    kind: Literal["machine", "callback"]
+    prefix: str
+    role: Role
+    scopes: list[str]
+    created_at: str | None
+    expires_at: str | None
+    last_used_at: str | None
+    revoked: bool
+
+
+class TokenList(BaseModel):
+    items: list[TokenAnswer]
+
+
+class SecurityEvent(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    at: str = Field(description="ISO 8601 UTC")
+    event: str = Field(description="login_failed, login_locked, origin_refused, secrets_rotated, ...")
+
+
+class AuditList(BaseModel):
+    items: list[SecurityEvent]
+
+
+class Done(BaseModel):
+    ok: bool
+
+
 # --- users --------------------------------------------------------------------------------------
 
 
@@ -131,9 +194,6 @@ async def patch_user(request: web.Request) -> web.Response:
     return web.json_response(await asyncio.to_thread(work))
 
 
-Role = Literal["admin", "operator", "viewer"]
-
-
 class LoginBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(min_length=1, max_length=64)
@@ -147,6 +207,7 @@ class LoginBody(BaseModel):
     summary="Log in; returns a session token (429 after repeated failures, 503 while busy checking)",
     body=LoginBody,
     tag="auth",
+    response=SessionAnswer,
 )
 async def login(request: web.Request) -> web.Response:
     body = await parse_body(request, LoginBody)
@@ -226,6 +287,7 @@ def _complete(gw: Gateway, found: LoginCandidate, password: str) -> dict[str, An
         ("limit", "integer", "newest N records (1..1000, default 100)"),
         ("event", "string", "only this event, e.g. login_failed, login_locked"),
     ),
+    response=AuditList,
 )
 async def audit(request: web.Request) -> web.Response:
     journal = request.app[SECURITY_LOG]
@@ -235,7 +297,12 @@ async def audit(request: web.Request) -> web.Response:
 
 
 @route(
-    "POST", "/api/auth/logout", scope=AUTHENTICATED, summary="Revoke the calling session token", tag="auth"
+    "POST",
+    "/api/auth/logout",
+    scope=AUTHENTICATED,
+    summary="Revoke the calling session token",
+    tag="auth",
+    response=Done,
 )
 async def logout(request: web.Request) -> web.Response:
     gw, who = request.app[GATEWAY], principal(request)
@@ -252,7 +319,9 @@ async def logout(request: web.Request) -> web.Response:
     return response
 
 
-@route("GET", "/api/me", scope=AUTHENTICATED, summary="Who the token belongs to", tag="auth")
+@route(
+    "GET", "/api/me", scope=AUTHENTICATED, summary="Who the token belongs to", tag="auth", response=MeAnswer
+)
 async def me(request: web.Request) -> web.Response:
     who = principal(request)
     return web.json_response(
@@ -268,7 +337,7 @@ class UserBody(BaseModel):
     display_name: str = Field("", max_length=100)
 
 
-@route("GET", "/api/users", scope="users:read", summary="List users", tag="users")
+@route("GET", "/api/users", scope="users:read", summary="List users", tag="users", response=UserList)
 async def list_users(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
 
@@ -289,7 +358,9 @@ async def list_users(request: web.Request) -> web.Response:
     return web.json_response({"items": await asyncio.to_thread(work)})
 
 
-@route("POST", "/api/users", scope="users:write", summary="Add a user", body=UserBody, tag="users")
+@route(
+    "POST", "/api/users", scope="users:write", summary="Add a user", body=UserBody, tag="users", status=201
+)
 async def add_user(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     body = await parse_body(request, UserBody)
@@ -321,6 +392,7 @@ class TokenBody(BaseModel):
     body=TokenBody,
     tag="users",
     summary="Create a scoped API token; the secret is returned only in this answer",
+    status=201,
 )
 async def add_token(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
@@ -352,7 +424,14 @@ async def add_token(request: web.Request) -> web.Response:
         raise ApiError(422, str(exc)) from exc
 
 
-@route("GET", "/api/tokens", scope="users:read", summary="List tokens (never their secrets)", tag="users")
+@route(
+    "GET",
+    "/api/tokens",
+    scope="users:read",
+    summary="List tokens (never their secrets)",
+    tag="users",
+    response=TokenList,
+)
 async def list_tokens(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
 
@@ -378,7 +457,14 @@ async def list_tokens(request: web.Request) -> web.Response:
     return web.json_response({"items": await asyncio.to_thread(work)})
 
 
-@route("DELETE", "/api/tokens/{token_id}", scope="users:write", summary="Revoke a token", tag="users")
+@route(
+    "DELETE",
+    "/api/tokens/{token_id}",
+    scope="users:write",
+    summary="Revoke a token",
+    tag="users",
+    response=Done,
+)
 async def revoke_token(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     try:

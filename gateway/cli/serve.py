@@ -42,15 +42,15 @@ def register(sub: Any) -> None:
 
 
 def _serve(config: GatewayConfig, path: Path, analyse: bool = True, stop_after: float | None = None) -> int:
+    try:
+        ssl_context = tls_context(config.server)  # before anything starts: a bad certificate stops here
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
     gateway = Gateway(config, path, analyse=analyse)
     try:
         gateway.db.ensure_current()
     except RuntimeError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
-    try:
-        ssl_context = tls_context(config.server)
-    except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 1
     app = create_app(gateway)
