@@ -39,13 +39,14 @@ def person(box: Box, score: float = 0.9) -> Detection:
     return Detection(box, score, 0, "person")
 
 
-def torso_crop(image: np.ndarray, box: Box) -> np.ndarray:
-    """The torso as the work-clothes scene cuts it (crops.part_box, grown by the part's expand)."""
-    return crop_box(image, part_box(box, "torso"), crop_expand("torso"))
+def torso_crop(image: np.ndarray, box: Box, part: str = "torso") -> np.ndarray:
+    """The part as the scenes cut it (crops.part_box, grown by the part's expand): the torso for work
+    clothes, the upper body (``person``) for role markers."""
+    return crop_box(image, part_box(box, part), crop_expand(part))
 
 
-def worker_examples(colour: tuple[int, int, int], n: int, seed: int) -> list[np.ndarray]:
-    """``n`` torso crops of workers in ``colour``, at varied sizes and places."""
+def worker_examples(colour: tuple[int, int, int], n: int, seed: int, part: str = "torso") -> list[np.ndarray]:
+    """``n`` crops of the ``part`` of workers in ``colour``, at varied sizes and places."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
@@ -55,7 +56,7 @@ def worker_examples(colour: tuple[int, int, int], n: int, seed: int) -> list[np.
         x, y = int(rng.integers(0, W - w)), int(rng.integers(0, H - h))
         box = (float(x), float(y), float(x + w), float(y + h))
         draw_worker(image, box, colour, rng)
-        out.append(torso_crop(image, box))
+        out.append(torso_crop(image, box, part))
     return out
 
 
