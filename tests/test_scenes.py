@@ -251,8 +251,10 @@ def test_flame_growth_alarms_sooner_and_exclusion_hides_the_flare() -> None:
 def test_extinguisher_count() -> None:
     one = [labelled("fire_extinguisher", 0.7, 0.8)]
     two = one + [labelled("fire_extinguisher", 0.9, 0.8)]
-    assert run(scene_of("extinguisher", min_duration_s=120), [two] * 4, start=T0) == []
-    scene = scene_of("extinguisher", min_duration_s=120, sample_fps=1 / 60)
+    # a detector of extinguishers as the judge (the default judge is the plant's enrolment)
+    judged = {"model": "plant_detector", "min_duration_s": 120}
+    assert run(scene_of("extinguisher", **judged), [two] * 4, start=T0) == []
+    scene = scene_of("extinguisher", **judged, sample_fps=1 / 60)
     fired = []
     for i in range(4):  # one frame a minute
         fired += [(i, e.region) for e in scene.update(T0 + 60 * i, one, W, H)]  # type: ignore[attr-defined]
