@@ -82,9 +82,7 @@ def false_alarms(minutes: float) -> None:
             measured = d.measured if d else 0
             print(f"  frames decoded {health.frames}, measured {measured}, reconnects {health.reconnects}")
             if d is not None and d.measured:
-                print(
-                    f"  mean measure cost {d.cost_s / d.measured * 1000:.2f} ms (wall, on the camera thread)"
-                )
+                print(f"  mean measure cost {d.cost_s / d.measured * 1000:.2f} ms CPU (the camera thread's)")
             print(f"  diagnosis alarms raised: {len(raised)} {raised}")
         finally:
             gw.stop()
