@@ -9,6 +9,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from analyzers.scenes.catalogue import CATALOGUE
 from analyzers.scenes.unit_rules import UnitRule, UnitState
@@ -27,6 +28,10 @@ def _segments_cross(
     return (orient(a, b, c) * orient(a, b, d) < 0) and (orient(c, d, a) * orient(c, d, b) < 0)
 
 
+def _polygon_error(key: str, text: str, **params: int) -> PydanticCustomError:
+    return PydanticCustomError("polygon", "{text}", {"text": text, "key": key, **params})
+
+
 class RegionConfig(BaseModel):
     """A polygon in 0..1 image coordinates (x to the right, y down)."""
 
@@ -42,21 +47,27 @@ class RegionConfig(BaseModel):
     @field_validator("polygon")
     @classmethod
     def _valid_polygon(cls, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        # Each problem carries a translation key (gateway/i18n/scenes.py) so the API words it in the
+        # user's language; the text here is the English.
         if len(points) < 3:
-            raise ValueError(f"a polygon needs at least 3 points, got {len(points)}")
+            raise _polygon_error(
+                "region.need3", f"a polygon needs at least 3 points, got {len(points)}", n=len(points)
+            )
         for i, (x, y) in enumerate(points):
             if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-                raise ValueError(f"point {i} [{x}, {y}] is outside 0..1; use fractions of width and height")
+                text = f"point {i} [{x}, {y}] is outside 0..1; use fractions of width and height"
+                raise _polygon_error("region.outside", text, i=i)
         edges = [(points[i], points[(i + 1) % len(points)]) for i in range(len(points))]
         for i, (a, b) in enumerate(edges):
             for j in range(i + 2, len(edges)):
                 if i == 0 and j == len(edges) - 1:
                     continue  # neighbours through the closing edge
                 if _segments_cross(a, b, *edges[j]):
-                    raise ValueError(f"the polygon crosses itself (edges {i} and {j}); list points in order")
+                    text = f"the polygon crosses itself (edges {i} and {j}); list points in order"
+                    raise _polygon_error("region.crosses", text, i=i, j=j)
         area = 0.5 * abs(sum(a[0] * b[1] - b[0] * a[1] for a, b in edges))
         if area < 1e-4:
-            raise ValueError("the polygon has no area")
+            raise _polygon_error("region.no_area", "the polygon has no area")
         return points
 
 

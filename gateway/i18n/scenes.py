@@ -8,6 +8,19 @@ posture...) and the scene's parameters at the time (``scene_params`` in the deta
 
 TEXT: dict[str, dict[str, str]] = {
     "region.frame": {"zh": "全画面", "en": "whole frame"},
+    "region.need3": {
+        "zh": "区域至少需要 3 个顶点（现有 {n} 个）",
+        "en": "a polygon needs at least 3 points, got {n}",
+    },
+    "region.outside": {
+        "zh": "第 {i} 个顶点超出画面：坐标应为 0 到 1 之间的比例",
+        "en": "point {i} is outside the picture: use fractions of width and height (0..1)",
+    },
+    "region.crosses": {
+        "zh": "区域自相交（第 {i} 条边与第 {j} 条边相交）：请沿边界按顺序点选顶点",
+        "en": "the polygon crosses itself (edges {i} and {j}); list its points in order along the border",
+    },
+    "region.no_area": {"zh": "区域面积为零：请选取不在一条直线上的点", "en": "the polygon has no area"},
     # --- alarm messages ---------------------------------------------------------------------------
     "alarm.intrusion": {
         "zh": "{peak} 人闯入区域“{region}”",
@@ -147,6 +160,21 @@ TEXT: dict[str, dict[str, str]] = {
     "param.mouth_bonus.help": {
         "zh": "香烟位于嘴部时增加的得分",
         "en": "score added when the cigarette is at a mouth",
+    },
+    "param.window_sides": {"zh": "扫描窗口高度", "en": "Window heights"},
+    "param.window_sides.help": {
+        "zh": "登记识别：扫描窗口的高度（占画面高度的比例）",
+        "en": "enrolment: heights of the scanning windows, as fractions of the frame height",
+    },
+    "param.candidates": {"zh": "候选窗口数", "en": "Candidates"},
+    "param.candidates.help": {
+        "zh": "登记识别：每帧比对的窗口数（颜色最接近的）",
+        "en": "enrolment: windows embedded per frame (those closest in colour)",
+    },
+    "param.enrolled_markers": {"zh": "使用登记标识", "en": "Enrolled markers"},
+    "param.enrolled_markers.help": {
+        "zh": "与本场景登记的标识（如袖标、马甲）相符的人员也视为该角色",
+        "en": "a person matching a marker enrolled for this scene also has the role",
     },
     "param.classes": {"zh": "类别与报警名称", "en": "Classes and alarm names"},
     "param.classes.help": {

@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 import gateway.api.alarms  # noqa: F401  (registers the routes before the app is built)
+import gateway.api.cameras  # noqa: F401
 import gateway.api.scenes  # noqa: F401
 from analyzers import Detection, SceneConfig, build_scene
 from analyzers.scenes import IMPLEMENTED
@@ -121,3 +122,25 @@ async def test_alarm_messages_and_parameter_labels_through_the_api(
     r = await client.get("/api/scenes", headers={**headers, "Accept-Language": "en"})
     crowd = next(i for i in (await r.json())["items"] if i["key"] == "crowd")
     assert crowd["params"][0]["label"] == "Min people"
+
+
+async def test_a_self_crossing_region_is_refused_in_the_users_language(
+    client: TestClient, gateway: Gateway
+) -> None:
+    with gateway.db.session() as s:
+        secret, _ = issue_token(s, "t-admin", "machine", "admin", None)
+    bow_tie = [[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]
+    body = {
+        "id": "gate-1",
+        "name": "Gate 1",
+        "url": "rtsp://10.0.0.5/live",
+        "scenes": [{"scene": "intrusion", "regions": [{"name": "lawn", "polygon": bow_tie}]}],
+    }
+    answers = {}
+    for lang in ("zh-CN", "en"):
+        headers = {"Authorization": f"Bearer {secret}", "Accept-Language": lang}
+        r = await client.post("/api/cameras", json=body, headers=headers)
+        assert r.status == 422
+        answers[lang] = (await r.json())["error"]["details"][0]["problem"]
+    assert answers["zh-CN"] == "区域自相交（第 0 条边与第 2 条边相交）：请沿边界按顺序点选顶点"
+    assert answers["en"].startswith("the polygon crosses itself (edges 0 and 2)")
