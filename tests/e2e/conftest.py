@@ -62,26 +62,30 @@ def console_built() -> None:
         pytest.fail(f"Chromium not found at {CHROMIUM}: `apt-get install chromium` (make test-system-deps)")
 
 
-@pytest.fixture(scope="module")
-def gateway(
-    tmp_path_factory: pytest.TempPathFactory, rtsp: Any, models_dir: Path
-) -> Iterator[GatewayProcess]:
-    """`vigil serve` on a free loopback port: the sample camera with intrusion over the whole frame
-    (pedestrians walk through vtest.avi all the time, so it raises within seconds), the big-screen
-    feed target, and one user per role."""
+# Every event is its own alarm in the tests (they clear an alarm and wait for the next one at once):
+# no cooldown, no merging of re-acquired targets, no flood guard.
+NO_REPEAT_RULES = {"defaults": {"cooldown_s": 0, "merge_window_s": 0, "flood_alarms": 10000}}
+WHOLE_FRAME_INTRUSION = [{"scene": "intrusion", "min_duration_s": 0, "gap_tolerance_s": 1}]
+
+
+def start_gateway(
+    tmp: Path, rtsp: Any, models_dir: Path, scenes: list[dict[str, Any]], **sections: Any
+) -> GatewayProcess:
+    """`vigil serve` on a free loopback port: the sample camera with these scenes (pedestrians walk
+    through vtest.avi all the time, so intrusion raises within seconds), the big-screen feed target,
+    and one user per role."""
     from gateway.config.schema import load_config
     from gateway.db import upgrade
     from gateway.db.engine import Database
     from gateway.models.pack import import_pack
 
-    tmp = tmp_path_factory.mktemp("e2e")
     port = free_port()
     camera = {
         "id": CAMERA_ID,
         "name": "Walkway",
         "location": "east walkway",
         "url": rtsp.url("vtest"),
-        "scenes": [{"scene": "intrusion", "min_duration_s": 0, "gap_tolerance_s": 1}],
+        "scenes": scenes,
     }
     config_path = write_config(
         tmp,
@@ -90,6 +94,8 @@ def gateway(
         users=[{"username": u, "role": r, "password_env": env} for u, r, env, _ in USERS.values()],
         server={"host": "127.0.0.1", "port": port},
         storage={"root": "storage", "clip_pre_s": 1, "clip_post_s": 1},
+        alarms=NO_REPEAT_RULES,
+        **sections,
     )
     config = load_config(config_path, environ={})
     db = Database(config.database.url)
@@ -99,6 +105,15 @@ def gateway(
     env = {**os.environ, **{env: pw for _, _, env, pw in USERS.values()}}
     proc = GatewayProcess(config_path, port, env, tmp / "gateway.log")
     proc.start()
+    return proc
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    tmp_path_factory: pytest.TempPathFactory, rtsp: Any, models_dir: Path
+) -> Iterator[GatewayProcess]:
+    """The sample camera with intrusion over the whole frame."""
+    proc = start_gateway(tmp_path_factory.mktemp("e2e"), rtsp, models_dir, WHOLE_FRAME_INTRUSION)
     try:
         yield proc
     finally:
@@ -140,8 +155,15 @@ def browser() -> Iterator[Any]:
 class Tab:
     """A page in its own browser context (own cookies and localStorage) that records console errors."""
 
-    def __init__(self, browser: Any, base_url: str, width: int, height: int) -> None:
-        self.context = browser.new_context(base_url=base_url, viewport={"width": width, "height": height})
+    def __init__(
+        self, browser: Any, base_url: str, width: int, height: int, timezone_id: str | None = None
+    ) -> None:
+        self.context = browser.new_context(
+            base_url=base_url,
+            viewport={"width": width, "height": height},
+            timezone_id=timezone_id,
+            accept_downloads=True,
+        )
         self.context.set_default_timeout(15_000)
         self.page = self.context.new_page()
         self.errors: list[str] = []
@@ -159,11 +181,12 @@ class Tab:
 
 @pytest.fixture
 def tab(browser: Any, gateway: GatewayProcess) -> Iterator[Callable[..., Tab]]:
-    """tab(width=1366, height=768): a fresh, logged-out page on the gateway."""
+    """tab(width=1366, height=768, timezone_id=None): a fresh, logged-out page on the gateway (in the
+    browser's zone timezone_id, e.g. "UTC"; default the machine's)."""
     tabs: list[Tab] = []
 
-    def make(width: int = 1366, height: int = 768) -> Tab:
-        tabs.append(Tab(browser, gateway.url, width, height))
+    def make(width: int = 1366, height: int = 768, timezone_id: str | None = None) -> Tab:
+        tabs.append(Tab(browser, gateway.url, width, height, timezone_id))
         return tabs[-1]
 
     yield make
