@@ -31,7 +31,7 @@ export default {
       origin: '来源',
       origins: {
         imported: '导入',
-        confirmed_alarm: '确认告警',
+        confirmed_alarm: '确认报警',
         false_positive: '误报（对抗）',
         capture: '采集',
       },
@@ -46,7 +46,7 @@ export default {
       more: '加载更多',
       detail: '样本标注',
       size: '尺寸',
-      alarm: '来源告警',
+      alarm: '来源报警',
       file: '文件名',
       created: '创建时间',
       tags: '特征标签',
