@@ -16,6 +16,7 @@ from aiohttp import web
 from gateway.api import (
     alarms,
     cameras,
+    enrolments,
     gb28181,
     models,
     samples,
@@ -37,7 +38,21 @@ from gateway.auth import AuthError, HashPool, Principal, resolve_token
 from gateway.security_log import SecurityLog
 
 log = logging.getLogger(__name__)
-RESOURCES = (system, users, alarms, cameras, scenes, gb28181, models, samples, stats, uplinks, videos, units)
+RESOURCES = (
+    system,
+    users,
+    alarms,
+    cameras,
+    scenes,
+    gb28181,
+    models,
+    enrolments,
+    samples,
+    stats,
+    uplinks,
+    videos,
+    units,
+)
 STATIC = Path(__file__).resolve().parent.parent / "static"
 WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"  # `npm run build` in gateway/web
 HEALTH_PERSIST_S = 5.0
