@@ -268,9 +268,9 @@ class CameraRunner:
                 if alarm_id is not None:
                     self.stats.alarms += 1
                     # Queued: written once the post-event seconds are in (no buffer or not wanted: no clip).
-                    wanted = self.recorder.wants_clip(event.scene)
-                    if wanted and self.clips is not None and self.clip_buffer is not None:
-                        self.clips.request(alarm_id, self.camera.id, event.raised_at)
+                    if self.clips is not None and self.clip_buffer is not None:
+                        if self.recorder.wants_clip(event.scene):
+                            self.clips.request(alarm_id, self.camera.id, event.raised_at)
                     if self.on_alarm:
                         self.on_alarm(alarm_id)
 

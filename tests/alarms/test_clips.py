@@ -288,6 +288,9 @@ class FixedRecorder:
     def record(self, event: AlarmEvent, image: np.ndarray, ctx: SceneContext) -> str:
         return self.alarm_id
 
+    def wants_clip(self, scene: str) -> bool:  # the scene asks for clips (alarms.scenes.<scene>.clip)
+        return True
+
 
 def test_an_alarm_on_a_camera_gets_a_clip_evidence_row(
     db: Database, tmp_path: Path, rtsp: Any, caplog: pytest.LogCaptureFixture

@@ -19,7 +19,9 @@ from uplink.targets.websocket import FeedHub
 
 
 def test_every_target_file_declares_its_kind() -> None:
-    assert set(KINDS) == {"http", "mqtt", "websocket", "gb28181"} == set(TARGET_CONFIGS)
+    kinds = {"http", "mqtt", "websocket", "gb28181", "wecom", "dingtalk", "email", "sms"}
+    assert set(KINDS) == kinds == set(TARGET_CONFIGS)
+    assert {k for k, v in KINDS.items() if v.to_people} == {"wecom", "dingtalk", "email", "sms"}
     assert KINDS["http"].settings is HttpTargetSettings and KINDS["http"].settings_required
     assert KINDS["gb28181"].settings is Gb28181TargetSettings and not KINDS["gb28181"].settings_required
     assert KINDS["websocket"].settings is None and KINDS["websocket"].ordered
