@@ -37,6 +37,7 @@ from gateway.cameras.registry import (
     upsert_camera,
 )
 from gateway.cameras.viewing import Snapshots
+from gateway.cluster.engine import build_engine
 from gateway.config.schema import CameraConfig, GatewayConfig
 from gateway.db import Database
 from gateway.db.files import EvidenceStore
@@ -77,6 +78,8 @@ class Gateway:
         self.analytics = Analytics(self.db, config.storage.root, self.recorder, self.clips)
         # Scenes that judge by the plant's enrolment (work clothes, extinguishers, role markers) read it here.
         use_source(DatabaseEnrolments(self.db, config.storage.root, config.models.pack_dir))
+        # Where cameras are analysed: this process (local) or Ray analysis nodes (cluster.engine).
+        self.engine = build_engine(config, self.analytics, self.recorder, self.clips)
         self.snapshots = Snapshots(self.analytics)  # viewers' pictures from the running cameras' frames
         self.recorder.caption = Caption(config.site.language, config.site.timezone)  # snapshots' captions
         self.lifecycle = AlarmLifecycle(
@@ -84,8 +87,8 @@ class Gateway:
             self.store,
             self.outbox,
             retention_days,
-            snapshot=self.analytics.latest_image,
-            rearm=self.analytics.rearm,
+            snapshot=self.engine.latest_image,
+            rearm=self.engine.rearm,
         )
         # Plant context: video diagnosis alarms, unit run states, PTZ presets (issue 17).
         self.units = UnitStates(self.db, config.plant)
@@ -162,7 +165,7 @@ class Gateway:
         ]
         for cam in [c for c, gb in zip(wanted, is_gb, strict=True) if not gb]:
             try:
-                self.analytics.start_camera(cam, scene_ids.get(cam.id, {}), open_keys)
+                self.engine.start_camera(cam, scene_ids.get(cam.id, {}), open_keys)
             except Exception as exc:
                 # A camera whose model is missing must not stop the others; its status says why.
                 log.error("camera %s not started: %s", cam.id, exc)
@@ -198,7 +201,7 @@ class Gateway:
         if self.analyse and cam.enabled and gb:
             self.gb28181.add_camera(cam, ids)
         elif self.analyse and cam.enabled:
-            self.analytics.start_camera(cam, ids, self.recorder.open_event_keys())
+            self.engine.start_camera(cam, ids, self.recorder.open_event_keys())
 
     def _is_gb(self, cam: CameraConfig) -> bool:
         with self.db.session() as s:
@@ -234,7 +237,7 @@ class Gateway:
 
         def start() -> None:
             try:
-                self.analytics.start_camera(cam, ids, self.recorder.open_event_keys())
+                self.engine.start_camera(cam, ids, self.recorder.open_event_keys())
             except Exception as exc:  # e.g. its model is missing: the status says why
                 log.error("camera %s not restarted: %s", cam.id, exc)
                 with self.db.session() as s:
@@ -275,9 +278,7 @@ class Gateway:
 
     async def _stop_camera(self, camera_id: str) -> None:
         await self.gb28181.stop_playing(camera_id)  # a played GB channel: its task stops it
-        runner = self.analytics.pop_runner(camera_id)
-        if runner is not None:
-            await asyncio.to_thread(runner.stop)
+        await asyncio.to_thread(self.engine.stop_camera, camera_id)
 
     def persist_health(self) -> None:
         """Copy live stream health into the cameras table (called periodically, off the loop)."""
@@ -292,6 +293,7 @@ class Gateway:
 
     def stop(self) -> None:
         jobs_for(self).stop()  # before the model workers close under a running import
+        self.engine.stop()
         self.analytics.stop()
         try:
             self.persist_health()

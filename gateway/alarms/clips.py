@@ -154,6 +154,24 @@ class ClipRecorder:
         if thread is not None:
             thread.join(timeout)
 
+    def store_clip(self, alarm_id: str, data: bytes) -> None:
+        """Keep an MP4 clip as the alarm's evidence (also for clips cut on an analysis node)."""
+        digest, rel, _ = self.store.put(data, "mp4")
+        now = utcnow()
+        with self.db.session() as s:
+            s.add(
+                Evidence(
+                    alarm_id=alarm_id,
+                    kind="clip",
+                    sha256=digest,
+                    path=rel,
+                    media_type="video/mp4",
+                    size=len(data),
+                    created_at=now,
+                    retain_until=now + self.retention,
+                )
+            )
+
     # --- the worker -----------------------------------------------------------------------------------
 
     def _work(self) -> None:
@@ -181,21 +199,7 @@ class ClipRecorder:
                 path = Path(tmp) / "clip.mp4"
                 duration = write_mp4(packets, params, path)
                 data = path.read_bytes()
-            digest, rel, _ = self.store.put(data, "mp4")
-            now = utcnow()
-            with self.db.session() as s:
-                s.add(
-                    Evidence(
-                        alarm_id=job.alarm_id,
-                        kind="clip",
-                        sha256=digest,
-                        path=rel,
-                        media_type="video/mp4",
-                        size=len(data),
-                        created_at=now,
-                        retain_until=now + self.retention,
-                    )
-                )
+            self.store_clip(job.alarm_id, data)
         except Exception as exc:  # a lost clip is logged and counted; the alarm stands without it
             with self._cond:
                 self.stats.failed += 1

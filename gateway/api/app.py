@@ -16,6 +16,7 @@ from aiohttp import web
 from gateway.api import (
     alarms,
     cameras,
+    cluster,
     enrolments,
     gb28181,
     models,
@@ -52,6 +53,7 @@ RESOURCES = (
     uplinks,
     videos,
     units,
+    cluster,
 )
 STATIC = Path(__file__).resolve().parent.parent / "static"
 WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"  # `npm run build` in gateway/web

@@ -286,6 +286,51 @@ class Pending:
     image: np.ndarray | None = None  # what the models saw (enhanced), when not the frame itself
 
 
+def load_model(
+    name: str,
+    key: str,
+    kind: str,
+    path: Path,
+    card: ModelCard,
+    version_id: str,
+    size: InputSize,
+    label: str,
+) -> ModelHandle:
+    """Load one model with its inference worker (``kind``: detector, pose; a classifier card asked
+    for as a detector becomes a classifier)."""
+    input_label: str | None = None
+    if kind == "pose":
+        estimator = load_pose(card, path, threads=1)
+        worker = InferenceWorker(key, pipeline.pose_batch(estimator), 1)
+        provider = estimator.provider
+    elif card.family == "classifier":  # asked for as a scene's model: a second stage
+        kind = "classifier"
+        classifier = ImageClassifier(card, path, threads=1)
+        worker = InferenceWorker(key, pipeline.classifier_batch(classifier), 8)
+        provider = classifier.provider
+    else:
+        detector = load_detector(card, path, threads=1, input_size=size)
+
+        def detect(images: Sequence[np.ndarray], detector: Any = detector) -> list[Any]:
+            return list(detector.detect(images, conf=DETECTION_FLOOR))
+
+        worker = InferenceWorker(key, detect, detector.max_batch)
+        provider = detector.provider
+        input_label = label
+    return ModelHandle(
+        name,
+        version_id,
+        provider,
+        kind,
+        frozenset(card.classes),
+        worker,
+        card.crop,
+        input_label,
+        key,
+        dict(card.thresholds),
+    )
+
+
 class Analytics:
     """Owns the model workers and camera runners of a running gateway."""
 
@@ -314,7 +359,7 @@ class Analytics:
             asked = (name, input_size if isinstance(input_size, str) else "x".join(map(str, input_size)))
             handle = self.models.get(self._keys.get(asked, ""))
             if handle is None:
-                path, card, version_id = active_model_dir(self.db, self.storage_root, name)
+                path, card, version_id = self._resolve(name)
                 size = detector_input(card, input_size)
                 label = size_label(card, size)
                 key = name if label == size_label(card, detector_input(card, "auto")) else f"{name}[{label}]"
@@ -327,6 +372,10 @@ class Analytics:
                 raise ModelPackError(f"model {name!r} is a {handle.kind} model, not a {kind} model")
             return handle
 
+    def _resolve(self, ref: str) -> tuple[Path, ModelCard, str]:
+        """The model a reference names: (directory, card, version id)."""
+        return active_model_dir(self.db, self.storage_root, ref)
+
     def _load(
         self,
         name: str,
@@ -338,37 +387,7 @@ class Analytics:
         size: InputSize,
         label: str,
     ) -> ModelHandle:
-        input_label: str | None = None
-        if kind == "pose":
-            estimator = load_pose(card, path, threads=1)
-            worker = InferenceWorker(key, pipeline.pose_batch(estimator), 1)
-            provider = estimator.provider
-        elif card.family == "classifier":  # asked for as a scene's model: a second stage
-            kind = "classifier"
-            classifier = ImageClassifier(card, path, threads=1)
-            worker = InferenceWorker(key, pipeline.classifier_batch(classifier), 8)
-            provider = classifier.provider
-        else:
-            detector = load_detector(card, path, threads=1, input_size=size)
-
-            def detect(images: Sequence[np.ndarray], detector: Any = detector) -> list[Any]:
-                return list(detector.detect(images, conf=DETECTION_FLOOR))
-
-            worker = InferenceWorker(key, detect, detector.max_batch)
-            provider = detector.provider
-            input_label = label
-        return ModelHandle(
-            name,
-            version_id,
-            provider,
-            kind,
-            frozenset(card.classes),
-            worker,
-            card.crop,
-            input_label,
-            key,
-            dict(card.thresholds),
-        )
+        return load_model(name, key, kind, path, card, version_id, size, label)
 
     def scene_run(self, camera: CameraConfig, scene: Scene, ctx: SceneContext) -> SceneRun:
         if not scene.model_name:
@@ -456,15 +475,10 @@ class Analytics:
         with self._lock:
             return self.runners.pop(camera_id, None)
 
-    def start_camera(
-        self,
-        camera: CameraConfig,
-        scene_ids: dict[str, int],
-        open_keys: set[str],
-        on_alarm: Callable[[str], None] | None = None,
-        source_factory: SourceFactory | None = None,
-    ) -> CameraRunner:
-        """Build a camera's scenes (latched where an alarm is still open) and start its thread."""
+    def scene_runs(
+        self, camera: CameraConfig, scene_ids: dict[str, int], open_keys: set[str]
+    ) -> list[SceneRun]:
+        """A camera's enabled scenes with their models, latched where an alarm is still open."""
         runs = []
         for cfg in camera.scenes:
             if not cfg.enabled:
@@ -481,6 +495,18 @@ class Analytics:
                 regions=[Region(r.name, r.polygon) for r in cfg.regions],
             )
             runs.append(self.scene_run(camera, scene, ctx))
+        return runs
+
+    def start_camera(
+        self,
+        camera: CameraConfig,
+        scene_ids: dict[str, int],
+        open_keys: set[str],
+        on_alarm: Callable[[str], None] | None = None,
+        source_factory: SourceFactory | None = None,
+    ) -> CameraRunner:
+        """Build a camera's scenes (latched where an alarm is still open) and start its thread."""
+        runs = self.scene_runs(camera, scene_ids, open_keys)
         capture = None
         if camera.capture_interval_s is not None:
             tags = camera.scenes[0].tags.model_dump(exclude_none=True) if camera.scenes else {}

@@ -13,6 +13,7 @@ from gateway.cli import (
     enrol,
     evaluate,
     models,
+    node,
     samples,
     security,
     seed,
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.register(sub)
     enrol.register(sub)  # `enrol`: a plant's uniforms, extinguishers, role markers
     discover.register(sub)
+    node.register(sub)  # `node start`, `cluster status|rebalance`: scale-out on Ray
     seed.register(sub)  # `seed`: realistic cameras and alarms for load tests
     security.register(sub)  # `secrets rotate|new-key`, `audit`
     return parser

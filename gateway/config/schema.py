@@ -29,6 +29,7 @@ from analyzers.enhance import EnhanceSettings
 from analyzers.health import DiagnosisSettings
 from analyzers.scenes import SceneConfig, SceneError, scene_class
 from gateway.config.alarm_policy import AlarmPolicy
+from gateway.config.cluster import ClusterConfig
 from gateway.config.stream_url import stream_url_problem, url_message
 from gateway.config.yaml_text import yaml_error_text
 from gateway.config.plant import PlantConfig, PtzConfig
@@ -428,6 +429,7 @@ class GatewayConfig(Strict):
         default_factory=lambda: PlantConfig(), description="production units and their run-state feeds"
     )
     gb28181: Gb28181Config = Field(default_factory=lambda: Gb28181Config())
+    cluster: ClusterConfig = Field(default_factory=lambda: ClusterConfig())
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:
