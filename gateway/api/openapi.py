@@ -75,6 +75,14 @@ def _model_schema(model: type[BaseModel], schemas: dict[str, Any], mode: str) ->
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+# A `format` query choice answers in another media type than the route's default.
+FORMAT_TYPES = {
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "zip": "application/zip",
+}
+
+
 def _success(spec: RouteSpec, schemas: dict[str, Any]) -> dict[str, Any]:
     if spec.produces != "application/json":
         body: dict[str, Any] = {"schema": {"type": "string"}}
@@ -82,7 +90,13 @@ def _success(spec: RouteSpec, schemas: dict[str, Any]) -> dict[str, Any]:
         body = {"schema": _model_schema(spec.response, schemas, "serialization")}
     else:
         body = {"schema": {"type": "object"}}
-    return {"description": "success", "content": {spec.produces: body}}
+    content = {spec.produces: body}
+    for name, typ, desc in spec.query:
+        if name == "format":
+            for choice in query_schema(typ, desc).get("enum", []):
+                if choice in FORMAT_TYPES:
+                    content[FORMAT_TYPES[choice]] = {"schema": {"type": "string"}}
+    return {"description": "success", "content": content}
 
 
 def build_openapi(version: str) -> dict[str, Any]:
@@ -90,7 +104,9 @@ def build_openapi(version: str) -> dict[str, Any]:
     schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
     error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for spec in ROUTES:
-        responses: dict[str, Any] = {str(spec.status): _success(spec, schemas)}
+        # a route that declares no success status may answer 200 or 201 (created): document 2XX
+        code = "2XX" if spec.status == 200 and spec.response is None else str(spec.status)
+        responses: dict[str, Any] = {code: _success(spec, schemas)}
         for code, why in ERRORS.items():
             responses[code] = {"description": why, "content": error_ref}
         op: dict[str, Any] = {

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from gateway.app import Gateway
 from tests.conftest import login, make_gateway
 
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient
 JSON = {"Content-Type": "application/json"}
 
 

@@ -8,7 +8,7 @@ import asyncio
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -21,7 +21,7 @@ from gateway.auth import issue_token
 from gateway.cli.main import main
 from tests.conftest import PASSWORD, login, make_gateway
 
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient
 WRONG = "not the password"
 
 
@@ -131,7 +131,7 @@ class BlockedHasher(PasswordHasher):
         self.go = threading.Event()
         self.waiting = 0
 
-    def verify(self, hash: Any, password: Any) -> bool:  # noqa: A002 (argon2's name)
+    def verify(self, hash: Any, password: Any) -> Literal[True]:  # noqa: A002 (argon2's name)
         self.waiting += 1
         assert self.go.wait(30), "the test never released the hashing"
         return super().verify(hash, password)

@@ -16,7 +16,7 @@ from gateway.app import Gateway
 from gateway.db.schema import Alarm
 from tests.conftest import PASSWORD, login, make_gateway
 
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient
 EVIL = "https://evil.example"
 
 
