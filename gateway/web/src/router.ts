@@ -40,6 +40,7 @@ const routes: RouteRecordRaw[] = [
   },
   { path: '/videos', name: 'videos', component: page('Videos'), meta: { nav: 'videos' } },
   { path: '/models', name: 'models', component: page('Models'), meta: { nav: 'models' } },
+  { path: '/enrolments', name: 'enrolments', component: page('Enrolments'), meta: { nav: 'enrolments' } },
   { path: '/samples', name: 'samples', component: page('Samples'), meta: { nav: 'samples' } },
   { path: '/uplinks', name: 'uplinks', component: page('Uplinks'), meta: { nav: 'uplinks' } },
   { path: '/users', name: 'users', component: page('Users'), meta: { nav: 'users', admin: true } },
