@@ -9,6 +9,7 @@ import sys
 from gateway.cli import (
     admin,
     alarms,
+    cameras,
     discover,
     enrol,
     evaluate,
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(sub)  # `serve`, `demo`
     admin.register(sub)  # `config`, `db`, `users`, `tokens`
     alarms.register(sub)
+    cameras.register(sub)  # `cameras`: state and fault reason of each camera, `cameras test URL`
     models.register(sub)  # `models` (pack and versions), `scenes`
     video.register(sub)  # `video import`, `replay`: history replay over the video library
     uplink.register(sub)
