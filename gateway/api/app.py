@@ -31,9 +31,9 @@ from gateway.api import (
 )
 from gateway.api.guard import CALLBACK_ROUTES, LoginGuard
 from gateway.api.http import PUBLIC, ROUTES, ApiError, Handler, RouteSpec, error_body, language
-from gateway.api.keys import BROWSER, GATEWAY, HASH_POOL, LOGIN_GUARD, OPENAPI, PRINCIPAL, SECURITY_LOG
+from gateway.api.keys import GATEWAY, HASH_POOL, LOGIN_GUARD, OPENAPI, PRINCIPAL, SECURITY_LOG
 from gateway.api.openapi import build_openapi
-from gateway.api.web_security import SESSION_COOKIE, BrowserPolicy, inline_script_hashes
+from gateway.api.web_security import BROWSER, SESSION_COOKIE, BrowserPolicy, inline_script_hashes
 from gateway.app import Gateway
 from gateway.auth import AuthError, HashPool, Principal, resolve_token
 from gateway.security_log import SecurityLog

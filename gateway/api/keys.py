@@ -8,7 +8,6 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from gateway.api.guard import LoginGuard
-    from gateway.api.web_security import BrowserPolicy
     from gateway.app import Gateway
     from gateway.auth import HashPool, Principal
     from gateway.security_log import SecurityLog
@@ -18,7 +17,6 @@ OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 LOGIN_GUARD: web.AppKey[LoginGuard] = web.AppKey("login_guard")
 HASH_POOL: web.AppKey[HashPool] = web.AppKey("hash_pool")
 SECURITY_LOG: web.AppKey[SecurityLog] = web.AppKey("security_log")
-BROWSER: web.AppKey[BrowserPolicy] = web.AppKey("browser_policy")
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
 
 

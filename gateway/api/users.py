@@ -191,7 +191,17 @@ async def patch_user(request: web.Request) -> web.Response:
                 "sessions_ended": int(ended or 0),
             }
 
-    return web.json_response(await asyncio.to_thread(work))
+    answer = await asyncio.to_thread(work)
+    if answer["changed"]:
+        request.app[SECURITY_LOG].record(
+            "user_changed",
+            by=who.name,
+            username=answer["username"],
+            changed=",".join(answer["changed"]),
+            role=answer["role"],
+            enabled=answer["enabled"],
+        )
+    return web.json_response(answer)
 
 
 class LoginBody(BaseModel):
@@ -371,9 +381,13 @@ async def add_user(request: web.Request) -> web.Response:
             return {"id": user.id, "username": user.username, "role": user.role}
 
     try:
-        return web.json_response(await asyncio.to_thread(work), status=201)
+        answer = await asyncio.to_thread(work)
     except ValueError as exc:
         raise ApiError(409, str(exc)) from exc
+    request.app[SECURITY_LOG].record(
+        "user_added", by=principal(request).name, username=answer["username"], role=answer["role"]
+    )
+    return web.json_response(answer, status=201)
 
 
 class TokenBody(BaseModel):
@@ -419,9 +433,19 @@ async def add_token(request: web.Request) -> web.Response:
             }
 
     try:
-        return web.json_response(await asyncio.to_thread(work), status=201)
+        answer = await asyncio.to_thread(work)
     except ValueError as exc:
         raise ApiError(422, str(exc)) from exc
+    request.app[SECURITY_LOG].record(
+        "token_created",
+        by=principal(request).name,
+        id=answer["id"],
+        name=answer["name"],
+        kind=body.kind,
+        role=answer["role"],
+        scopes=",".join(answer["scopes"]),
+    )
+    return web.json_response(answer, status=201)
 
 
 @route(
@@ -482,4 +506,5 @@ async def revoke_token(request: web.Request) -> web.Response:
 
     if not await asyncio.to_thread(work):
         raise ApiError(404, f"no token {token_id}")
+    request.app[SECURITY_LOG].record("token_revoked", by=principal(request).name, id=token_id)
     return web.json_response({"ok": True})

@@ -117,6 +117,9 @@ class BrowserPolicy:
             )
 
 
+BROWSER: web.AppKey[BrowserPolicy] = web.AppKey("browser_policy")
+
+
 def tls_context(server: ServerConfig) -> ssl.SSLContext | None:
     """The server's TLS context (TLS 1.2 or newer) when a certificate is configured."""
     if server.tls_cert is None or server.tls_key is None:

@@ -204,3 +204,9 @@ async def test_a_user_who_demotes_themselves_loses_admin_rights_at_once(
     who = await (await client.get("/api/me", headers=me)).json()
     assert who["role"] == "viewer" and "users:write" not in who["scopes"]
     assert (await client.get("/api/alarms", headers=me)).status == 200  # still a viewer
+    from gateway.security_log import SecurityLog
+
+    changes = SecurityLog(gateway.config.storage.root / "security.log").read(event="user_changed")
+    assert [(c["by"], c["username"], c["changed"], c["role"]) for c in changes] == [
+        ("admin2", "admin2", "role", "viewer")
+    ]
