@@ -70,7 +70,6 @@ def _enrol(args: argparse.Namespace) -> int:
     except SceneError as exc:
         raise ValueError(str(exc)) from None
     config, _ = open_config(args)
-    embedder = shared_embedder(embedder_path(config.models.pack_dir))
     db, root = open_checked(args)
     quiet = args.no_progress
     with tqdm(desc=f"reading {args.cls}", unit="image", file=sys.stderr, disable=quiet, leave=False) as bar:
@@ -86,6 +85,7 @@ def _enrol(args: argparse.Namespace) -> int:
             f"{len(found.unreadable)} image(s) did not read and were skipped (first: {found.unreadable[0]})",
             file=sys.stderr,
         )
+    embedder = shared_embedder(embedder_path(config.models.pack_dir))  # after the folder's checks
     with tqdm(total=len(found.crops), desc="embedding", unit="crop", file=sys.stderr, disable=quiet) as bar:
         added = enrol(
             db,
