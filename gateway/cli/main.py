@@ -27,6 +27,7 @@ from gateway.config.schema import ConfigError
 from gateway.db.engine import SchemaOutdated
 
 log = logging.getLogger("vigil")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,10 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    # onvif-zeep-async calls logging.basicConfig() when imported, which made the call above a no-op:
+    # its plain stderr handler gets our format (with timestamps) and the root logger our level.
+    for handler in logging.getLogger().handlers:
+        if type(handler) is logging.StreamHandler:
+            handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.getLogger().setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:

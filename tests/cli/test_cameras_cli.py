@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +18,7 @@ import pytest
 from gateway.app import Gateway
 from gateway.cli import main
 from gateway.config.schema import load_config
-from tests.conftest import write_config
+from tests.conftest import ROOT, write_config
 
 
 @contextlib.contextmanager
@@ -67,3 +70,23 @@ def test_cameras_test_reports_the_stream_or_why_not(rtsp: Any, capsys: pytest.Ca
     assert "码流路径不存在（404）" in capsys.readouterr().err
     assert main(["cameras", "--lang", "zh", "test", "192.168.1.10/stream"]) == 2
     assert "缺少协议：请写成 rtsp://192.168.1.10/stream" in capsys.readouterr().err
+
+
+def test_log_lines_carry_timestamps(tmp_path: Path) -> None:
+    """The gateway's log lines (here a camera that cannot connect) start with the time, also though a
+    library configured logging when it was imported."""
+    config = write_config(tmp_path, cameras=[{"id": "c1", "name": "C1", "url": "rtsp://127.0.0.1:1/x"}])
+    script = (
+        "import logging, sys\n"
+        "from gateway.cli import main\n"
+        "main(['--config', sys.argv[1], 'db', 'upgrade'])\n"
+        "logging.getLogger('adapters.rtsp.source').warning('camera c1: cannot open')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(config)], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stderr.splitlines() if "camera c1" in x)
+    assert re.match(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING adapters\.rtsp\.source: camera c1", line
+    ), line
