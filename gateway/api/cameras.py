@@ -46,7 +46,7 @@ from gateway.cameras.plant_context import plant_view
 from gateway.cameras.registry import camera_config, camera_hosts, camera_json, is_gb_camera, listed_cameras
 from gateway.cameras.viewing import NoPicture, camera_feed
 from gateway.config.schema import CameraConfig
-from gateway.config.stream_url import stream_url_problem, url_message
+from gateway.config.stream_url import encode_userinfo, stream_url_problem, url_message
 from gateway.db.schema import Camera, Source
 from gateway.i18n import t
 
@@ -222,6 +222,7 @@ PROBE_TIMEOUT_S = 8.0
 async def test_connection(request: web.Request) -> web.Response:
     gw, lang = request.app[GATEWAY], request_lang(request)
     body = await parse_body(request, TestBody)
+    body = body.model_copy(update={"url": encode_userinfo(body.url)})  # a password with '@' or '/'
     problem = stream_url_problem(body.url)
     if problem is not None:
         message = url_message(problem, lang)

@@ -30,7 +30,7 @@ from analyzers.health import DiagnosisSettings
 from analyzers.scenes import SceneConfig, SceneError, scene_class
 from gateway.config.alarm_policy import AlarmPolicy
 from gateway.config.cluster import ClusterConfig
-from gateway.config.stream_url import stream_url_problem, url_message
+from gateway.config.stream_url import encode_userinfo, stream_url_problem, url_message
 from gateway.config.yaml_text import yaml_error_text
 from gateway.config.plant import PlantConfig, PtzConfig
 from uplink.targets import KINDS, TargetKind
@@ -210,6 +210,7 @@ class CameraConfig(Strict):
     def _stream_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if (info.context or {}).get("stored"):
             return value  # read back from the database: checked when it was saved (or saved before)
+        value = encode_userinfo(value) if value is not None else None  # a password with '@' or '/'
         problem = stream_url_problem(value) if value is not None else None
         if problem is not None:  # the key and parameters let the API word it in the user's language
             key, params = problem

@@ -40,6 +40,30 @@ def _host_problem(host: str) -> Problem | None:
     return None
 
 
+# user info up to the LAST '@' a host follows (a password may hold '@', '/', ':' typed unencoded)
+_USERINFO = re.compile(
+    r"^(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<info>[^\s]*)@"
+    r"(?=(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::\d*)?(?:[/?#]|$))",
+    re.IGNORECASE,
+)
+_RESERVED = {"@": "%40", "/": "%2F", "?": "%3F", "#": "%23", " ": "%20"}
+
+
+def encode_userinfo(url: str) -> str:
+    """Percent-encode what a user name or password holds that a URL reserves, so the stream opens
+    at the right host and the password is never taken for a host or a path:
+    rtsp://admin:p@ss/1@10.0.0.5/live -> rtsp://admin:p%40ss%2F1@10.0.0.5/live. Idempotent."""
+    m = _USERINFO.match(url)
+    if m is None:
+        return url
+    user, sep, password = m.group("info").partition(":")
+    if "/" in user:  # rtsp://host/path@x: an '@' in the path, no user info
+        return url
+    table = str.maketrans(_RESERVED)
+    info = user.translate(table) + sep + password.translate(table | str.maketrans({":": "%3A"}))
+    return m.group("scheme") + info + url[m.end() - 1 :]
+
+
 def stream_url_problem(url: str) -> Problem | None:
     """None when ``url`` is a usable stream address, else what is wrong with it."""
     if not url or not url.strip():
