@@ -60,6 +60,7 @@ def _spread(items: list[int], limit: int | None) -> list[int]:
 
 PERSON_PARTS = ("torso", "person", "head")  # parts cut from a person's box at run time
 PERSON_NAMES = ("person", "people", "worker")
+PERSON_ASPECT = 1.8  # a labelled box this much taller than wide is a whole person
 
 
 def folder_crops(
@@ -119,10 +120,18 @@ def _holder(box: Box, people: list[Box]) -> Box | None:
     return min(held, key=lambda p: (p[2] - p[0]) * (p[3] - p[1]), default=None)
 
 
+def _person_shaped(box: Box) -> bool:
+    """A box at least 1.8 times as tall as wide: a standing person, not a vest or a torso."""
+    w, h = box[2] - box[0], box[3] - box[1]
+    return w > 0 and h / w >= PERSON_ASPECT
+
+
 def _yolo_boxes(root: Path, cls: str, part: str, limit: int | None, progress: Progress | None) -> FolderCrops:
     """The class's boxes; for a scene that looks at a person's part, the part of the labelled person
-    who holds each box (so the example is cut exactly as the scene cuts people at run time), else the
-    box itself, each grown by the part's expand."""
+    who holds each box, or (a split without a person class) of the box itself where it is drawn
+    around a whole person, taller than wide by PERSON_ASPECT (so the example
+    is cut exactly as the scene cuts people at run time), else the box itself; each grown by the
+    part's expand."""
     try:
         data = load_yolo_dataset(root)
     except EvalError as exc:
@@ -159,6 +168,8 @@ def _yolo_boxes(root: Path, cls: str, part: str, limit: int | None, progress: Pr
             for b in labels:
                 box = b.to_pixels(w, h)
                 holder = _holder(box, people) if by_person else None
+                if holder is None and part in PERSON_PARTS and not person_ids and _person_shaped(box):
+                    holder = box  # no person class: the class is drawn around the whole person
                 if holder is not None:
                     box = part_box(holder, part)
                     out.by_person += 1
