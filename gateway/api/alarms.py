@@ -31,6 +31,7 @@ from gateway.alarms.lifecycle import (
 from gateway.alarms.recorder import OPEN_STATUSES
 from gateway.api.http import ApiError, parse_body, query_int, route
 from gateway.api.keys import GATEWAY, principal
+from gateway.api.names import scene_names, site_zone
 from gateway.db.schema import (
     Alarm,
     Camera,
@@ -571,8 +572,6 @@ SOURCE_NAMES = {"zh": {"live": "实时", "video": "离线视频"}, "en": {"live"
 
 def _export_rows(gw: Any, stmt: Select[Alarm], lang: str) -> tuple[list[str], list[list[Any]]]:
     """The header (naming the site's zone) and one row per alarm, newest first, times on the site's clock."""
-    from gateway.api.stats import scene_names, site_zone  # stats imports this module
-
     tz = site_zone(gw)
     zh = lang == "zh"
     header = list(EXPORT_COLUMNS[lang])

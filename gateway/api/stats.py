@@ -25,14 +25,13 @@ from sqlalchemy import Float, Integer, String, case, cast, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from analyzers.scenes import CATALOGUE
 from gateway.alarms import kpi
 from gateway.alarms.recorder import OPEN_STATUSES
 from gateway.api.alarms import alarm_json, parse_time
 from gateway.api.http import ApiError, route
 from gateway.api.keys import GATEWAY
+from gateway.api.names import scene_names, site_zone
 from gateway.db.schema import Alarm, Camera, Disposal
-from gateway.delivery.alarm_types import default_table
 from gateway.times import iso
 
 GROUPS = ("camera", "scene", "hour", "day", "weekday", "region")
@@ -50,16 +49,6 @@ SOURCES = ("live", "video", "all")
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def scene_names(key: str) -> tuple[str, str]:
-    """(zh, en) of a scene or alarm type code, from the alarm type table, else the scene catalogue."""
-    table = default_table()
-    if key in table.types:
-        t = table.types[key]
-        return t.zh, t.en
-    info = CATALOGUE.get(key)
-    return (info.name_zh, info.name_en) if info else (key, key)
 
 
 def period(request: web.Request) -> tuple[dt.datetime, dt.datetime]:
@@ -105,10 +94,6 @@ def csv_response(name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]
 
 def stamp(when: dt.datetime, tz: ZoneInfo) -> str:
     return when.astimezone(tz).strftime("%Y%m%d")
-
-
-def site_zone(gw: Any) -> ZoneInfo:
-    return ZoneInfo(gw.config.site.timezone)
 
 
 def _whole_hours(tz: ZoneInfo, since: dt.datetime, until: dt.datetime) -> bool:
