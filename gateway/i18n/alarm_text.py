@@ -22,6 +22,8 @@ def _value(kind: str, value: Any, lang: str) -> Any:
 
 
 def _template(scene: str, details: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    if isinstance(details.get("flood"), Mapping):  # a flood alarm, whatever its scene
+        return "alarm.flood"
     if scene == "lifting_zone" and params.get("rated_people") == 0:
         return "alarm.lifting_zone.forbidden"
     if scene == "helmet" and details.get("violation") == "wrong helmet colour":

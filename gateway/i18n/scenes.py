@@ -22,6 +22,13 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "region.no_area": {"zh": "区域面积为零：请选取不在一条直线上的点", "en": "the polygon has no area"},
     # --- alarm messages ---------------------------------------------------------------------------
+    # A camera-scene's flood alarm (gateway/alarms/repeats.py): details.flood = {alarms, minutes}.
+    "alarm.flood": {
+        "zh": "报警泛滥：{flood[minutes]:g} 分钟内已有 {flood[alarms]} 条报警，"
+        "之后的报警并入本条（区域“{region}”）",
+        "en": "Alarm flood: {flood[alarms]} alarms in {flood[minutes]:g} min; later ones are merged into "
+        "this alarm (region '{region}')",
+    },
     "alarm.intrusion": {
         "zh": "{peak} 人闯入区域“{region}”",
         "en": "{peak} person(s) entered region '{region}'",

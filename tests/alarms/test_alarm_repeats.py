@@ -16,6 +16,7 @@ from gateway.config.alarm_policy import AlarmPolicy
 from gateway.db import Database, upgrade
 from gateway.db.files import EvidenceStore
 from gateway.db.schema import Alarm, AlarmRevision, Camera, Evidence, OutboxRow, UplinkTarget
+from gateway.i18n.alarm_text import alarm_text
 
 IMAGE = np.full((400, 600, 3), 70, dtype=np.uint8)
 CTX = SceneContext(None, {}, None, [Region("r", [(0, 0), (1, 0), (1, 1)])])
@@ -108,6 +109,9 @@ def test_flood_guard_raises_one_flood_alarm_and_merges_the_rest_until_quiet(tmp_
     flood = rows[-1]
     assert flood.repeats == 5 and flood.details["flood"] == {"alarms": 3, "minutes": 10.0}
     assert flood.event_key == "cam1/helmet/~flood" and "alarm flood" in flood.message
+    # The console words it in the user's language (gateway/i18n: alarm.flood).
+    zh = alarm_text(flood.scene, flood.region, flood.message, flood.details, "zh")
+    assert zh == "报警泛滥：10 分钟内已有 3 条报警，之后的报警并入本条（区域“r”）"
     # Ten quiet minutes after the flood's last event: alarms raise one by one again.
     after = T0 + 30 * 8 + 601
     assert rec.record(event(after, "20", x=300), IMAGE, CTX) is not None
