@@ -63,7 +63,7 @@ class BrowserPolicy:
             "Content-Security-Policy": content_security_policy(script_hashes),
             "X-Content-Type-Options": "nosniff",
             "X-Frame-Options": "DENY",
-            "Referrer-Policy": "no-referrer",
+            "Referrer-Policy": "same-origin",  # other sites get no Referer; ours keeps it (CSRF fallback)
             "Cross-Origin-Opener-Policy": "same-origin",
             "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
             hdrs.SERVER: "vigil",  # no Python/aiohttp versions

@@ -51,7 +51,7 @@ async def test_security_headers_on_every_answer_and_no_version_banner(client: Cl
         assert "frame-ancestors 'none'" in h["Content-Security-Policy"], path
         assert "default-src 'self'" in h["Content-Security-Policy"]
         assert h["X-Content-Type-Options"] == "nosniff"
-        assert h["Referrer-Policy"] == "no-referrer"
+        assert h["Referrer-Policy"] == "same-origin"
         assert h["X-Frame-Options"] == "DENY"
         assert h["Server"] == "vigil"  # no Python/aiohttp versions
         assert "Strict-Transport-Security" not in h  # HSTS only under TLS (tests/security/test_tls.py)
