@@ -352,6 +352,34 @@ class GbService:
                 )
         return items
 
+    async def _notify_shares(self, device_id: str) -> None:
+        """Tell the superiors subscribed to our Catalog that the cameras of this device shared to them
+        went ON or OFF (NOTIFY Catalog, items with Event ON/OFF)."""
+        if self.cascade is None:
+            return
+        for name, link in list(self.cascade.links.items()):
+            if not any(kind.lower() == "catalog" for kind, _ in link.subscriptions.values()):
+                continue
+            items = await asyncio.to_thread(self._device_shares, name, device_id)
+            if items:
+                try:
+                    await link.notify_catalog(items)
+                except Exception as exc:  # a superior that does not answer must not stop the others
+                    log.info("cascade %s: Catalog NOTIFY failed: %s", name, exc)
+
+    def _device_shares(self, superior: str, device_id: str) -> list[CatalogItem]:
+        """The Catalog items (with Event = their status) of a device's cameras shared to a superior."""
+        dev = self.upper.devices.get(device_id) if self.upper is not None else None
+        with self._db.session() as s:
+            ids = {
+                c.id for c in device_cameras(s, device_id, set(dev.channels) if dev is not None else set())
+            }
+        shares = self._shares.get(superior, {})
+        items = [i for i in self._shared_items(superior) if shares.get(i.device_id) in ids]
+        for item in items:
+            item.event = item.status
+        return items
+
     def _made_by(self, s: Any, row: Camera) -> tuple[str, str]:
         """(manufacturer, model) of a GB channel camera as its device reported them; ("", "") if unknown."""
         device, channel = parse_channel_url(row.stream_url or "")
@@ -388,14 +416,17 @@ class GbService:
             address = f"{dev.address.host}:{dev.address.port}" if dev is not None else None
             await asyncio.to_thread(self._device_status, event.device_id, "online", address)
             self._wake_players(event.device_id)  # a pending INVITE goes now, not at the retry timer
+            self._spawn(self._notify_shares(event.device_id), f"gb28181-notify-{event.device_id}")
             self._spawn(self._query_device(upper, event.device_id), f"gb28181-catalog-{event.device_id}")
         elif event.kind in ("catalog", "catalog_notify"):
             await asyncio.to_thread(self._upsert_channels, event.device_id, event.items)
         elif event.kind == "online":
             await asyncio.to_thread(self._device_status, event.device_id, "online", None)
             self._wake_players(event.device_id)
+            self._spawn(self._notify_shares(event.device_id), f"gb28181-notify-{event.device_id}")
         elif event.kind in ("offline", "unregistered"):
             await asyncio.to_thread(self._device_status, event.device_id, "offline", None)
+            self._spawn(self._notify_shares(event.device_id), f"gb28181-notify-{event.device_id}")
         elif event.kind == "alarm" and event.alarm is not None:
             # The device got its 200 and <Response> from the upper platform already; store it like any alarm.
             await asyncio.to_thread(self.store_device_alarm, event.device_id, event.alarm)

@@ -15,6 +15,7 @@ superior the gateway registers to (each a different SIP stack path than the gate
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -197,11 +198,19 @@ async def test_configured_gb_camera_is_its_devices_camera(
             "DS-2CD2T47",
         )
 
-        # The NVR goes away: its cameras go offline, and the superior reads OFF.
+        # The NVR goes away: its cameras go offline, the superior reads OFF and, as it subscribed to
+        # our Catalog, is told so (NOTIFY, Event OFF).
+        await park.subscribe(OUR_ID, "Catalog")
+        while not park.events.empty():
+            park.events.get_nowait()
         await link.unregister()
         await wait_until(lambda: camera_rows(gw)["gate-1"][2] == "offline", 10, "gate-1 offline")
         assert camera_rows(gw)[NVR_CHANNELS[1]][2] == "offline"
         assert (await shared_item(park)).status == "OFF"
+        told = await asyncio.wait_for(park.events.get(), 10)
+        while told.kind != "catalog_notify":
+            told = await asyncio.wait_for(park.events.get(), 10)
+        assert [(i.device_id, i.event, i.status) for i in told.items] == [(SHARED, "OFF", "OFF")]
         device = (await devices())[0]
         assert (device["id"], device["online"], device["status"]) == (NVR, False, "offline")
         assert device["info"]["Manufacturer"] == "Hikvision"  # stored: shown while it is away
