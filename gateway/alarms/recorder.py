@@ -122,7 +122,8 @@ class AlarmRecorder:
 
     def record(self, event: AlarmEvent, image: np.ndarray, ctx: SceneContext) -> str | None:
         """Store one alarm; returns its id, or None when the event joins an alarm already raised (an
-        open alarm of the same event key, or a repeat merged under the camera-scene's rules)."""
+        open alarm of the same event key, or a repeat merged under the camera-scene's rules): then it
+        is counted on that alarm."""
         raw_jpeg = jpeg(image)
         annotated_jpeg = jpeg(annotate(image, event, ctx.regions, self.caption))
         now = utcnow()
@@ -147,9 +148,10 @@ class AlarmRecorder:
         policy = self.policy.for_scene(event.scene)
         with self.db.session() as s:
             existing = s.scalar(
-                select(Alarm.id).where(Alarm.event_key == event_key, Alarm.status.in_(OPEN_STATUSES)).limit(1)
+                select(Alarm).where(Alarm.event_key == event_key, Alarm.status.in_(OPEN_STATUSES)).limit(1)
             )
-            if existing is not None:
+            if existing is not None:  # the same event again (its scene re-armed) while its alarm is open
+                merge(s, existing, arrival, "same_target", now)
                 return None
             verdict = judge(s, policy, arrival)
             if verdict.action == "merge" and verdict.into is not None and verdict.reason is not None:

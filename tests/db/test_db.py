@@ -123,13 +123,13 @@ def test_alarm_stored_with_revision_evidence_and_routed_outbox(recorder: AlarmRe
 
 def test_one_open_alarm_per_event(recorder: AlarmRecorder) -> None:
     first = recorder.record(event(), IMAGE, CTX)
-    assert recorder.record(event(), IMAGE, CTX) is None
+    assert recorder.record(event(), IMAGE, CTX) is None  # counted on the open alarm (a repeat)
     assert recorder.record(event(region="other"), IMAGE, CTX) is not None
     assert recorder.open_event_keys() == {"cam1/intrusion/r", "cam1/intrusion/other"}
     assert first is not None
     lifecycle = AlarmLifecycle(recorder.db, recorder.store, recorder.outbox, 183)
     cleared, changed = lifecycle.apply(first, Change("clear", "operator", "checked on site"))
-    assert changed and cleared.status == "cleared" and cleared.revision == 2
+    assert changed and cleared.status == "cleared" and cleared.revision == 3 and cleared.repeats == 1
     assert lifecycle.apply(first, Change("clear", "operator"))[1] is False  # already cleared: no-op
     with recorder.db.session() as s:
         trail = [
@@ -138,7 +138,7 @@ def test_one_open_alarm_per_event(recorder: AlarmRecorder) -> None:
                 select(AlarmRevision).where(AlarmRevision.alarm_id == first).order_by(AlarmRevision.revision)
             )
         ]
-    assert trail == [(1, "raised", "analyzer"), (2, "cleared", "operator")]
+    assert trail == [(1, "raised", "analyzer"), (2, "repeated", "analyzer"), (3, "cleared", "operator")]
     assert recorder.record(event(), IMAGE, CTX) is not None  # re-armed
 
 
