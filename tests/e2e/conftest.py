@@ -19,6 +19,7 @@ from tests.peers.ports import free_port
 DIST = ROOT / "gateway" / "web" / "dist"
 CHROMIUM = Path(os.environ.get("VIGIL_CHROMIUM", "/usr/bin/chromium"))
 SHOTS = ROOT / "test-artifacts" / "e2e"
+README_SHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -174,9 +175,20 @@ class Tab:
         if msg.type == "error" and not EXPECTED_CONSOLE.search(msg.text):
             self.errors.append(f"console: {msg.text} ({self.page.url})")
 
-    def shot(self, name: str) -> None:
+    def shot(self, name: str, readme: bool = False) -> None:
+        """A screenshot in test-artifacts/e2e; readme: also a small copy (800 px wide, PNG) in
+        docs/screenshots, the pictures of the README's quick start."""
         SHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SHOTS / f"{name}.png"), animations="disabled")
+        path = SHOTS / f"{name}.png"
+        self.page.screenshot(path=str(path), animations="disabled")
+        if readme:
+            import cv2
+
+            image = cv2.imread(str(path))
+            height, width = image.shape[:2]
+            small = cv2.resize(image, (800, round(height * 800 / width)), interpolation=cv2.INTER_AREA)
+            README_SHOTS.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(README_SHOTS / f"{name}.png"), small, [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
 @pytest.fixture

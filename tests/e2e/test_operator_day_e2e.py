@@ -22,7 +22,7 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import CAMERA_ID, Tab, start_gateway
+from tests.e2e.conftest import CAMERA_ID, USERS, Tab, start_gateway
 from tests.e2e.gateway_process import GatewayProcess
 from tests.e2e.test_console_e2e import alarms, field, login, poll, raise_new_alarm
 
@@ -79,6 +79,11 @@ def site_time(iso: str) -> str:
     return dt.datetime.fromisoformat(iso).astimezone(ZoneInfo(SITE_ZONE)).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def watch_answered(response: Any) -> bool:
+    """The console's watch for new alarms answering (it polls the newest alarms)."""
+    return "/api/alarms?limit=20" in response.url and response.status == 200
+
+
 def popup_of_new_alarm(page: Page, alarm_id: str) -> Locator:
     """The pop-up once it shows this alarm or a newer one (the camera may raise two at once: the
     pop-up shows the newest, the rest wait behind it)."""
@@ -104,11 +109,11 @@ def test_a_new_alarm_pops_up_with_its_picture_and_sound_in_the_console_and_on_th
         t.page.add_init_script(SOUND_JS)
         login(t, role)
     existing = poll(lambda: alarms(api("operator")), 60, "the sample camera's first alarms")
-    console.page.goto("/#/overview")
+    with console.page.expect_response(watch_answered):  # the console's first look at the list
+        console.page.goto("/#/overview")
     screen.page.goto("/#/screen")
     expect(screen.page.get_by_test_id("screen-conn")).to_have_attribute("data-state", "open")
-    expect(console.page.get_by_test_id("alert-bell")).to_be_visible()
-    console.page.wait_for_timeout(3500)  # the console's first look at the list: what exists never alerts
+    # What existed before the console looked never alerts.
     for old in existing:
         expect(
             console.page.locator(f'[data-testid="alert-popup"][data-alarm-id="{old["id"]}"]')
@@ -129,16 +134,15 @@ def test_a_new_alarm_pops_up_with_its_picture_and_sound_in_the_console_and_on_th
         assert {tone["hz"] for tone in played} == expected, played
     expect(console.page.get_by_test_id("nav-alarms-unread")).to_have_text(re.compile(r"^[1-9]"))
     assert int(console.page.get_by_test_id("alert-bell").get_attribute("data-unread") or 0) >= 1
-    console.shot("alert-popup-console")
-    screen.shot("alert-popup-screen")
+    console.shot("alert-popup-console", readme=True)
+    screen.shot("alert-popup-screen", readme=True)
 
     # Muted: remembered in this browser, and the next alarm pops up without a sound.
     console.page.get_by_test_id("alert-bell").click()
     console.page.get_by_test_id("alert-sound-toggle").click()
     assert console.page.evaluate("JSON.parse(localStorage.getItem('vigil.alerts')).sound") is False
-    console.page.reload()
-    expect(console.page.get_by_test_id("alert-bell")).to_be_visible()
-    console.page.wait_for_timeout(3500)
+    with console.page.expect_response(watch_answered):
+        console.page.reload()
     before = len(tones(console.page))
     alarm_id, _ = raise_new_alarm(api)
     shown = popup_of_new_alarm(console.page, alarm_id).get_attribute("data-alarm-id")
@@ -231,7 +235,7 @@ def test_batch_reject_with_one_reason(tab: MakeTab, api: Api) -> None:
     message = page.locator(".batch-result")
     expect(message).to_contain_text("已处理 2 条")
     expect(message).to_contain_text("1 条未处理")
-    t.shot("alarms-batch-reject")
+    t.shot("alarms-batch-reject", readme=True)
     for alarm_id in raised:
         a = op.get(f"/api/alarms/{alarm_id}").json()
         assert (a["status"], a["verdict"], a["verdict_reason"]) == (
@@ -272,7 +276,7 @@ def test_uploaded_video_alarms_are_marked_and_kept_out_of_live_counts(
     expect(marker).to_have_attribute("data-source", "video")
     expect(marker).to_contain_text("离线视频")
     expect(marker).to_contain_text(re.compile(r"视频内 \d\d:\d\d:\d\d"))
-    t.shot("alarms-offline-video")
+    t.shot("alarms-offline-video", readme=True)
     problems = [f"list: {s}" for s in page.evaluate(ASCII_TEXT_JS)]
     page.goto(f"/#/alarms/{video['id']}")
     expect(page.get_by_test_id("alarm-detail-source")).to_have_attribute("data-source", "video")
@@ -297,4 +301,32 @@ def test_uploaded_video_alarms_are_marked_and_kept_out_of_live_counts(
     expect(page.get_by_test_id("screen-conn")).to_have_attribute("data-state", "open")
     expect(page.get_by_test_id("screen-alarm").first).to_be_visible()
     assert page.locator(f'[data-testid="screen-alarm"][data-alarm-id="{video["id"]}"]').count() == 0
+    assert not t.errors, t.errors
+
+
+def test_enter_logs_in_with_one_request_and_the_live_wall_shows_frames_and_alarms(
+    tab: MakeTab, api: Api
+) -> None:
+    poll(lambda: alarms(api("operator"), status="open"), 60, "an open alarm")
+    t = tab()
+    page = t.page
+    logins: list[str] = []
+    page.on("request", lambda r: logins.append(r.method) if r.url.endswith("/api/auth/login") else None)
+    page.goto("/#/login")
+    field(page, "login-username").fill(USERS["operator"][0])
+    field(page, "login-password").fill(USERS["operator"][3])
+    field(page, "login-password").press("Enter")
+    expect(page.get_by_test_id("current-user")).to_contain_text(USERS["operator"][0])
+    page.wait_for_timeout(300)
+    assert logins == ["POST"], logins
+
+    page.goto("/#/live")
+    tile = page.locator(f'[data-testid="live-tile"][data-camera-id="{CAMERA_ID}"]')
+    frame = tile.get_by_test_id("live-frame")
+    expect(frame).to_be_visible()
+    poll(lambda: frame.evaluate("img => img.complete && img.naturalWidth > 0"), 15, "the camera's picture")
+    first = frame.get_attribute("src")
+    poll(lambda: frame.get_attribute("src") != first, 10, "the next picture")  # it follows the stream
+    expect(tile.get_by_test_id("live-badge")).to_be_visible()
+    t.shot("live-wall", readme=True)
     assert not t.errors, t.errors

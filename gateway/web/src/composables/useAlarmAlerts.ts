@@ -4,6 +4,7 @@
 // (startWatching); the big screen hands over what its feed brings (alert()).
 import { reactive, ref } from 'vue'
 import { listAlarms } from '../api/alarms'
+import { listCamerasOrNone } from '../api/cameras'
 import type { AlarmItem } from '../types/alarms'
 import { isOfflineAlarm } from './useAlarmSource'
 
@@ -183,6 +184,11 @@ export function alertFromAlarm(a: AlarmItem, camera?: string): AlertItem {
 
 let timer: number | undefined
 let newest: string | null = null // the newest alarm id seen (ULIDs sort by creation time)
+let cameraNames: Record<string, string> = {}
+
+async function loadCameraNames(): Promise<void> {
+  cameraNames = Object.fromEntries((await listCamerasOrNone()).map((c) => [c.id, c.name]))
+}
 
 async function poll(hooks: AlertHooks): Promise<void> {
   let items: AlarmItem[]
@@ -192,9 +198,10 @@ async function poll(hooks: AlertHooks): Promise<void> {
     return // gateway away or logged out: the next round tries again
   }
   const fresh = newest === null ? [] : items.filter((a) => a.id > (newest as string))
+  if (fresh.some((a) => !(a.camera_id in cameraNames))) await loadCameraNames().catch(() => undefined)
   for (const a of items) if (newest === null || a.id > newest) newest = a.id
   // Alarms found in an uploaded video are history, not something happening now: no alert.
-  for (const a of fresh.reverse()) if (!isOfflineAlarm(a) && a.status === 'raised') alert(alertFromAlarm(a), hooks)
+  for (const a of fresh.reverse()) if (!isOfflineAlarm(a) && a.status === 'raised') alert(alertFromAlarm(a, cameraNames[a.camera_id]), hooks)
 }
 
 /** Watch for new alarms (the console shell calls it once logged in); alarms older than now never alert. */
