@@ -40,7 +40,7 @@ from adapters.rtsp.packet_feed import PacketFeed
 from gateway.alarms.recorder import AlarmRecorder
 from gateway.alarms.writer import NewAlarm, write_alarm
 from gateway.cameras.analytics import Analytics, CameraRunner
-from gateway.cameras.registry import GB_URL_SCHEME, is_gb_camera
+from gateway.cameras.registry import GB_URL_SCHEME, camera_config, is_gb_camera
 from gateway.config.schema import CameraConfig, GatewayConfig, GbServerConfig
 from gateway.db import Database
 from gateway.db.schema import Alarm, Camera, GbDeviceApproval, Source, utcnow
@@ -136,6 +136,7 @@ class CameraFeed:
             with self.service._followers_lock:
                 followers.get(self.camera_id, set()).discard(follower)
             follower.close()
+            self.service.release_pull(self.camera_id)
 
         return cancel
 
@@ -170,6 +171,7 @@ class GbService:
         # the device rows' writers (catalog, DeviceInfo, status) run in threads at once: one at a time
         self._rows_lock = threading.Lock()
         self._device_back: dict[str, asyncio.Event] = {}  # device id -> set when it registers again
+        self._pulled: set[str] = set()  # GB channel cameras played only because a superior asked
         self._comebacks: dict[str, int] = {}  # device id -> registrations (and returns online) seen
 
     # ------------------------------------------------------------------------------------ lifecycle
@@ -767,6 +769,7 @@ class GbService:
 
     def analyse(self, camera: CameraConfig, scene_ids: dict[str, int]) -> None:
         """Keep a GB channel camera played and analysed until ``stop()`` (re-INVITE after a loss)."""
+        self._pulled.discard(camera.id)  # analysed now: played also when no superior watches
         old = self._players.pop(camera.id, None)
         if old is not None:
             old.cancel()
@@ -849,32 +852,51 @@ class GbService:
             camera_id = shares.get(channel_id)
             if camera_id is None:
                 continue
-            if self.current_feed(camera_id) is not None:
-                return CameraFeed(self, camera_id)
-            raise StreamUnavailable(self._why_no_stream(camera_id, channel_id))
+            if self.current_feed(camera_id) is None and camera_id not in self._players:
+                self._pull(camera_id, channel_id)  # StreamUnavailable (480) when it cannot be
+            return CameraFeed(self, camera_id)  # follows the stream as soon as it is there
         raise LookupError(f"no live stream for {channel_id}: it is not shared to this superior")
 
-    def _why_no_stream(self, camera_id: str, channel_id: str) -> str:
-        """Why a shared camera has no stream to relay, for the 480 answer and the log (blocking read)."""
+    def _pull(self, camera_id: str, channel_id: str) -> None:
+        """A superior asks for a shared camera that has no stream: a GB channel of a registered device
+        is INVITEd now (played until the last superior hangs up, see ``release_pull``); otherwise
+        StreamUnavailable says why (a short read of the camera's row, on the loop)."""
+        where = f"camera {camera_id} (shared as {channel_id})"
         with self._db.session() as s:
             row = s.get(Camera, camera_id)
             if row is None or row.status == "removed":
-                return (
-                    f"camera {camera_id} (shared as {channel_id}) does not exist; remove it from the shares"
-                )
+                raise StreamUnavailable(f"{where} does not exist; remove it from the shares")
             state, enabled = row.status, row.enabled
             gb = is_gb_camera(row.stream_url or "", None, row.gb_channel_id)
+            camera = camera_config(row) if gb else None
         if not enabled:
-            return f"camera {camera_id} (shared as {channel_id}) is disabled; enable it to relay it"
-        if gb and camera_id not in self._players:
-            return (
-                f"camera {camera_id} (shared as {channel_id}) is a GB/T 28181 channel that is not played "
-                "(it has no scenes); give it a scene to keep its stream open"
-            )
-        # (its last error is not repeated: it may name the stream's address)
-        return (
-            f"camera {camera_id} (shared as {channel_id}) has no live stream now ({state}); try again later"
-        )
+            raise StreamUnavailable(f"{where} is disabled; enable it to relay it")
+        if camera is None:  # an RTSP camera that is not running (its last error may name the
+            # stream's address: not repeated here)
+            raise StreamUnavailable(f"{where} has no live stream now ({state}); try again later")
+        device, _ = self.device_of(camera)
+        dev = self.upper.devices.get(device) if self.upper is not None and device else None
+        if dev is None or not dev.online:
+            raise StreamUnavailable(f"{where}: its GB/T 28181 device is not registered or offline; try later")
+        log.info("%s: played for a superior", where)
+        self.analyse(camera.model_copy(update={"scenes": []}), {})
+        self._pulled.add(camera_id)
+
+    def release_pull(self, camera_id: str) -> None:
+        """The last relay of a camera played for superiors ended: stop playing it (BYE). Any thread."""
+        if camera_id not in self._pulled or self._loop is None:
+            return
+
+        def release() -> None:
+            with self._followers_lock:
+                if self._followers.get(camera_id):
+                    return  # another superior still watches
+            if camera_id in self._pulled:
+                self._pulled.discard(camera_id)
+                self._spawn(self.stop_playing(camera_id), f"gb28181-release-{camera_id}")
+                log.info("camera %s: no superior watches it any more; stopped", camera_id)
+
+        self._loop.call_soon_threadsafe(release)
 
     def current_feed(self, camera_id: str) -> UnitFeed | None:
         source = self.sources.get(camera_id)

@@ -45,7 +45,7 @@ SHARED = "34020000001310000101"  # gate-1 as the superior knows it
 UP_PASSWORD = "up-secret"  # noqa: S105
 
 
-def nvr(port: int) -> CascadeAgent:
+def nvr(port: int, relay: Any = None) -> CascadeAgent:
     """An NVR (type 118) with two cameras; it answers Catalog and DeviceInfo like a real one."""
     channels = [
         CatalogItem(NVR_CHANNELS[0], "Gate", manufacturer="Hikvision", model="DS-2CD2T47", parent_id=NVR),
@@ -67,7 +67,7 @@ def nvr(port: int) -> CascadeAgent:
         model="DS-7608NI",
         firmware="V4.30",
     )
-    return CascadeAgent("127.0.0.1", 0, [sup], timers=T, tcp=False)
+    return CascadeAgent("127.0.0.1", 0, [sup], relay, timers=T, tcp=False)
 
 
 async def superior() -> UpperPlatform:
@@ -223,7 +223,7 @@ async def test_configured_gb_camera_is_its_devices_camera(
 async def test_superior_invite_for_a_channel_without_stream_gets_480_with_the_reason(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aiohttp_client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """gate-1 is shared but not played (a GB channel without scenes, its device not even registered):
+    """gate-1 is shared but not played (a GB channel without scenes) and its device is not registered:
     the superior hears 480 and why, and the gateway logs it; an id that is not shared stays 404."""
     monkeypatch.setenv("VIGIL_TEST_GB_NVR_PW", PASSWORD)
     monkeypatch.setenv("VIGIL_TEST_GB_UP_PW", UP_PASSWORD)
@@ -237,7 +237,7 @@ async def test_superior_invite_for_a_channel_without_stream_gets_480_with_the_re
             await park.play(OUR_ID, SHARED)
         assert refused.value.status == 480, refused.value
         assert "INVITE for 34020000001310000101 answered 480: camera gate-1" in caplog.text
-        assert "give it a scene" in caplog.text
+        assert "its GB/T 28181 device is not registered or offline" in caplog.text
         with pytest.raises(GbError) as unknown:
             await park.play(OUR_ID, "34020000001310000999")
         assert unknown.value.status == 404
@@ -294,6 +294,45 @@ async def test_device_alarm_goes_up_with_its_own_time_and_links_no_snapshot(
         with gw.db.session() as s:
             payload = s.scalars(select(OutboxRow.payload)).first()
         assert payload is not None and feed_item(1, payload)["alarm"]["snapshot_url"] is None
+    finally:
+        await agent.close(unregister=False)
+        await client.close()
+        await park.close()
+
+
+async def test_superior_invite_for_an_unplayed_gb_channel_starts_the_pull_and_ends_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aiohttp_client: Any
+) -> None:
+    """gate-1 (no scenes: not played) of a registered NVR: the superior's INVITE is answered 200 and the
+    gateway INVITEs the NVR for the channel; when the superior hangs up, the gateway hangs up too."""
+    from tests.gb28181.fake_media import FakeRelayFactory
+
+    monkeypatch.setenv("VIGIL_TEST_GB_NVR_PW", PASSWORD)
+    monkeypatch.setenv("VIGIL_TEST_GB_UP_PW", UP_PASSWORD)
+    park = await superior()
+    gw = linked_gateway(tmp_path, park.port)
+    client = await aiohttp_client(create_app(gw))
+    upper = gw.gb28181.upper
+    assert upper is not None
+    agent = nvr(upper.port, FakeRelayFactory({NVR_CHANNELS[0]}))
+    await agent.start(run_links=False)
+    try:
+        await wait_until(lambda: OUR_ID in park.devices, 15, "the gateway registered to the superior")
+        assert await agent.link("gateway").register()
+        await wait_until(lambda: upper.devices.get(NVR) is not None, 5, "the NVR registered")
+        session = await park.play(OUR_ID, SHARED)  # answered 200 at once; media follows the pull
+
+        async def next_event(kind: str) -> str:
+            while True:
+                event = await asyncio.wait_for(agent.events.get(), 15)
+                if event.kind == kind:
+                    return event.detail
+
+        assert await next_event("invite") == NVR_CHANNELS[0]  # the gateway pulls the channel
+        assert "gate-1" in gw.gb28181._players
+        await park.stop(session)  # the superior hangs up: nobody watches, the pull ends
+        assert await next_event("bye") == NVR_CHANNELS[0]
+        await wait_until(lambda: "gate-1" not in gw.gb28181._players, 5, "the pull stopped")
     finally:
         await agent.close(unregister=False)
         await client.close()
