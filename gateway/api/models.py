@@ -21,6 +21,8 @@ from gateway.auth import (
     Principal,
 )
 from gateway.db.schema import Model, ModelVersion
+from gateway.i18n import current_lang
+from gateway.i18n.models import model_description
 from gateway.models import versions as mv
 from gateway.times import iso
 
@@ -201,7 +203,7 @@ async def list_models(request: web.Request) -> web.Response:
                 {
                     "name": m.name,
                     "family": m.family,
-                    "description": m.description,
+                    "description": model_description(m.name, m.description, current_lang()),
                     "licence": m.licence,
                     "source": m.source,
                     "created_at": iso(m.created_at),

@@ -36,6 +36,8 @@ from analyzers.runtime import ModelCardError, load_card
 from analyzers.runtime.families import family_names
 from gateway.db import Database
 from gateway.db.schema import CameraScene, Dataset, DetectionTask, Model, ModelVersion, utcnow
+from gateway.i18n import current_lang
+from gateway.i18n.models import model_description
 from gateway.ids import new_ulid
 from gateway.models.pack import install, model_row, sha256_file, version_row
 from gateway.samples.library import SampleLibrary
@@ -150,7 +152,9 @@ def version_json(s: Session, v: ModelVersion, full: bool = False) -> dict[str, A
         "version": v.version,
         "status": v.status,
         "current": current is not None and current.id == v.id,
-        "description": (v.card or {}).get("description") or v.model.description,
+        "description": model_description(
+            v.model.name, (v.card or {}).get("description") or v.model.description, current_lang()
+        ),
         "created_at": iso(v.created_at),
         "activated_at": iso(v.activated_at),
         "train_set_id": v.train_set_id,

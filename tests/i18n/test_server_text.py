@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from aiohttp.test_utils import TestClient
 
 import gateway.api.alarms  # noqa: F401  (registers the routes before the app is built)
@@ -22,7 +23,8 @@ from gateway.auth import issue_token
 from gateway.db.schema import Alarm
 from gateway.i18n import TEXT, lang_of
 from gateway.i18n.alarm_text import alarm_text
-from tests.conftest import make_gateway
+from gateway.i18n.models import model_description
+from tests.conftest import ROOT, make_gateway
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 W = H = 1000
@@ -144,3 +146,14 @@ async def test_a_self_crossing_region_is_refused_in_the_users_language(
         answers[lang] = (await r.json())["error"]["details"][0]["problem"]
     assert answers["zh-CN"] == "区域自相交（第 0 条边与第 2 条边相交）：请沿边界按顺序点选顶点"
     assert answers["en"].startswith("the polygon crosses itself (edges 0 and 2)")
+
+
+def test_every_shipped_model_card_has_a_chinese_description() -> None:
+    cards = sorted((ROOT / "config" / "models").glob("*.yaml"))
+    assert cards
+    for card in cards:
+        name = yaml.safe_load(card.read_text(encoding="utf-8"))["name"]
+        described = model_description(name, "the card's text", "zh")
+        assert described is not None and CJK.search(described), name
+        assert model_description(name, "the card's text", "en") == "the card's text"
+    assert model_description("plant_own_model", "its card", "zh") == "its card"
