@@ -78,8 +78,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        limits = {"login_failures_per_account": 1000, "login_failures_per_address": 100000}
-        with serve(Path(tmp), **limits) as served:
+        limits: dict[str, object] = {"login_failures_per_account": 1000, "login_failures_per_address": 100000}
+        with serve(Path(tmp), False, **limits) as served:
             asyncio.run(measure(served.url, served.token, args.logins, args.rounds))
     return 0
 
