@@ -97,6 +97,12 @@ async def live(request: web.Request) -> web.StreamResponse:
         await ws.send_json({"type": "unsupported", "reason": reason, "snapshot": snapshot})
         await ws.close()
         return ws
+    elif is_gb_camera(stream.main_url):  # a GB/T 28181 channel is only seen while the gateway plays it
+        await ws.send_json(
+            {"type": "error", "reason": fault_message("gb_not_playing", lang), "snapshot": snapshot}
+        )
+        await ws.close()
+        return ws
     else:  # not run by this gateway (disabled, or analysis off): a connection of the viewer's own
         relay = FragmentedMp4Relay(stream.live_url, transport=stream.transport)
         segments = _relayed(relay)
@@ -187,6 +193,8 @@ async def snapshot(request: web.Request) -> web.Response:
     if shot is not None:
         headers = {"Cache-Control": "no-store", "X-Frame-Time": f"{shot.taken_at:.3f}"}
         return web.Response(body=shot.jpeg, content_type="image/jpeg", headers=headers)
+    if is_gb_camera(stream.main_url):
+        raise ApiError(503, fault_message("gb_not_playing", request_lang(request)))
     try:  # not running here: one picture over a connection of its own
         jpeg = await asyncio.wait_for(
             asyncio.to_thread(grab_jpeg, stream.main_url, stream.transport, 10.0, 5.0), SNAPSHOT_TIMEOUT_S

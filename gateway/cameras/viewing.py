@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from adapters.gb28181.media import GbMediaSource, UnitFeed
 from adapters.rtsp.packet_feed import PacketFeed
 from gateway.alarms.recorder import jpeg
 from gateway.cameras.analytics import Analytics, CameraRunner
@@ -37,11 +38,18 @@ class Snapshot:
     taken_at: float  # epoch seconds the frame was decoded
 
 
-def camera_feed(analytics: Analytics, camera_id: str) -> PacketFeed | None:
-    """The packet feed of a running camera (an RTSP camera's source tap), None when there is none."""
+def camera_feed(analytics: Analytics, camera_id: str) -> UnitFeed | None:
+    """Where a running camera's access units can be subscribed to: an RTSP camera's packet feed (its
+    source's tap), a played GB/T 28181 channel's media source; None when the camera does not run."""
     runner = analytics.runners.get(camera_id)
-    tap = getattr(runner.source, "tap", None) if runner is not None else None
-    return tap if isinstance(tap, PacketFeed) else None
+    if runner is None:
+        return None
+    tap = getattr(runner.source, "tap", None)
+    if isinstance(tap, PacketFeed):
+        return tap
+    if isinstance(runner.source, GbMediaSource):  # its units arrive on its I/O thread
+        return runner.source
+    return None
 
 
 class Snapshots:

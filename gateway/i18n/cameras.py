@@ -63,6 +63,11 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "该摄像机的码流无法直接在浏览器中播放，改为显示快照",
         "en": "this camera's stream cannot be played live in a browser; showing snapshots",
     },
+    "fault.gb_not_playing": {
+        "zh": "国标通道当前未在点播：为它配置并启用算法场景后，网关会向设备点播，即可查看画面",
+        "en": "this GB/T 28181 channel is not being played: give it an enabled scene and the gateway "
+        "plays it from the device; then its picture can be seen",
+    },
     "fault.h265": {
         "zh": "H.265 码流浏览器无法直接播放，改为显示快照",
         "en": "H.265 cannot be played by browsers without transcoding; showing snapshots",
