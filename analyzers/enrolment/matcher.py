@@ -235,8 +235,8 @@ def calibrate(examples: Examples) -> Calibration:
         raise EnrolmentError(
             "too few examples: "
             + ", ".join(f"{c} has {n}" for c, n in sorted(short.items()))
-            + f"; enrol at least {MIN_EXAMPLES} per class (about 20 for 90 % leave-one-out accuracy, "
-            "see the measured curve in the README)"
+            + f"; enrol at least {MIN_EXAMPLES} per class, more for accuracy (the README's measured curve: "
+            "examples per class against F1)"
         )
     pos_mask = ~examples.negative
     own = _own_class_index(examples)
@@ -331,10 +331,19 @@ class Match:
 class Enrolled:
     """An enrolment ready to match: its examples and its calibration."""
 
-    def __init__(self, examples: Examples, calibration: Calibration, key: str = "") -> None:
+    def __init__(
+        self,
+        examples: Examples,
+        calibration: Calibration,
+        key: str = "",
+        shapes: Sequence[tuple[float, float]] = (),
+    ) -> None:
         self.examples = examples
         self.calibration = calibration
         self.key = key  # what it was built from (the versions), to notice a change
+        # (height as a fraction of its picture's, width / height) of the positive examples where known:
+        # where a scene that scans the frame looks, and with which window shapes
+        self.shapes = list(shapes)
         self._positive = examples.positive_classes
 
     def match_features(self, embeddings: np.ndarray, colours: np.ndarray) -> list[Match]:

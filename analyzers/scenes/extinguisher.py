@@ -3,7 +3,8 @@
 Sampled at 1 frame/min by default. Extinguisher types and colours differ by plant, so the default judge
 is the plant's enrolment (``vigil enrol extinguisher NAME --data DIR --class CLASS``: a few labelled
 photos; windows of the same photos away from the extinguishers are enrolled as "background"). Each
-analysed frame is scanned with upright windows (``crops.scan_boxes``) inside the configured areas;
+analysed frame is scanned with windows (``crops.scan_boxes``) inside the configured areas, of the
+heights and shape of the enrolled examples' boxes (shape proposals);
 the windows whose colour is closest to the enrolled examples are the candidates (colour proposals),
 embedded and matched (analyzers.enrolment); overlapping matches are one extinguisher
 (``crops.merge_boxes``). The extinguishers found are counted per area and boxed in the alarm's evidence.
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from analyzers.crops import crop_expand, merge_boxes, scan_boxes
 from analyzers.detectors.classifier import crop_box
 from analyzers.enrolment import colour_descriptors
+from analyzers.enrolment.windows import window_shape
 from analyzers.records import Detection
 from analyzers.scenes.base import Frame, Hold, Observation, RegionScene
 from analyzers.scenes.enrolled import EnrolledLook
@@ -47,10 +49,11 @@ class ExtinguisherParams(BaseModel):
         min_length=1,
         description="with a model as judge: its extinguisher classes",
     )
-    window_sides: list[float] = Field(
-        default_factory=lambda: [0.12, 0.2, 0.3],
+    window_sides: list[float] | None = Field(
+        None,
         min_length=1,
-        description="enrolment: heights of the scanning windows, as fractions of the frame height",
+        description="enrolment: heights of the scanning windows as fractions of the frame height; null = "
+        "from the enrolled examples' boxes (10th, 50th, 90th percentile), else 0.12, 0.2 and 0.3",
     )
     candidates: int = Field(
         48, ge=1, le=512, description="enrolment: windows embedded per frame (those closest in colour)"
@@ -95,9 +98,12 @@ class Extinguisher(RegionScene):
             self.look.get()
         return self.look.missing
 
-    def windows(self, width: int, height: int) -> list[tuple[float, float, float, float]]:
+    def windows(
+        self, width: int, height: int, shapes: Sequence[tuple[float, float]] = ()
+    ) -> list[tuple[float, float, float, float]]:
         """The scanning windows whose centre lies in a configured area."""
-        boxes = scan_boxes(width, height, self.params.window_sides)
+        sides, aspect = window_shape(shapes, self.params.window_sides)
+        boxes = scan_boxes(width, height, sides, aspect)
         probes = [Detection(b, 1.0, 0, "window") for b in boxes]
         kept: set[int] = set()
         for region in self.regions:
@@ -112,7 +118,7 @@ class Extinguisher(RegionScene):
             return []
         enrolled, _ = got
         height, width = image.shape[:2]
-        boxes = self.windows(width, height)
+        boxes = self.windows(width, height, enrolled.shapes)
         if not boxes:
             return []
         expand = crop_expand("scan")

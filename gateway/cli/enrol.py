@@ -108,8 +108,9 @@ def _enrol(args: argparse.Namespace) -> int:
             force=args.force,
             reason=args.reason,
             progress=bar.update,
+            shapes=found.shapes,
         )
-    background = _background(args, db, root, embedder, scene, name, part, found.layout)
+    background = _background(args, db, root, embedder, scene, name, part, found)
     cal = (background or added).calibration
     scope = f"camera {args.camera}" if args.camera else "the site"
     kind = "negative" if args.negative else "positive"
@@ -145,7 +146,7 @@ def _background(
     scene: str,
     name: str,
     part: str,
-    layout: str,
+    found: Any,
 ) -> Any:
     """A scene that scans the frame (extinguishers) also enrols windows of the same photos away from
     the objects as its negative class, so the threshold knows the plant's walls and floors."""
@@ -153,9 +154,11 @@ def _background(
     from gateway.enrolment.folder import background_crops
     from gateway.enrolment.versions import enrol
 
-    if part not in (*PEOPLE_FREE, "scan") or args.negative or layout != "yolo":
+    if part not in (*PEOPLE_FREE, "scan") or args.negative or found.layout != "yolo":
         return None
-    crops = background_crops(Path(args.data), args.cls, part, limit=args.limit and 3 * args.limit)
+    crops = background_crops(
+        Path(args.data), args.cls, part, limit=args.limit and 3 * args.limit, shapes=found.shapes
+    )
     if not crops:
         return None
     added = enrol(

@@ -9,7 +9,7 @@ images that do not read (counted, the first named), too few examples (how many a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +37,8 @@ class FolderCrops:
     skipped_small: int = 0
     layout: str = "yolo"  # yolo | class folder
     by_person: int = 0  # crops cut as the part of the labelled person holding the box
+    # (box height / picture height, box width / box height) of each crop from a labelled box
+    shapes: list[tuple[float, float]] = field(default_factory=list)
 
 
 def _read(path: Path) -> np.ndarray | None:
@@ -88,7 +90,8 @@ def folder_crops(
         extra = f"; {len(found.unreadable)} images did not read" if found.unreadable else ""
         raise EnrolmentError(
             f"{root}: only {len(found.crops)} usable examples of {cls!r}{extra}; an enrolment needs at "
-            f"least {min_examples} (20 or more for about 90 % accuracy: see the README's measured curve)"
+            f"least {min_examples}, more for accuracy (the README's measured curve: examples per class "
+            "against F1)"
         )
     return found
 
@@ -179,6 +182,7 @@ def _yolo_boxes(root: Path, cls: str, part: str, limit: int | None, progress: Pr
                 crop = crop_box(image, box, expand)
                 if crop.size:
                     out.crops.append(crop)
+                    out.shapes.append(((box[3] - box[1]) / h, (box[2] - box[0]) / max(box[3] - box[1], 1e-6)))
         if progress:
             progress(done + 1, len(by_image))
     return out
@@ -188,13 +192,20 @@ BACKGROUND = "background"  # the negative class enrolled beside a people-free po
 
 
 def background_crops(
-    root: Path, cls: str, part: str, per_image: int = 3, limit: int | None = None
+    root: Path,
+    cls: str,
+    part: str,
+    per_image: int = 3,
+    limit: int | None = None,
+    shapes: Sequence[tuple[float, float]] = (),
 ) -> list[np.ndarray]:
     """Negatives for a scene that scans the frame (extinguishers): scanning windows of the YOLO
     split's images that hold a box of ``cls`` but do not touch any, ``per_image`` each (spread over
-    the image), so the threshold learns what the plant's walls and floors look like. Empty for a
-    folder of class sub-folders."""
+    the image) and shaped like the examples' boxes (``shapes``, as the scene's windows are), so the
+    threshold learns what the plant's walls and floors look like. Empty for a folder of class
+    sub-folders."""
     from analyzers.crops import scan_boxes
+    from analyzers.enrolment.windows import window_shape
 
     if not (root / "images").is_dir():
         return []
@@ -218,7 +229,7 @@ def background_crops(
         objects = [b.to_pixels(w, h) for b in item.labels if b.class_id == wanted]
         free = [
             box
-            for box in scan_boxes(w, h)
+            for box in scan_boxes(w, h, *window_shape(shapes))
             if not any(
                 min(box[2], o[2]) > max(box[0], o[0]) and min(box[3], o[3]) > max(box[1], o[1])
                 for o in objects

@@ -113,8 +113,14 @@ def load_set(db: Database, storage_root: Path, scene: str, camera_id: str | None
         key = _set_key(rows)
         examples = _examples(files, rows)
         stored = next((r.calibration for r in rows if (r.calibration or {}).get("set") == key), None)
+        shapes = [
+            (float(a), float(b))
+            for r in rows
+            if not r.negative
+            for a, b in (r.origin or {}).get("shapes", [])
+        ]
     calibration = Calibration.from_dict(stored["calibration"]) if stored else calibrate(examples)
-    return Enrolled(examples, calibration, key)
+    return Enrolled(examples, calibration, key, shapes)
 
 
 # --- adding a version ---------------------------------------------------------------------------
@@ -146,6 +152,7 @@ def enrol(
     force: bool = False,
     reason: str | None = None,
     progress: Any = None,
+    shapes: Sequence[tuple[float, float]] = (),
 ) -> Added:
     """Embed ``crops``, store them as a new version of class ``name``, calibrate the set it joins and
     apply the promotion gate. Nothing is stored when the crops or the set cannot be used."""
@@ -217,7 +224,10 @@ def enrol(
             sha256=digest,
             crops=crop_paths,
             embedder=embedder.sha256,
-            origin=origin or {},
+            origin={
+                **(origin or {}),
+                **({"shapes": [[round(a, 4), round(b, 4)] for a, b in shapes]} if shapes else {}),
+            },
             created_by=actor,
             created_at=now,
             activated_at=now if status == "active" else None,

@@ -14,6 +14,7 @@ import yaml
 
 from analyzers.enrolment import embedder_path, shared_embedder, use_source
 from analyzers.enrolment.embedding import Embedder
+from analyzers.enrolment.windows import window_shape
 from analyzers.scenes import SceneConfig, build_scene
 from gateway.db import Database, upgrade
 from gateway.enrolment.folder import BACKGROUND, background_crops, folder_crops
@@ -22,7 +23,6 @@ from gateway.enrolment.versions import enrol
 from tests.enrolment.synthetic import H, W, draw_extinguisher, wall
 
 T0 = 1_760_000_000.0
-SIDES = [0.22, 0.3]
 
 
 def photos(target: Path, count: int, seed: int) -> Path:
@@ -66,8 +66,8 @@ def test_enrolled_extinguishers_alarm_when_removed_not_while_present(
     folder = photos(tmp_path / "photos", 8, seed=3)
     found = folder_crops(folder, "fire extinguisher", "scan")
     assert len(found.crops) == 12 and found.images == 8  # 1 or 2 per photo
-    enrol(db, root, embedder, "extinguisher", "red 4kg", found.crops)
-    background = background_crops(folder, "fire extinguisher", "scan")
+    enrol(db, root, embedder, "extinguisher", "red 4kg", found.crops, shapes=found.shapes)
+    background = background_crops(folder, "fire extinguisher", "scan", shapes=found.shapes)
     added = enrol(db, root, embedder, "extinguisher", BACKGROUND, background, negative=True)
     assert added.status == "active" and added.calibration.against == "negatives"
 
@@ -77,10 +77,15 @@ def test_enrolled_extinguishers_alarm_when_removed_not_while_present(
         cfg = SceneConfig(
             scene="extinguisher",
             min_duration_s=120,
-            params={"required": 2, "window_sides": SIDES, "candidates": 12},
+            params={"required": 2, "candidates": 12},  # windows shaped like the enrolled boxes
         )
         scene = build_scene("hot", cfg)
         assert scene.waiting_for() is None
+        # shape proposals: windows as tall as the enrolled boxes (22-30 % of the picture), half as wide
+        enrolled = source.enrolled("extinguisher", "hot")
+        assert enrolled is not None and len(enrolled.shapes) == 12
+        sides, aspect = window_shape(enrolled.shapes)
+        assert all(0.2 <= side <= 0.31 for side in sides) and 0.4 <= aspect <= 0.6
         rng = np.random.default_rng(7)
         guarded = wall(rng)
         draw_extinguisher(guarded, (60, 120, 92, 184), rng)
