@@ -134,6 +134,12 @@ async def patch_user(request: web.Request) -> web.Response:
             check_password_strength(body.password)
         except ValueError as exc:
             raise ApiError(422, str(exc), [{"field": "password", "problem": str(exc)}]) from exc
+    new_hash = None
+    if body.password is not None:  # hashed on the password threads, not the shared pool
+        try:
+            new_hash = await request.app[HASH_POOL].run(hash_password, body.password)
+        except HashPoolBusy as exc:
+            raise ApiError(503, "the gateway is busy checking logins; try again in a few seconds") from exc
     assert body.role is None or body.role in ROLES
 
     def work() -> dict[str, Any]:
@@ -161,7 +167,8 @@ async def patch_user(request: web.Request) -> web.Response:
                 user.enabled = active
                 changed.append("enabled")
             if body.password is not None:
-                user.password_hash = hash_password(body.password)
+                assert new_hash is not None
+                user.password_hash = new_hash
                 changed.append("password")
             if body.display_name is not None and body.display_name != user.display_name:
                 user.display_name = body.display_name
