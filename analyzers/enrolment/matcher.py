@@ -39,7 +39,13 @@ MIN_EXAMPLES = 5  # per class: fewer and leave-one-out measures nothing (see the
 
 
 class EnrolmentError(ValueError):
-    """The enrolment cannot be used as asked; the message says what to do."""
+    """The enrolment cannot be used as asked; the message says what to do. ``code`` and ``params``
+    let the gateway word it in the user's language (gateway/i18n/enrolment.py: ``enrolment.<code>``)."""
+
+    def __init__(self, message: str, code: str | None = None, **params: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 @dataclass(frozen=True)
@@ -232,11 +238,13 @@ def calibrate(examples: Examples) -> Calibration:
     counts = {c: examples.classes.count(c) for c in set(examples.classes)}
     short = {c: n for c, n in counts.items() if n < MIN_EXAMPLES}
     if short:
+        counts_text = ", ".join(f"{c} has {n}" for c, n in sorted(short.items()))
         raise EnrolmentError(
-            "too few examples: "
-            + ", ".join(f"{c} has {n}" for c, n in sorted(short.items()))
-            + f"; enrol at least {MIN_EXAMPLES} per class, more for accuracy (the README's measured curve: "
-            "examples per class against F1)"
+            f"too few examples: {counts_text}; enrol at least {MIN_EXAMPLES} per class, more for accuracy "
+            "(the README's measured curve: examples per class against F1)",
+            "too_few",
+            counts=counts_text,
+            needed=MIN_EXAMPLES,
         )
     pos_mask = ~examples.negative
     own = _own_class_index(examples)

@@ -29,6 +29,7 @@ from gateway.api.keys import GATEWAY, PRINCIPAL
 from gateway.db.schema import Enrolment, Evidence
 from gateway.enrolment import versions as ev
 from gateway.enrolment.files import EnrolmentFiles
+from gateway.i18n import DEFAULT_LANG, current_lang, has, t
 
 T = TypeVar("T")
 MAX_PICTURE_BYTES = 8 * 1024 * 1024  # one decoded picture
@@ -36,15 +37,24 @@ MAX_PIXELS = 4096 * 4096
 MIN_BOX_PX = 8
 
 
+def worded(exc: EnrolmentError) -> str:
+    """The error in the user's language where gateway/i18n/enrolment.py words it, else as raised."""
+    key = f"enrolment.{exc.code}"
+    if exc.code is None or not has(key):
+        return str(exc)
+    return t(key, current_lang() or DEFAULT_LANG, **exc.params)
+
+
 async def call(work: Callable[[], T]) -> T:
     try:
         return await asyncio.to_thread(work)
     except ev.EnrolmentNotFound as exc:
-        raise ApiError(404, str(exc)) from exc
+        raise ApiError(404, worded(exc)) from exc
     except EmbedderMissing as exc:
-        raise ApiError(503, str(exc)) from exc
+        lang = current_lang() or DEFAULT_LANG
+        raise ApiError(503, t("enrolment.no_embedder", lang, detail=str(exc))) from exc
     except EnrolmentError as exc:
-        raise ApiError(422, str(exc)) from exc
+        raise ApiError(422, worded(exc)) from exc
 
 
 class FrameBoxes(BaseModel):
@@ -90,12 +100,17 @@ def decode_picture(text: str, what: str) -> np.ndarray:
     try:
         data = base64.b64decode(text.split(",", 1)[-1], validate=True)
     except (binascii.Error, ValueError):
-        raise EnrolmentError(f"{what}: not base64; send each picture as base64 JPEG or PNG") from None
+        raise EnrolmentError(
+            f"{what}: not base64; send each picture as base64 JPEG or PNG", "not_base64", what=what
+        ) from None
     if len(data) > MAX_PICTURE_BYTES:
-        raise EnrolmentError(f"{what}: larger than {MAX_PICTURE_BYTES // (1024 * 1024)} MB")
+        most = MAX_PICTURE_BYTES // (1024 * 1024)
+        raise EnrolmentError(f"{what}: larger than {most} MB", "too_large", what=what, most=most)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
-        raise EnrolmentError(f"{what}: does not decode as a picture; send JPEG or PNG")
+        raise EnrolmentError(
+            f"{what}: does not decode as a picture; send JPEG or PNG", "not_picture", what=what
+        )
     if image.shape[0] * image.shape[1] > MAX_PIXELS:
         raise EnrolmentError(f"{what}: more than {MAX_PIXELS} pixels")
     return image
@@ -134,15 +149,26 @@ def body_crops(gw: Any, body: EnrolBody, part: str) -> list[np.ndarray]:
         h, w = image.shape[:2]
         for k, (x1, y1, x2, y2) in enumerate(frame.boxes):
             if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
-                raise EnrolmentError(f"frame {n + 1} box {k + 1}: give x1 < x2 and y1 < y2 as fractions 0..1")
+                raise EnrolmentError(
+                    f"frame {n + 1} box {k + 1}: give x1 < x2 and y1 < y2 as fractions 0..1",
+                    "box_order",
+                    frame=n + 1,
+                    box=k + 1,
+                )
             box = (x1 * w, y1 * h, x2 * w, y2 * h)
             if min(box[2] - box[0], box[3] - box[1]) < MIN_BOX_PX:
                 raise EnrolmentError(
-                    f"frame {n + 1} box {k + 1}: smaller than {MIN_BOX_PX} pixels; draw it larger"
+                    f"frame {n + 1} box {k + 1}: smaller than {MIN_BOX_PX} pixels; draw it larger",
+                    "box_small",
+                    frame=n + 1,
+                    box=k + 1,
+                    most=MIN_BOX_PX,
                 )
             crops.append(crop_box(image, box, expand))
     if not crops:
-        raise EnrolmentError("no examples: send pictures (images) or boxes drawn on frames (frames)")
+        raise EnrolmentError(
+            "no examples: send pictures (images) or boxes drawn on frames (frames)", "no_examples"
+        )
     return crops
 
 

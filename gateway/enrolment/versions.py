@@ -52,8 +52,12 @@ def enrollable_scenes() -> dict[str, str]:
 def enrol_part(scene: str) -> str:
     parts = enrollable_scenes()
     if scene not in parts:
+        known = ", ".join(sorted(parts))
         raise EnrolmentError(
-            f"scene {scene!r} takes no enrolment; scenes that do: {', '.join(sorted(parts))}"
+            f"scene {scene!r} takes no enrolment; scenes that do: {known}",
+            "no_scene",
+            scene=scene,
+            known=known,
         )
     return parts[scene]
 
@@ -61,7 +65,11 @@ def enrol_part(scene: str) -> str:
 def _check_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > MAX_NAME or any(ord(c) < 32 for c in name) or "/" in name:
-        raise EnrolmentError(f"class name {name[:40]!r}: give 1 to {MAX_NAME} characters, no '/' or control")
+        raise EnrolmentError(
+            f"class name {name[:40]!r}: give 1 to {MAX_NAME} characters, no '/' or control",
+            "bad_name",
+            most=MAX_NAME,
+        )
     return name
 
 
@@ -185,7 +193,8 @@ def enrol(
         if not any(not flag for flag in joined.negative):
             raise EnrolmentError(
                 f"{scene}: nothing enrolled as a positive class yet; enrol the accepted look first "
-                f"(without --negative), then the negatives"
+                f"(without --negative), then the negatives",
+                "positive_first",
             )
         calibration = calibrate(joined)  # raises (too few examples) before anything is stored
         previous = _set_f1(files, current)
@@ -398,7 +407,9 @@ def remove(db: Database, scene: str, name: str, camera_id: str | None, actor: st
         if not rows:
             where = f" on camera {camera_id}" if camera_id else ""
             raise EnrolmentNotFound(
-                f"nothing enrolled as {name!r} for {scene}{where}; `vigil enrol list {scene}`"
+                f"nothing enrolled as {name!r} for {scene}{where}; `vigil enrol list {scene}`",
+                "not_enrolled",
+                name=name,
             )
         for r in rows:
             r.status = "retired"

@@ -19,13 +19,19 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Literal, cast
 
-from gateway.i18n import cameras, config, models, scenes
+from gateway.i18n import cameras, config, enrolment, models, scenes
 
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
 DEFAULT_LANG: Lang = "zh"
 
-TABLES: tuple[Mapping[str, Mapping[str, str]], ...] = (cameras.TEXT, config.TEXT, models.TEXT, scenes.TEXT)
+TABLES: tuple[Mapping[str, Mapping[str, str]], ...] = (
+    cameras.TEXT,
+    config.TEXT,
+    enrolment.TEXT,
+    models.TEXT,
+    scenes.TEXT,
+)
 TEXT: dict[str, Mapping[str, str]] = {}
 for _table in TABLES:
     for _key, _entry in _table.items():

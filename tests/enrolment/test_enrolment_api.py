@@ -34,6 +34,7 @@ def b64(image: np.ndarray) -> str:
 
 async def test_enrol_list_refusals_crops_remove(client: Any, gateway: Gateway) -> None:
     viewer, operator, admin = [await login(client, role) for role in ("viewer", "operator", "admin")]
+    admin = {**admin, "Accept-Language": "en"}  # the site's language is zh: the messages below are en
     body = {
         "scene": "workwear",
         "name": "blue coverall",
@@ -45,6 +46,8 @@ async def test_enrol_list_refusals_crops_remove(client: Any, gateway: Gateway) -
     few = {**body, "images": body["images"][:3]}
     r = await client.post("/api/enrolments", json=few, headers=admin)
     assert r.status == 422 and "enrol at least 5" in (await r.json())["error"]["message"]
+    r = await client.post("/api/enrolments", json=few, headers={**admin, "Accept-Language": "zh"})
+    assert r.status == 422 and "每类至少登记 5 个" in (await r.json())["error"]["message"]
     r = await client.post("/api/enrolments", json={**body, "images": ["not a picture!"]}, headers=admin)
     assert r.status == 422 and "base64" in (await r.json())["error"]["message"]
     r = await client.post("/api/enrolments", json={**body, "scene": "intrusion"}, headers=admin)
