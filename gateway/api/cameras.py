@@ -189,7 +189,7 @@ async def snapshot(request: web.Request) -> web.Response:
     except NoPicture as exc:
         lang = request_lang(request)
         reason = fault_message(fault_of_text(exc.reason), lang, exc.reason) if exc.reason else exc.state
-        raise ApiError(503, f"{fault_message('no_picture', lang)}: {reason}") from exc
+        raise ApiError(503, t("fault.no_picture_because", lang, reason=reason)) from exc
     if shot is not None:
         headers = {"Cache-Control": "no-store", "X-Frame-Time": f"{shot.taken_at:.3f}"}
         return web.Response(body=shot.jpeg, content_type="image/jpeg", headers=headers)

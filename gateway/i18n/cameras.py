@@ -59,6 +59,10 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "摄像机暂无画面",
         "en": "the camera has no current picture",
     },
+    "fault.no_picture_because": {
+        "zh": "摄像机暂无画面：{reason}",
+        "en": "the camera has no current picture: {reason}",
+    },
     "fault.live_unsupported": {
         "zh": "该摄像机的码流无法直接在浏览器中播放，改为显示快照",
         "en": "this camera's stream cannot be played live in a browser; showing snapshots",

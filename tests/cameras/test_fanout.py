@@ -134,8 +134,12 @@ async def test_snapshot_of_a_camera_that_lost_its_stream_says_why(
         await wait_until(
             lambda: running.analytics.runners["gate-1"].health.state != "online", 20, "camera offline"
         )
-        r = await client.get("/api/cameras/gate-1/snapshot", headers=viewer(running))
+        headers = viewer(running)
+        r = await client.get("/api/cameras/gate-1/snapshot", headers={**headers, "Accept-Language": "en"})
         assert r.status == 503
-        assert "no current picture" in (await r.json())["error"]["message"]
+        assert (await r.json())["error"]["message"].startswith("the camera has no current picture: ")
+        r = await client.get("/api/cameras/gate-1/snapshot", headers={**headers, "Accept-Language": "zh-CN"})
+        assert r.status == 503
+        assert (await r.json())["error"]["message"].startswith("摄像机暂无画面：")
     finally:
         camera.restart()
