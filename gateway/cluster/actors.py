@@ -182,10 +182,22 @@ def model_server(
 class CameraActor:
     """One camera on an analysis node (a Ray actor): stream -> pipeline -> events to the spool."""
 
-    def __init__(self, spec: CameraSpec) -> None:
+    def __init__(self, spec: CameraSpec | None = None) -> None:
+        """``spec`` None: a standby (hot spare) that has loaded its code and waits for ``begin``."""
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        self.spec = spec
         self.node_id = ray.get_runtime_context().get_node_id()
+        self.spec: CameraSpec | None = None
+        self._running: CameraRunner | None = None
+        self._lock = threading.Lock()
+        if spec is not None:
+            self.begin(spec)
+
+    def begin(self, spec: CameraSpec) -> None:
+        """Start analysing the camera of ``spec`` (once per actor)."""
+        with self._lock:
+            if self.spec is not None:
+                raise RuntimeError(f"this actor analyses camera {self.spec.camera_id} already")
+            self.spec = spec
         camera = CameraConfig.model_validate_json(spec.camera_json)
         root = Path(spec.spool_dir) if spec.spool_dir else Path(tempfile.gettempdir()) / "vigil-spool"
         # Left over from an earlier run of this camera on this node (e.g. a restart while the control
@@ -198,13 +210,22 @@ class CameraActor:
             SpoolingClips(self.spool, self.node_id, spec.clip_pre_s, spec.clip_post_s) if spec.clips else None
         )
         self.analytics = NodeAnalytics(spec, self.sink, clips, self.node_id)
-        self.runner: CameraRunner = self.analytics.start_camera(camera, spec.scene_ids, set(spec.open_keys))
+        runner = self.analytics.start_camera(camera, spec.scene_ids, set(spec.open_keys))
         self.started = time.time()
         self._cpu = (time.process_time(), time.monotonic())
-        self._lock = threading.Lock()
+        self._running = runner
+
+    @property
+    def runner(self) -> CameraRunner:
+        if self._running is None:
+            raise RuntimeError("this actor analyses no camera yet")
+        return self._running
 
     def status(self) -> dict[str, Any]:
-        """Where the camera runs and how it does (polled by the control node's reconciler)."""
+        """Where the camera runs and how it does (polled by the control node's reconciler); a standby
+        or a camera still starting answers without ``camera_id``."""
+        if self._running is None or self.spec is None:
+            return {"node_id": self.node_id, "standby": self.spec is None, "pid": os.getpid()}
         r, health = self.runner, self.runner.health
         with self._lock:
             cpu, wall = time.process_time(), time.monotonic()
@@ -242,13 +263,14 @@ class CameraActor:
 
     def event_keys(self) -> list[str]:
         """The delivery keys this actor spooled, in order."""
-        return list(self.sink.keys)
+        return list(self.sink.keys) if self._running is not None else []
 
     def rearm(self, scene: str, hold_key: str) -> None:
-        self.runner.rearm(scene, hold_key)
+        if self._running is not None:
+            self._running.rearm(scene, hold_key)
 
     def latest_jpeg(self) -> bytes | None:
-        frame = self.runner.latest
+        frame = self._running.latest if self._running is not None else None
         if frame is None:
             return None
         ok, buf = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
@@ -256,6 +278,8 @@ class CameraActor:
 
     def shutdown(self, drain_s: float = 5.0) -> int:
         """Stop analysing, give the sender ``drain_s`` to empty the spool; returns what is left."""
+        if self._running is None:
+            return 0
         self.analytics.stop()
         deadline = time.monotonic() + drain_s
         while self.spool.pending and time.monotonic() < deadline:

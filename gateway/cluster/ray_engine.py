@@ -29,7 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayError
+from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from gateway.alarms.clips import ClipRecorder
@@ -42,7 +42,8 @@ from gateway.db import Database
 log = logging.getLogger(__name__)
 
 ACTOR_PREFIX = "camera:"
-START_GRACE_S = 90.0  # an actor may take this long to load its models and open its stream
+STANDBY_PREFIX = "standby:"
+START_GRACE_S = 180.0  # an actor may take this long to load its code and models and open its stream
 STATUS_TIMEOUT_S = 3.0
 MISSES_BEFORE_RESTART = 5  # status calls unanswered (after the start grace) before the actor is replaced
 ADOPT_GRACE_S = 20.0  # actors of a previous control node not claimed by then are stopped
@@ -110,6 +111,10 @@ class RayEngine:
         self.generation: dict[str, int] = {}
         self.nodes: dict[str, NodeInfo] = {}
         self.bundles: dict[str, Any] = {}  # version id -> Ray object of its files
+        self.standby: dict[str, list[tuple[Any, str]]] = {}  # node -> hot spare actors (handle, name)
+        self.spares_ready: set[str] = set()  # names of the spares that answered (code loaded)
+        self._probes: dict[str, Any] = {}  # spare name -> its pending status call
+        self._spares = 0
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -171,6 +176,7 @@ class RayEngine:
         with self._lock:
             placements = dict(self.placements)
             nodes = dict(self.nodes)
+            spares = {n: list(v) for n, v in self.standby.items()}
         per_node: dict[str, list[Placement]] = {}
         for p in placements.values():
             if p.node_id is not None:
@@ -186,6 +192,10 @@ class RayEngine:
                     "alive": True,
                     "camera_slots": node.slots,
                     "cameras": len(here),
+                    "standby": len(spares.get(node.node_id, [])),
+                    "standby_ready": sum(
+                        name in self.spares_ready for _, name in spares.get(node.node_id, [])
+                    ),
                     "load": round(len(here) / node.slots, 3) if node.slots else None,
                     "cpu": round(sum(p.status.get("cpu", 0.0) for p in here), 3),
                     "loadavg": loads[0] if loads else None,
@@ -198,6 +208,7 @@ class RayEngine:
             cameras.append(
                 {
                     "camera_id": cam_id,
+                    "actor": p.name,
                     "node_id": p.node_id,
                     "address": nodes[p.node_id].address if p.node_id in nodes else None,
                     "state": p.state,
@@ -270,6 +281,12 @@ class RayEngine:
         for p in placements:
             if p.actor is not None:
                 self._retire(p.actor, p.name)
+        with self._lock:
+            spares = [spare for node in self.standby.values() for spare in node]
+            self.standby.clear()
+        for actor, _ in spares:
+            with contextlib.suppress(RayError):
+                ray.kill(actor, no_restart=True)
 
     # --- the reconciler -------------------------------------------------------------------------------
 
@@ -298,10 +315,35 @@ class RayEngine:
                 if gen.isdigit():
                     self.orphans.setdefault(cam_id, []).append((int(gen), name))
                     self.generation[cam_id] = max(self.generation.get(cam_id, 0), int(gen))
+        self._find_spares([n for n in ray.util.list_named_actors() if n.startswith(STANDBY_PREFIX)])
         if self.orphans:
             log.info("cluster: %d camera actors of an earlier control node found", len(self.orphans))
         self._thread = threading.Thread(target=self._loop, name="cluster-reconciler", daemon=True)
         self._thread.start()
+
+    def _find_spares(self, names: list[str]) -> None:
+        """Spares of an earlier control node: idle ones stay spares, promoted ones are its cameras."""
+        handles: dict[str, Any] = {}
+        refs: dict[str, Any] = {}
+        for name in names:
+            with contextlib.suppress(ValueError, RayError):
+                handles[name] = ray.get_actor(name)
+                refs[name] = handles[name].status.remote()
+        if not refs:
+            return
+        ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=STATUS_TIMEOUT_S * 3)
+        for name, ref in refs.items():
+            if ref not in ready:
+                continue
+            try:
+                status = ray.get(ref)
+            except RayError:
+                continue
+            if status.get("camera_id"):
+                self.orphans.setdefault(status["camera_id"], []).append((0, name))
+            elif status.get("standby"):
+                self.standby.setdefault(status["node_id"], []).append((handles[name], name))
+                self.spares_ready.add(name)
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -336,6 +378,7 @@ class RayEngine:
                     self._replace(p, "it did not start in time")
                 elif p.misses >= MISSES_BEFORE_RESTART and p.status:
                     self._replace(p, f"{p.misses} status calls unanswered")
+            self._keep_standbys()
             for cam_id in [c for c in self.placements if c not in self.wanted]:
                 p = self.placements.pop(cam_id)
                 if p.actor is not None:
@@ -377,10 +420,11 @@ class RayEngine:
                     p.misses += 1
                 continue
             try:
-                p.status, p.misses, p.answered_at = ray.get(ref), 0, time.monotonic()
-                p.last_error = None
-            except RayActorError as exc:
-                p.status = {"dead": True, "error": str(exc).splitlines()[0]}
+                answer = ray.get(ref)
+                p.misses, p.answered_at, p.last_error = 0, time.monotonic(), None
+                p.status = answer if answer.get("camera_id") else {}  # a promoted spare still starting
+            except ActorUnavailableError:  # unreachable for now (its node may be dying): a miss
+                p.misses += 1
             except RayError as exc:
                 p.status = {"dead": True, "error": str(exc).splitlines()[0]}
 
@@ -434,11 +478,23 @@ class RayEngine:
         gen = self.generation.get(spec.camera_id, 0) + 1
         self.generation[spec.camera_id] = gen
         name = f"{ACTOR_PREFIX}{spec.camera_id}:{gen}"
+        spares = self.standby.get(node_id) or []
+        if spares:  # a hot spare of that node: its code is loaded, it starts the camera at once
+            p.actor, name = spares.pop(0)
+            p.actor.begin.remote(spec)
+        else:
+            p.actor = self._new_actor(name, node_id, spec.affinity).remote(spec)
+        p.name, p.node_id, p.status, p.misses, p.last_error = name, node_id, {}, 0, None
+        p.placed_at = time.monotonic()
+        address = self.nodes[node_id].address if node_id in self.nodes else "?"
+        log.info("cluster: camera %s placed on node %s (%s)", spec.camera_id, node_id[:12], address)
+
+    def _new_actor(self, name: str, node_id: str, affinity: str | None) -> Any:
+        """The camera actor class with a camera's resource requests, pinned to ``node_id``."""
         resources = {self.cluster.camera_slots_resource: 1.0}
-        if spec.affinity:
-            resources[spec.affinity] = 0.001
-        actor_class = ray.remote(CameraActor)
-        p.actor = actor_class.options(
+        if affinity:
+            resources[affinity] = 0.001
+        return ray.remote(CameraActor).options(
             name=name,
             namespace=self.cluster.namespace,
             lifetime="detached",
@@ -448,11 +504,36 @@ class RayEngine:
             num_gpus=self.cluster.camera_gpus,
             resources=resources,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
-        ).remote(spec)
-        p.name, p.node_id, p.status, p.misses, p.last_error = name, node_id, {}, 0, None
-        p.placed_at = time.monotonic()
-        address = self.nodes[node_id].address if node_id in self.nodes else "?"
-        log.info("cluster: camera %s placed on node %s (%s)", spec.camera_id, node_id[:12], address)
+        )
+
+    def _keep_standbys(self) -> None:
+        """``standby_per_node`` hot spares on every live node that has a free camera slot for them,
+        once every placed camera runs (cameras start first)."""
+        for node_id in [n for n in self.standby if n not in self.nodes]:
+            del self.standby[node_id]
+        if any(p.actor is not None and not p.status for p in self.placements.values()):
+            return
+        for actor, name in [(a, n) for spares in self.standby.values() for a, n in spares]:
+            if name in self.spares_ready:
+                continue
+            probe = self._probes.get(name)
+            if probe is None:
+                probe = self._probes[name] = actor.status.remote()
+            if ray.wait([probe], timeout=0)[0]:
+                del self._probes[name]
+                with contextlib.suppress(RayError):
+                    ray.get(probe)
+                    self.spares_ready.add(name)
+        counts = {n: 0 for n in self.nodes}
+        for p in self.placements.values():
+            if p.node_id in counts and p.actor is not None:
+                counts[p.node_id] += 1
+        for node_id, info in self.nodes.items():
+            spares = self.standby.setdefault(node_id, [])
+            while len(spares) < self.cluster.standby_per_node and counts[node_id] + len(spares) < info.slots:
+                self._spares += 1
+                name = f"{STANDBY_PREFIX}{node_id[:12]}:{self._spares}:{os.getpid()}"
+                spares.append((self._new_actor(name, node_id, None).remote(None), name))
 
     def _replace(self, p: Placement, why: str, target: str | None = None) -> None:
         log.warning("cluster: camera %s moves off node %s: %s", p.spec.camera_id, str(p.node_id)[:12], why)

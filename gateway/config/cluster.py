@@ -52,6 +52,13 @@ class ClusterConfig(BaseModel):
     spool_max_mb: float = Field(
         512.0, gt=0, description="disk the spool of one camera may use before its oldest events go"
     )
+    standby_per_node: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="hot spare camera actors kept per node (code loaded, one camera slot held) so a dead "
+        "node's cameras start at once elsewhere",
+    )
     reconcile_interval_s: float = Field(2.0, gt=0, le=60, description="how often placement is checked")
     max_event_mb: float = Field(64.0, gt=0, description="largest event (picture and clip) accepted")
 
