@@ -37,6 +37,17 @@ REGIONS = [
 # The page's own record of what it played: every oscillator started and every notification shown.
 SOUND_JS = """
 window.__e2eTones = [];
+window.__e2eNotes = [];
+const Shown = window.Notification;
+class Recorded extends Shown {
+  constructor(title, options) {
+    window.__e2eNotes.push(title);
+    super(title, options);
+  }
+}
+Object.defineProperty(Recorded, "permission", {get: () => Shown.permission});
+Recorded.requestPermission = (...args) => Shown.requestPermission(...args);
+window.Notification = Recorded;
 const start = OscillatorNode.prototype.start;
 OscillatorNode.prototype.start = function (...args) {
   window.__e2eTones.push({hz: this.frequency.value, at: Date.now()});
@@ -111,6 +122,11 @@ def test_a_new_alarm_pops_up_with_its_picture_and_sound_in_the_console_and_on_th
     existing = poll(lambda: alarms(api("operator")), 60, "the sample camera's first alarms")
     with console.page.expect_response(watch_answered):  # the console's first look at the list
         console.page.goto("/#/overview")
+    console.context.grant_permissions(["notifications"])
+    console.page.get_by_test_id("alert-bell").click()
+    console.page.get_by_test_id("alert-notify-toggle").click()  # browser notifications on
+    expect(console.page.get_by_test_id("alert-notify-toggle")).to_have_class(re.compile("is-checked"))
+    console.page.get_by_test_id("alert-bell").click()
     screen.page.goto("/#/screen")
     expect(screen.page.get_by_test_id("screen-conn")).to_have_attribute("data-state", "open")
     # What existed before the console looked never alerts.
@@ -132,6 +148,8 @@ def test_a_new_alarm_pops_up_with_its_picture_and_sound_in_the_console_and_on_th
         # The sound of the alarm's priority: a siren (880/660 Hz) from 3, two 740 Hz beeps at 2, else one.
         expected = {880.0, 660.0} if priority >= 3 else {740.0} if priority == 2 else {520.0}
         assert {tone["hz"] for tone in played} == expected, played
+    notes = poll(lambda: console.page.evaluate("window.__e2eNotes"), 5, "a browser notification")
+    assert all(n.startswith("新报警") for n in notes), notes
     expect(console.page.get_by_test_id("nav-alarms-unread")).to_have_text(re.compile(r"^[1-9]"))
     assert int(console.page.get_by_test_id("alert-bell").get_attribute("data-unread") or 0) >= 1
     console.shot("alert-popup-console", readme=True)
