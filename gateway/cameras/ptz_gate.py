@@ -12,6 +12,8 @@ from gateway.config.plant import PresetConfig, PtzConfig
 
 # The camera's PTZ status now ({pan, tilt, zoom, moving}), or None where there is none.
 PtzReader = Callable[[], Mapping[str, Any] | None]
+# A camera with presets waits this long for its first PTZ status before its scenes run without one.
+FIRST_STATUS_WAIT_S = 30.0
 
 
 def at_preset(position: Mapping[str, Any], preset: PresetConfig, tolerance: float) -> bool:
@@ -30,9 +32,24 @@ class PtzGate:
         self.ptz = ptz
         self.read = read
         self._back_since: dict[str, float] = {}  # preset -> when the camera was seen back at it
+        self._first_asked: float | None = None
+        self.seen = False  # a PTZ status has been read at least once
 
     def available(self) -> bool:
+        """Whether the PTZ status decides (else the moved-view check does)."""
         return self.read is not None and self.read() is not None
+
+    def waiting(self, now: float) -> bool:
+        """The camera has presets and may report its position, but none was read yet: its region scenes
+        wait (up to FIRST_STATUS_WAIT_S) rather than run on a view nobody knows."""
+        if self.read is None or self.seen:
+            return False
+        if self.read() is not None:
+            self.seen = True
+            return False
+        if self._first_asked is None:
+            self._first_asked = now
+        return now - self._first_asked < FIRST_STATUS_WAIT_S
 
     def off_preset(self, preset_name: str, now: float) -> str | None:
         """Why a scene drawn at ``preset_name`` must pause now, or None when the camera is there (or

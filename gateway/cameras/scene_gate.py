@@ -52,8 +52,11 @@ class SceneGate:
         if not scene.regions:
             return None  # a whole-frame scene does not depend on where the camera looks
         now = time.time() if now is None else now
-        if scene.preset is not None and self.ptz is not None and self.ptz.available():
-            return self.ptz.off_preset(scene.preset, now)
+        if scene.preset is not None and self.ptz is not None:
+            if self.ptz.waiting(now):
+                return f"paused: waiting for the camera's PTZ position (preset {scene.preset})"
+            if self.ptz.available():
+                return self.ptz.off_preset(scene.preset, now)
         if self.diagnosis is not None and self.diagnosis.view_moved():
             return "paused: the view does not match the reference picture (camera moved)"
         return None

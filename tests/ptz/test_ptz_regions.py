@@ -121,6 +121,9 @@ def test_preset_gate_tolerance_and_settling() -> None:
     position["pan"] = 0.5
     assert gate.off_preset("p1", 105.0) is not None  # settling again
     assert PtzGate(ptz, lambda: None).off_preset("p1", 106.0) is None  # no PTZ state: not this gate's call
+    silent = PtzGate(ptz, lambda: None)  # presets, but no status yet: wait a while, then let others decide
+    assert silent.waiting(200.0) and silent.waiting(229.0) and not silent.waiting(230.5)
+    assert not gate.waiting(200.0)
 
 
 def test_without_ptz_state_a_moved_view_pauses_region_scenes() -> None:
