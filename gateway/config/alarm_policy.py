@@ -18,6 +18,8 @@ import sys
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from analyzers.scenes import CATALOGUE
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -96,6 +98,14 @@ class AlarmPolicy(_Strict):
     scenes: dict[str, ScenePolicy] = Field(default_factory=dict, description="per scene key")
     escalation: list[EscalationStep] = Field(default_factory=list)
     escalation_check_s: float = Field(5.0, gt=0, le=600, description="how often open alarms are checked")
+
+    @model_validator(mode="after")
+    def _known_scenes(self) -> AlarmPolicy:
+        unknown = sorted(set(self.scenes) - set(CATALOGUE))
+        if unknown:
+            known = ", ".join(sorted(CATALOGUE))
+            raise ValueError(f"no scene {', '.join(unknown)} (in alarms.scenes); the scenes are {known}")
+        return self
 
     @classmethod
     def none(cls) -> AlarmPolicy:

@@ -162,3 +162,8 @@ def test_a_flood_alarm_rearms_the_event_that_tripped_it(tmp_path: Path) -> None:
 def test_clips_only_where_the_scene_asks(tmp_path: Path, scene: str, clip: bool) -> None:
     assert recorder(tmp_path).wants_clip(scene) is clip
     assert AlarmPolicy().for_scene(scene).clip is False
+
+
+def test_a_misspelled_scene_in_the_rules_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"no scene helmt \(in alarms.scenes\); the scenes are .*helmet"):
+        AlarmPolicy.model_validate({"scenes": {"helmt": {"clip": True}}})

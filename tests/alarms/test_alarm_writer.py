@@ -1,5 +1,5 @@
-"""One door for alarms: scenes, GB/T 28181 device alarms and the storage alarm all raise through
-gateway.alarms.writer.write_alarm; no other module builds an Alarm row or its first revision."""
+"""One door for alarms: scenes, GB/T 28181 device alarms, video diagnosis and the storage alarm all raise
+through gateway.alarms.writer.write_alarm; no other module builds an Alarm row or its first revision."""
 
 from __future__ import annotations
 
@@ -27,5 +27,6 @@ def test_only_the_writer_builds_alarm_rows() -> None:
     assert users == {
         "gateway/alarms/recorder.py",
         "gateway/alarms/retention.py",
+        "gateway/cameras/health.py",  # video diagnosis alarms
         "gateway/gb28181/service.py",
     }
