@@ -185,6 +185,7 @@ class Tab:
             import cv2
 
             image = cv2.imread(str(path))
+            assert image is not None, f"cannot read the screenshot {path}"
             height, width = image.shape[:2]
             small = cv2.resize(image, (800, round(height * 800 / width)), interpolation=cv2.INTER_AREA)
             README_SHOTS.mkdir(parents=True, exist_ok=True)

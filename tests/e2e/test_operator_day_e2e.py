@@ -14,6 +14,7 @@ import io
 import re
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -108,8 +109,13 @@ def popup_of_new_alarm(page: Page, alarm_id: str) -> Locator:
     return popup
 
 
-def tones(page: Page) -> list[dict[str, float]]:
-    return list(page.evaluate("window.__e2eTones"))
+def tones(page: Page, since_ms: float = 0) -> list[dict[str, float]]:
+    """The tones the page started (since a time, ms since the epoch)."""
+    return [x for x in page.evaluate("window.__e2eTones") if x["at"] >= since_ms]
+
+
+def shows_a_picture(img: Locator) -> bool:
+    return bool(img.evaluate("img => img.complete && img.naturalWidth > 0"))
 
 
 def test_a_new_alarm_pops_up_with_its_picture_and_sound_in_the_console_and_on_the_big_screen(
@@ -142,9 +148,9 @@ def test_a_new_alarm_pops_up_with_its_picture_and_sound_in_the_console_and_on_th
         popup = popup_of_new_alarm(t.page, alarm_id)
         picture = popup.get_by_test_id("alert-snapshot")
         expect(picture).to_be_visible()
-        poll(lambda p=picture: p.evaluate("img => img.complete && img.naturalWidth > 0"), 10, "the picture")
+        poll(partial(shows_a_picture, picture), 10, "the picture")
         expect(popup.get_by_test_id("alert-scene")).to_have_text(re.compile(r"[\u4e00-\u9fff]"))
-        played = poll(lambda t=t: [x for x in tones(t.page) if x["at"] >= raised_ms], 5, "the alert sound")
+        played = poll(partial(tones, t.page, raised_ms), 5, "the alert sound")
         # The sound of the alarm's priority: a siren (880/660 Hz) from 3, two 740 Hz beeps at 2, else one.
         expected = {880.0, 660.0} if priority >= 3 else {740.0} if priority == 2 else {520.0}
         assert {tone["hz"] for tone in played} == expected, played
@@ -342,7 +348,7 @@ def test_enter_logs_in_with_one_request_and_the_live_wall_shows_frames_and_alarm
     tile = page.locator(f'[data-testid="live-tile"][data-camera-id="{CAMERA_ID}"]')
     frame = tile.get_by_test_id("live-frame")
     expect(frame).to_be_visible()
-    poll(lambda: frame.evaluate("img => img.complete && img.naturalWidth > 0"), 15, "the camera's picture")
+    poll(partial(shows_a_picture, frame), 15, "the camera's picture")
     first = frame.get_attribute("src")
     poll(lambda: frame.get_attribute("src") != first, 10, "the next picture")  # it follows the stream
     expect(tile.get_by_test_id("live-badge")).to_be_visible()
