@@ -29,6 +29,7 @@ from gateway.alarms.lifecycle import (
     decode_picture,
 )
 from gateway.alarms.recorder import OPEN_STATUSES
+from gateway.api.cache import cached_json
 from gateway.api.http import ApiError, parse_body, query_int, route
 from gateway.api.keys import GATEWAY, principal
 from gateway.api.names import scene_names, site_zone
@@ -370,7 +371,7 @@ async def list_alarms(request: web.Request) -> web.Response:
             out["total"] = total
         return out
 
-    return web.json_response(await asyncio.to_thread(work))
+    return await cached_json(request, "alarms", work)  # invalidated by alarm writes (issue 19 item 19)
 
 
 def filtered_alarms(request: web.Request) -> Select[Alarm]:

@@ -29,10 +29,12 @@ from gateway.api import (
     users,
     videos,
 )
+from gateway.api.cache import CACHE, AnswerCache
 from gateway.api.guard import CALLBACK_ROUTES, LoginGuard
 from gateway.api.http import PUBLIC, ROUTES, ApiError, Handler, RouteSpec, error_body, language
 from gateway.api.keys import GATEWAY, HASH_POOL, LOGIN_GUARD, OPENAPI, PRINCIPAL, SECURITY_LOG
 from gateway.api.openapi import build_openapi
+from gateway.api.principal_cache import PRINCIPALS, PrincipalCache
 from gateway.api.web_security import BROWSER, SESSION_COOKIE, BrowserPolicy, inline_script_hashes
 from gateway.app import Gateway
 from gateway.auth import AuthError, HashPool, Principal, resolve_token
@@ -127,7 +129,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
             return resolve_token(s, token)
 
     try:
-        who = await asyncio.to_thread(resolve)
+        who = await request.app[PRINCIPALS].resolve(token, resolve)
         if who.kind == "callback" and (spec.method, spec.path) not in CALLBACK_ROUTES:
             raise AuthError(
                 403,
@@ -185,6 +187,8 @@ def create_app(gateway: Gateway, start_gateway: bool = True) -> web.Application:
         server.login_failures_per_account, server.login_failures_per_address, server.login_window_s
     )
     app[HASH_POOL] = HashPool(server.hash_workers, server.hash_queue)
+    app[CACHE] = AnswerCache()  # alarm list pages, overview, statistics (gateway/api/cache.py)
+    app[PRINCIPALS] = PrincipalCache()
     for spec in ROUTES:
         app.router.add_route(spec.method, spec.path, spec.handler)
         SPECS[spec.handler] = spec

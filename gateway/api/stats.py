@@ -28,6 +28,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from gateway.alarms import kpi
 from gateway.alarms.recorder import OPEN_STATUSES
 from gateway.api.alarms import alarm_json, parse_time
+from gateway.api.cache import cached_json
 from gateway.api.http import ApiError, route
 from gateway.api.keys import GATEWAY
 from gateway.api.names import scene_names, site_zone
@@ -283,10 +284,9 @@ def _with_camera(item: dict[str, Any], names: dict[str, tuple[str, str]]) -> dic
 )
 async def stats_overview(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    as_csv = want_csv(request)
+    if not want_csv(request):  # cached, invalidated by alarm writes (issue 19 item 19)
+        return await cached_json(request, "overview", lambda: overview(gw))
     data = await asyncio.to_thread(overview, gw)
-    if not as_csv:
-        return web.json_response(data)
     scenes = sorted(set(data["week"]["by_scene"]) | set(data["today"]["by_scene"]))
     rows = [
         (key, *scene_names(key), data["today"]["by_scene"].get(key, 0), data["week"]["by_scene"].get(key, 0))
@@ -436,9 +436,13 @@ async def stats_alarms(request: web.Request) -> web.Response:
     as_csv = want_csv(request)
     scene, camera_id = request.query.get("scene") or None, request.query.get("camera_id") or None
     source = alarm_source(request)
+    if not as_csv:  # cached, invalidated by alarm writes (issue 19 item 19)
+        return await cached_json(
+            request,
+            "stats_alarms",
+            lambda: alarm_groups(gw, group, since, until, compare, scene, camera_id, source),
+        )
     data = await asyncio.to_thread(alarm_groups, gw, group, since, until, compare, scene, camera_id, source)
-    if not as_csv:
-        return web.json_response(data)
     extra = {"camera": ["name", "location"], "scene": ["name_zh", "name_en"]}.get(group, [])
     header = ["key", *extra, "count"] + (["previous"] if compare else [])
     rows = [[it.get(h) for h in header] for it in data["items"]]

@@ -15,6 +15,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.db.changes import watch
+
 
 class SchemaOutdated(RuntimeError):
     """The database is not at the schema revision the code expects."""
@@ -39,8 +41,10 @@ def make_engine(url: str, echo: bool = False) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-        return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    else:
+        engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    watch(engine)  # caches of alarm and auth answers learn of this process's writes (gateway/db/changes.py)
+    return engine
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:

@@ -51,7 +51,9 @@ PG_NAME = "vigil_bench_load"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def mix(now: dt.datetime, camera_ids: list[str], alarm_ids: list[str], before: str) -> list[tuple[int, str]]:
+def mix(
+    now: dt.datetime, camera_ids: list[str], alarm_ids: list[str], before: str
+) -> list[tuple[float, str]]:
     """(weight, path): what a control room's consoles ask for, most often the list and the home page."""
 
     def ago(days: int) -> str:
