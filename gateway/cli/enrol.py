@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from gateway.cli.common import EXIT_BAD, EXIT_GATE, actor, guard, open_checked, open_config, print_json
-from gateway.enrolment.folder import BACKGROUND
 
 ACTIONS = ("list", "show", "activate", "rollback", "remove")
 
@@ -133,7 +132,7 @@ def _enrol(args: argparse.Namespace) -> int:
     if background is not None:
         print(
             f"with {background.examples} background windows of the same images as the negative "
-            f"{BACKGROUND!r} (version {background.version}, {background.status})"
+            f"'background' (version {background.version}, {background.status})"
         )
     return 0 if added.status == "active" else EXIT_GATE
 
@@ -151,7 +150,7 @@ def _background(
     """A scene that scans the frame (extinguishers) also enrols windows of the same photos away from
     the objects as its negative class, so the threshold knows the plant's walls and floors."""
     from analyzers.crops import PEOPLE_FREE
-    from gateway.enrolment.folder import background_crops
+    from gateway.enrolment.folder import BACKGROUND, background_crops
     from gateway.enrolment.versions import enrol
 
     if part not in (*PEOPLE_FREE, "scan") or args.negative or found.layout != "yolo":
