@@ -48,7 +48,7 @@ from gateway.cameras.viewing import NoPicture, camera_feed
 from gateway.config.schema import CameraConfig
 from gateway.config.stream_url import encode_userinfo, stream_url_problem, url_message
 from gateway.db.schema import Camera, Source
-from gateway.i18n import t
+from gateway.i18n import current_lang, t
 
 SNAPSHOT_TIMEOUT_S = 15.0
 HEARTBEAT_S = 20.0
@@ -65,7 +65,7 @@ def _stream(gw: Any, camera_id: str) -> _Stream:
     with gw.db.session() as s:
         row = s.get(Camera, camera_id)
         if row is None:
-            raise ApiError(404, f"no camera {camera_id}")
+            raise ApiError(404, t("error.no_camera", current_lang() or "en", camera=camera_id))
         return _Stream(row.stream_url, row.sub_stream_url or row.stream_url, row.transport or "tcp")
 
 
@@ -382,7 +382,7 @@ def camera_out(gw: Any, camera_id: str, lang: str | None = None) -> dict[str, An
     with gw.db.session() as s:
         row = s.get(Camera, camera_id)
         if row is None:
-            raise ApiError(404, f"no camera {camera_id}")
+            raise ApiError(404, t("error.no_camera", current_lang() or "en", camera=camera_id))
         item = camera_json(row, *_live(gw, camera_id), onvif=gw.onvif.state(camera_id), plant=_plant(gw, row))
     return _with_fault(item, lang or gw.config.site.language)
 
@@ -397,7 +397,7 @@ def _camera_row(s: Session, camera_id: str) -> Camera:
     """The camera's row; 404 for none or a removed one (kept only for its alarms)."""
     row = s.get(Camera, camera_id)
     if row is None or row.status == "removed":
-        raise ApiError(404, f"no camera {camera_id}")
+        raise ApiError(404, t("error.no_camera", current_lang() or "en", camera=camera_id))
     return row
 
 

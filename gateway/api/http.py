@@ -13,9 +13,8 @@ from urllib.parse import quote
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from gateway.api.keys import GATEWAY
 from gateway.config.stream_url import url_message
-from gateway.i18n import DEFAULT_LANG, Lang, has, lang_of, t, use_lang
+from gateway.i18n import Lang, has, lang_of, t, use_lang
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
@@ -139,15 +138,14 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         details = [
             {
                 "field": ".".join(str(p) for p in e["loc"]) or "(body)",
-                "problem": "unknown field" if e["type"] == "extra_forbidden" else _worded(e, lang),
+                "problem": t("error.unknown_field", lang)
+                if e["type"] == "extra_forbidden"
+                else _worded(e, lang),
             }
             for e in exc.errors(include_url=False)
         ]
-        raise ApiError(
-            422,
-            "the request body is not valid: " + "; ".join(f"{d['field']}: {d['problem']}" for d in details),
-            details,
-        ) from exc
+        listed = "; ".join(f"{d['field']}: {d['problem']}" for d in details)
+        raise ApiError(422, f"{t('error.body_invalid', lang)}: {listed}", details) from exc
 
 
 def _worded(error: Any, lang: str) -> str:
@@ -171,10 +169,8 @@ async def language(request: web.Request, handler: Handler) -> web.StreamResponse
 
 def request_lang(request: web.Request) -> Lang:
     """The user's language: ``?lang=``, else the Accept-Language header (the console sends its own
-    setting), else the site's ``site.language``."""
-    gateway = request.app.get(GATEWAY)
-    default = gateway.config.site.language if gateway is not None else DEFAULT_LANG
-    return lang_of(request.query.get("lang") or request.headers.get("Accept-Language"), default)
+    setting, browsers theirs), else English (an API client that asks for nothing)."""
+    return lang_of(request.query.get("lang") or request.headers.get("Accept-Language"), "en")
 
 
 def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:

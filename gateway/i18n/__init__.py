@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Literal, cast
 
-from gateway.i18n import cameras, config, enrolment, models, scenes
+from gateway.i18n import cameras, config, enrolment, errors, models, scenes
 
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
@@ -29,6 +29,7 @@ TABLES: tuple[Mapping[str, Mapping[str, str]], ...] = (
     cameras.TEXT,
     config.TEXT,
     enrolment.TEXT,
+    errors.TEXT,
     models.TEXT,
     scenes.TEXT,
 )

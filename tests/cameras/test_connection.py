@@ -104,7 +104,7 @@ def test_probe_of_a_text_file_is_not_video(tmp_path: Path) -> None:
 async def test_test_connection_route(client: Client, running: Gateway, camera: SampleRtspServer) -> None:
     admin = token(running, "admin")
     good = camera.credentials_url("cam", USER, PASSWORD)
-    r = await client.post("/api/cameras/test", json={"url": good}, headers=admin)
+    r = await client.post("/api/cameras/test", json={"url": good}, headers={**admin, "Accept-Language": "zh"})
     assert r.status == 200, await r.text()
     body = await r.json()
     assert body["ok"] is True and (body["codec"], body["width"], body["height"]) == ("h264", 768, 576)

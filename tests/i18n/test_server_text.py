@@ -112,10 +112,12 @@ async def test_alarm_messages_and_parameter_labels_through_the_api(
             )
         )
     headers = viewer(gateway)
-    r = await client.get("/api/alarms", headers=headers)  # no Accept-Language: the site's language
+    r = await client.get("/api/alarms", headers={**headers, "Accept-Language": "zh-CN,zh;q=0.9"})
     assert r.status == 200, await r.text()
     assert (await r.json())["items"][0]["message"] == "3 人闯入区域“lawn-east”"
-    r = await client.get("/api/alarms", headers={**headers, "Accept-Language": "en-US"})
+    r = await client.get("/api/alarms?lang=zh", headers=headers)
+    assert (await r.json())["items"][0]["message"] == "3 人闯入区域“lawn-east”"
+    r = await client.get("/api/alarms", headers=headers)  # an API client that asks for nothing: English
     assert (await r.json())["items"][0]["message"] == "3 person(s) entered region 'lawn-east'"
 
     r = await client.get("/api/scenes", headers={**headers, "Accept-Language": "zh-CN"})
