@@ -18,8 +18,9 @@ negatives; without negatives, the similarity to the positives):
 (each example scored against all the others: the enrolment is measured on crops it was not given)
 and the threshold on those scores that best separates positives from negatives (macro F1 of the two
 sides). Without negatives, several positive classes are separated from each other (a crop unlike
-every class is rejected as a crop of another class is); a single class without negatives gets a
-threshold below 98 % of its leave-one-out scores by as much again as they spread.
+every class is rejected as a crop of another class is); a single class without negatives is matched
+by its mean with a threshold below 98 % of its leave-one-out scores by as much again as they spread
+(nothing to choose by: enrol negatives).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ METHODS: tuple[Method, ...] = ("centroid", "knn")
 COLOUR_WEIGHTS = (0.0, 0.15, 0.3)
 KS = (1, 3, 5)
 POSITIVES_KEPT = 0.98  # without negatives: the share of positive leave-one-out scores accepted
+ALONE: tuple[Method, int, float] = ("centroid", 1, 0.15)  # one class, no negatives (see calibrate)
 MIN_EXAMPLES = 5  # per class: fewer and leave-one-out measures nothing (see the README's curve)
 
 
@@ -250,9 +252,13 @@ def calibrate(examples: Examples) -> Calibration:
     own = _own_class_index(examples)
     tried: list[dict[str, Any]] = []
     best: Calibration | None = None
-    for weight in COLOUR_WEIGHTS:
+    # One class and no negatives: nothing to measure a choice by, so the steadiest matcher for few
+    # examples (the class mean) at a middle colour weight.
+    alone = not examples.negative.any() and len(examples.positive_classes) == 1
+    weights = (ALONE[2],) if alone else COLOUR_WEIGHTS
+    for weight in weights:
         x = examples.features(weight)
-        for method in METHODS:
+        for method in (ALONE[0],) if alone else METHODS:
             for k in KS if method == "knn" else (1,):
                 per_class, neg_sim = class_scores(examples, x, method, k, weight, leave_out=True)
                 against, pos, neg = _separated(examples, per_class, neg_sim, own)
@@ -317,8 +323,8 @@ def _separated(
 
 
 def _quality(c: Calibration) -> float:
-    """Higher is better: the leave-one-out F1, or (nothing to separate) the tightest positives."""
-    return c.loo_f1 if c.loo_f1 is not None else c.threshold
+    """Higher is better: the leave-one-out F1 (one class alone is calibrated one way only)."""
+    return c.loo_f1 if c.loo_f1 is not None else 0.0
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,10 @@ def test_gate_force_rollback_and_camera_override(tmp_path: Path, models_dir: Pat
     embedder = shared_embedder(embedder_path(models_dir))
     try:
         first = enrol(db, root, embedder, "workwear", "uniform", worker_examples(BLUE, 6, 1), actor="ops")
+        # one class alone: nothing to separate it from, the class mean below its examples' spread
+        alone = first.calibration
+        assert (alone.against, alone.method, alone.loo_f1) == ("none", "centroid", None)
+        assert alone.loo_positive_recall == 1.0  # every example passes its own leave-one-out
         enrol(db, root, embedder, "workwear", "none", worker_examples(GREEN, 6, 2), negative=True)
         # a careless second version: half of its "uniform" examples are the negatives' colour
         mixed = worker_examples(BLUE, 3, 3) + worker_examples(GREEN, 3, 4)
