@@ -61,3 +61,17 @@ def test_errors_say_what_to_do(tmp_path: Path) -> None:
         folder_crops(root, "uniform", "torso")
     with pytest.raises(EnrolmentError, match="only 2 usable examples of 'cone'.*at least 5"):
         folder_crops(root, "cone", "scan")
+
+
+def test_a_folder_of_pictures_per_class(tmp_path: Path) -> None:
+    folder = tmp_path / "crops" / "orange coverall"
+    folder.mkdir(parents=True)
+    for i in range(6):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((60, 30, 3), (20, 120, 245), np.uint8))
+    (folder / "notes.txt").write_text("not a picture, not listed")
+    (folder / "bad.jpg").write_bytes(b"\x00broken")
+    found = folder_crops(tmp_path / "crops", "orange coverall", "torso", limit=6)
+    assert found.layout == "class folder" and len(found.crops) + len(found.unreadable) == 6  # 6 of 7, spread
+    everything = folder_crops(tmp_path / "crops", "orange coverall", "torso")
+    assert len(everything.crops) == 6 and everything.unreadable == ["bad.jpg"]
+    assert everything.crops[0].shape == (60, 30, 3)  # a picture is one example, whole
