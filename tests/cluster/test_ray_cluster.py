@@ -142,13 +142,13 @@ def cameras_running(gw: Gateway, min_frames: int = 1, where: set[str] | None = N
     return {cam: str(row["node_id"]) for cam, row in rows.items()}
 
 
-def actor_keys(namespace: str) -> dict[str, list[str]]:
-    """Each live camera actor's spooled delivery keys (asked straight from Ray)."""
-    keys = {}
-    for name in ray.util.list_named_actors():
-        if name.startswith(("camera:", "standby:")):
-            keys[name] = ray.get(ray.get_actor(name, namespace=namespace).event_keys.remote(), timeout=10)
-    return keys
+def actor_keys(gw: Gateway, namespace: str) -> dict[str, list[str]]:
+    """Each placed camera actor's spooled delivery keys (asked straight from Ray)."""
+    names = [c["actor"] for c in gw.engine.status()["cameras"]]
+    return {
+        name: ray.get(ray.get_actor(name, namespace=namespace).event_keys.remote(), timeout=60)
+        for name in names
+    }
 
 
 async def test_cameras_spread_fail_over_and_lose_no_alarm_while_the_control_node_is_away(
@@ -228,7 +228,7 @@ async def test_cameras_spread_fail_over_and_lose_no_alarm_while_the_control_node
             assert {c: row["actor"] for c, row in after_restart.items()} == actors, "adopted, not restarted"
             assert sum(c["spool"]["failures"] for c in after_restart.values()) > 0
 
-            keys = [k for ks in actor_keys(config.cluster.namespace).values() for k in ks]
+            keys = [k for ks in actor_keys(gw, config.cluster.namespace).values() for k in ks]
             during = [k for k in keys if stopped_at <= float(k.rpartition("@")[2]) <= restarted_at]
             assert during, "no event was raised while the control node was away"
             ledger = DeliveryLedger(config.storage.root / "cluster" / "deliveries")
