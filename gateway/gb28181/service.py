@@ -543,10 +543,14 @@ class GbService:
     @staticmethod
     def _claim_channel(s: Any, row: Camera, channel_id: str) -> None:
         """A configured camera takes a channel a catalog row held (from before it was configured): that
-        row is removed, not left as a second camera of the same channel."""
+        row is removed, not left as a second camera of the same channel. Another configured camera that
+        held the channel (its address changed since) lets it go: a channel has one camera."""
         for other in s.scalars(select(Camera).where(Camera.gb_channel_id == channel_id)):
-            if other.id != row.id and other.origin == "gb28181":
-                other.gb_channel_id, other.enabled, other.status = None, False, "removed"
+            if other.id == row.id:
+                continue
+            other.gb_channel_id = None
+            if other.origin == "gb28181":
+                other.enabled, other.status = False, "removed"
         s.flush()
 
     def _device_scene(self, alarm: AlarmNotify) -> str:

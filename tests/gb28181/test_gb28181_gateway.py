@@ -284,7 +284,7 @@ async def test_gb_channel_stream_is_analysed(
         "port": 0,
         "tcp": False,
         "password_env": "VIGIL_TEST_GB_DEVICE_PW",
-        "retry_s": 30,
+        "retry_s": 3,  # a session lost on a loaded machine is re-INVITEd while SIPp still answers
     }
     camera = {
         "id": CHANNELS[0],
