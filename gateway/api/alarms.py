@@ -444,7 +444,7 @@ def load_alarm(gw: Any, alarm_id: str) -> dict[str, Any]:
 )
 async def get_alarm(request: web.Request) -> web.Response:
     alarm_id = request.match_info["alarm_id"]
-    return web.json_response(await asyncio.to_thread(load_alarm, request.app[GATEWAY], alarm_id))
+    return await cached_json(request, "alarm", lambda: load_alarm(request.app[GATEWAY], alarm_id))
 
 
 @route(

@@ -91,11 +91,14 @@ async def test_lifecycle_action_through_the_api_shows_at_once(client: TestClient
     add_alarm(gateway, NEW_ID)
     assert (await get_json(client, "/api/alarms?status=open&count=1", admin))["total"] == 1
     assert (await get_json(client, "/api/stats/overview", admin))["today"]["open"] == 1
+    assert (await get_json(client, f"/api/alarms/{NEW_ID}", admin))["status"] == "raised"
     r = await client.post(f"/api/alarms/{NEW_ID}/reject", json={"reason": "a shadow"}, headers=admin)
     assert r.status == 200, await r.text()
     assert (await get_json(client, "/api/alarms?status=open&count=1", admin))["total"] == 0
     overview = await get_json(client, "/api/stats/overview", admin)
     assert overview["today"]["open"] == 0 and overview["today"]["handled"] == 1
+    detail = await get_json(client, f"/api/alarms/{NEW_ID}", admin)
+    assert detail["status"] == "rejected" and [r["action"] for r in detail["revisions"]][-1] == "rejected"
 
 
 async def test_revoked_token_is_refused_on_the_next_request(client: TestClient, gateway: Gateway) -> None:
