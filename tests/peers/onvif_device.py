@@ -172,7 +172,7 @@ class OnvifDevice:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
+        server = cast(asyncio.Server | None, site._server)
         assert server is not None and server.sockets
         self.port = server.sockets[0].getsockname()[1]
         loop = asyncio.get_running_loop()
