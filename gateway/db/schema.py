@@ -114,6 +114,8 @@ class Alarm(Base):
         Index("ix_alarms_status_occurred", "status", "occurred_at"),
         Index("ix_alarms_event_key_status", "event_key", "status"),
         Index("ix_alarms_scene_occurred", "scene", "occurred_at"),
+        Index("ix_alarms_video_job_ts", "video_job_id", "video_ts"),  # an offline job's alarms, in video time
+        Index("ix_alarms_source_occurred", "source", "occurred_at"),
         # Time ranges (overview, statistics, lists): covering, the statistics read no table rows.
         Index(
             "ix_alarms_occurred_cover",
@@ -151,6 +153,14 @@ class Alarm(Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column()
     model_version_id: Mapped[str | None] = mapped_column(ForeignKey("model_versions.id"))
     video_ts: Mapped[float | None] = mapped_column(Float)  # offset in an offline video
+    # live (a running camera, a device, the gateway) | video (an offline video job: video_job_id)
+    source: Mapped[str] = mapped_column(String(16), default="live", server_default="live")
+    video_job_id: Mapped[str | None] = mapped_column(String(26))
+    kind: Mapped[str] = mapped_column(String(16), default="event", server_default="event")  # event | flood
+    # Repeats merged into this alarm (the same target re-acquired, a cooldown, a flood) and the last one.
+    repeats: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_repeat_at: Mapped[dt.datetime | None] = mapped_column()
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # steps pushed
     revision: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
