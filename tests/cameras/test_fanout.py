@@ -19,6 +19,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 import gateway.api.cameras  # noqa: F401  (registers the camera routes before the app is built)
+from adapters.rtsp.packet_feed import PacketFeed
 from adapters.rtsp.sample_camera import SampleRtspServer
 from gateway.app import Gateway
 from gateway.auth import issue_token
@@ -116,7 +117,7 @@ async def test_snapshots_and_two_viewers_add_no_session(
     assert camera.clients_opened == own, "snapshots and live viewers opened no RTSP connection"
     assert camera.sessions == 1
     feed = camera_feed(running.analytics, "gate-1")
-    assert feed is not None
+    assert isinstance(feed, PacketFeed)
     deadline = time.monotonic() + 5
     while feed.subscribers:  # the viewers left: their subscriptions end
         assert time.monotonic() < deadline, "a live viewer's subscription outlived it"

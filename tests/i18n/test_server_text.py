@@ -13,11 +13,9 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient
 
-import gateway.api.alarms  # noqa: F401  (registers the routes before the app is built)
-import gateway.api.cameras  # noqa: F401
-import gateway.api.scenes  # noqa: F401
 from analyzers import Detection, SceneConfig, build_scene
 from analyzers.scenes import IMPLEMENTED
+from gateway.api import alarms, cameras, scenes  # noqa: F401  (register their routes before the app is built)
 from gateway.app import Gateway
 from gateway.auth import issue_token
 from gateway.db.schema import Alarm
