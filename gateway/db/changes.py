@@ -18,9 +18,11 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
-# group -> the tables whose writes make the group's cached answers stale
+# group -> the tables whose writes make the group's cached answers stale. Not the cameras: running
+# cameras write their health every few seconds; camera names and health in cached answers (overview,
+# the list's text search) may be as old as the cache's time to live.
 GROUPS: dict[str, frozenset[str]] = {
-    "alarms": frozenset({"alarms", "alarm_revisions", "alarm_disposals", "evidence", "cameras"}),
+    "alarms": frozenset({"alarms", "alarm_revisions", "alarm_disposals", "evidence"}),
     "auth": frozenset({"users", "api_tokens"}),
 }
 _BY_TABLE = {table: group for group, tables in GROUPS.items() for table in tables}
