@@ -51,9 +51,9 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "加密连接（TLS）失败，请检查证书或改用 rtsp://",
         "en": "secure connection (TLS) failed: check the certificate, or use rtsp://",
     },
-    "fault.other": {
-        "zh": "视频流错误：{detail}",
-        "en": "stream error: {detail}",
+    "fault.other": {  # not one of the known stream faults (e.g. the camera could not start): the detail
+        "zh": "故障：{detail}",
+        "en": "fault: {detail}",
     },
     "fault.no_picture": {
         "zh": "摄像机暂无画面",
