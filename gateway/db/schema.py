@@ -116,6 +116,7 @@ class Alarm(Base):
         Index("ix_alarms_scene_occurred", "scene", "occurred_at"),
         Index("ix_alarms_video_job_ts", "video_job_id", "video_ts"),  # an offline job's alarms, in video time
         Index("ix_alarms_source_occurred", "source", "occurred_at"),
+        Index("ix_alarms_status_source", "status", "source"),  # open live alarms (overview)
         # Time ranges (overview, statistics, lists): covering, the statistics read no table rows.
         Index(
             "ix_alarms_occurred_cover",
