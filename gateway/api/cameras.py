@@ -200,9 +200,13 @@ async def snapshot(request: web.Request) -> web.Response:
             asyncio.to_thread(grab_jpeg, stream.main_url, stream.transport, 10.0, 5.0), SNAPSHOT_TIMEOUT_S
         )
     except LiveViewError as exc:
-        raise ApiError(502, f"camera {camera_id}: {exc}") from exc
+        lang = request_lang(request)
+        reason = fault_message(fault_of_text(str(exc)), lang, str(exc))
+        raise ApiError(502, t("fault.no_picture_because", lang, reason=reason)) from exc
     except TimeoutError as exc:
-        raise ApiError(504, f"camera {camera_id} sent no picture within {SNAPSHOT_TIMEOUT_S:.0f} s") from exc
+        lang = request_lang(request)
+        reason = fault_message("unreachable", lang)
+        raise ApiError(504, t("fault.no_picture_because", lang, reason=reason)) from exc
     return web.Response(body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
@@ -340,6 +344,8 @@ async def add_camera(request: web.Request) -> web.Response:
     try:
         await asyncio.to_thread(gw.add_camera, cam)
     except ValueError as exc:
+        if "exists already" in str(exc):
+            raise ApiError(409, t("error.camera_exists", request_lang(request), camera=cam.id)) from exc
         raise ApiError(409, str(exc)) from exc
     return web.json_response(await asyncio.to_thread(camera_out, gw, cam.id), status=201)
 
@@ -547,7 +553,8 @@ async def probe_onvif(request: web.Request) -> web.Response:
     try:
         cam = await probe(body.host, body.port, body.username, body.password, timeout_s=8.0)
     except (OnvifError, OSError, TimeoutError) as exc:
-        raise ApiError(502, f"the device at {body.host}:{body.port} did not answer as ONVIF: {exc}") from exc
+        text = t("error.onvif_probe", request_lang(request), host=body.host, port=body.port, detail=exc)
+        raise ApiError(502, text) from exc
     url = insert_credentials(cam.main_stream_uri, body.username, body.password)
     sub = insert_credentials(cam.sub_stream_uri, body.username, body.password) if cam.sub_stream_uri else None
     return web.json_response(

@@ -174,3 +174,11 @@ async def test_the_list_says_why_a_camera_is_down_in_chinese(client: Client, run
     body = await r.json()
     assert body["fault"]["message"].startswith("stream path not found (404)")
     assert PASSWORD not in str(body)
+
+
+async def test_adding_an_existing_camera_says_so_in_chinese(client: Client, running: Gateway) -> None:
+    admin = {**token(running, "admin"), "Accept-Language": "zh-CN"}
+    body = {"id": "gate-9", "name": "Again", "url": "rtsp://10.0.0.9/live"}
+    r = await client.post("/api/cameras", json=body, headers=admin)
+    assert r.status == 409
+    assert (await r.json())["error"]["message"] == "摄像机编号 gate-9 已存在，请换一个编号"
