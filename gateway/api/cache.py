@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.db.changes import generation
+from gateway.db.workers import run_db
 from gateway.i18n import current_lang
 
 ANSWERS_TTL_S = 2.0
@@ -53,8 +54,8 @@ class AnswerCache:
         self._answers.clear()
 
     async def answer(self, key: Key, group: str, compute: Callable[[], Any]) -> bytes:
-        """The JSON body for ``key``: cached, or computed on a worker thread (one computation for all
-        who ask at the same time) from data of ``group``'s current generation."""
+        """The JSON body for ``key``: cached, or computed on a database thread (gateway/db/workers.py),
+        one computation for all who ask at the same time, from data of ``group``'s current generation."""
         gen = generation(group)  # read before computing: a write during it leaves the result stale
         body = self.fresh(key, gen)
         if body is not None:
@@ -68,7 +69,7 @@ class AnswerCache:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._computing[(key, gen)] = future
         try:
-            body = await asyncio.to_thread(lambda: json.dumps(compute(), ensure_ascii=False).encode())
+            body = await run_db(lambda: json.dumps(compute(), ensure_ascii=False).encode())
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
@@ -87,7 +88,7 @@ async def cached_json(
     request: web.Request, name: str, compute: Callable[[], Any], group: str = "alarms"
 ) -> web.Response:
     """A JSON response for this request from the app's cache (create_app sets it), or from
-    ``compute`` run on a worker thread."""
+    ``compute`` run on a database thread."""
     key = (name, request.path_qs, current_lang() or "")
     body = await request.app[CACHE].answer(key, group, compute)
     return web.Response(body=body, content_type="application/json", charset="utf-8")

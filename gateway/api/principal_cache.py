@@ -10,7 +10,6 @@ to live. Failures are never kept: a wrong token is looked up every time.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from aiohttp import web
 
 from gateway.auth import Principal, hash_token
 from gateway.db.changes import generation
+from gateway.db.workers import run_db
 
 PRINCIPAL_TTL_S = 2.0
 MAX_PRINCIPALS = 1024
@@ -30,13 +30,13 @@ class PrincipalCache:
         self._known: OrderedDict[str, tuple[int, float, Principal]] = OrderedDict()
 
     async def resolve(self, token: str, lookup: Callable[[], Principal]) -> Principal:
-        """The token's principal, from the cache or from ``lookup`` (run on a worker thread; its
+        """The token's principal, from the cache or from ``lookup`` (run on a database thread; its
         AuthError passes through)."""
         key, gen = hash_token(token), generation("auth")
         entry = self._known.get(key)
         if entry is not None and entry[0] == gen and time.monotonic() - entry[1] <= self.ttl_s:
             return entry[2]
-        who = await asyncio.to_thread(lookup)
+        who = await run_db(lookup)
         self._known[key] = (gen, time.monotonic(), who)
         self._known.move_to_end(key)
         while len(self._known) > self.max_entries:
