@@ -21,7 +21,7 @@ from gateway.api import create_app
 from gateway.app import Gateway
 from gateway.auth import issue_token
 from gateway.db.schema import Alarm, AlarmRevision, Disposal, Evidence, OutboxRow
-from tests.conftest import make_gateway
+from tests.conftest import login, make_gateway
 
 Client = TestClient  # type: ignore[type-arg]
 PASSWORD = "correct horse battery"
@@ -154,6 +154,8 @@ async def test_full_lifecycle_with_audit_trail_and_uplink_rows(gateway: Gateway,
     assert kinds == ["clear_snapshot", "photo", "snapshot", "snapshot_raw"]
     clear_pic = next(e for e in body["evidence"] if e["kind"] == "clear_snapshot")
     r = await client.get(clear_pic["url"], headers=cb)
+    assert r.status == 403  # a callback token only calls back; evidence is for people (issue 19 item 16)
+    r = await client.get(clear_pic["url"], headers=await login(client, "viewer"))
     assert r.status == 200 and await r.read() == base64.b64decode(picture)
 
     with gateway.db.session() as s:

@@ -29,6 +29,7 @@ from gateway.config.schema import load_config
 from gateway.db import upgrade
 from gateway.db.schema import Alarm, ApiToken, Camera, CameraScene, Disposal, User
 from gateway.delivery.alarm_types import default_table
+from gateway.i18n import has, t
 from gateway.times import as_utc
 from tests.conftest import PASSWORD, login, write_config
 
@@ -344,7 +345,8 @@ async def test_put_camera_changes_its_configuration(client: Client, gateway: Gat
     assert body["location"] == "North gate"
     assert sorted((s["scene"], s["regions"]) for s in body["scenes"]) == [
         ("crowd", []),
-        ("intrusion", [{"name": "yard", "polygon": [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]}]),
+        # unit: null = the camera's production unit (issue 17)
+        ("intrusion", [{"name": "yard", "polygon": [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]], "unit": None}]),
     ]
     with gateway.db.session() as s:
         row = s.get(Camera, "gate-1")
@@ -474,7 +476,11 @@ async def test_scene_catalogue_describes_every_scene_for_the_console(client: Cli
         assert [p["key"] for p in s["params"]] == list(schema["properties"])
         for p in s["params"]:
             prop = schema["properties"][p["key"]]
-            assert p["label"] == prop["title"] and p["description"] == prop.get("description")
+            # worded from the translation table where it has the parameter (the client asked for no
+            # language: English), else the schema's title and description
+            label_key, help_key = f"param.{p['key']}", f"param.{p['key']}.help"
+            assert p["label"] == (t(label_key, "en") if has(label_key) else prop["title"])
+            assert p["description"] == (t(help_key, "en") if has(help_key) else prop.get("description"))
             assert p["type"] == prop.get("type", p["type"]) and p["type"] is not None
     crowd = {p["key"]: p for p in scenes["crowd"]["params"]}["min_people"]
     assert (crowd["type"], crowd["default"], crowd["minimum"]) == ("integer", 5, 2)

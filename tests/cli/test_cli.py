@@ -124,5 +124,6 @@ def test_scenes_lists_the_whole_catalogue(capsys: pytest.CaptureFixture[str]) ->
     assert main(["scenes"]) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == 16  # a header and every scene
-    assert "intrusion" in out and "0.017  extinguisher" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
+    assert "intrusion" in rows and rows["extinguisher"][1] == "0.017"  # one frame a minute
     assert "sleeping" in out and "(configured)" in out
