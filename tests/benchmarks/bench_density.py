@@ -168,7 +168,12 @@ async def measure(gw: Any, engine: str, cameras: int, warmup_s: float, seconds: 
     def analysed() -> int:
         if engine == "local":
             return sum(r.stats.frames_analysed for r in gw.analytics.runners.values())
-        return sum(c["frames_analysed"] for c in gw.engine.status()["cameras"])
+        import ray  # asked of the actors now: the reconciler's copy lags by a poll
+
+        actors = [p.actor for p in list(gw.engine.placements.values()) if p.actor is not None]
+        return sum(
+            s.get("frames_analysed", 0) for s in ray.get([a.status.remote() for a in actors], timeout=60)
+        )
 
     for _ in range(180):  # every camera's first frame (at most 3 minutes)
         if await asyncio.to_thread(analysed) >= cameras:
@@ -220,7 +225,9 @@ async def run_gateway(
     loaded = load_config(path, environ={})
     db = Database(loaded.database.url)
     upgrade(db.engine)
-    import_pack(db, loaded.storage.root, Path(args.models), ROOT / "config" / "models")
+    own = ROOT / "config" / "models"  # the project's own cards (helmet, fire) beside the pack's models
+    import_pack(db, loaded.storage.root, Path(args.models), own)
+    import_pack(db, loaded.storage.root, own, own)
     with db.session() as s:
         os.environ["VIGIL_CLUSTER_TOKEN"], _ = issue_token(
             s, "bench", "machine", "operator", {"alarms:write"}
