@@ -12,7 +12,9 @@ and by day. It prints requests/s, p50/p95/max latency, errors and the gateway's 
     nice .venv/bin/python tests/benchmarks/bench_api_load.py --database postgresql
 
 --data DIR keeps the seeded database there and reuses it on the next run (seeding 200,000 alarms
-takes minutes), so before/after runs measure the same data.
+takes minutes), so before/after runs measure the same data. --distinct makes every request's query
+unique, so no answer comes from the gateway's 2 s answer cache: the worst case of many different
+filters.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ async def wait_up(base: str, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("vigil serve did not answer /healthz in 120 s")
 
 
-async def load(base: str, pid: int, clients: int, seconds: float) -> dict[str, Any]:
+async def load(base: str, pid: int, clients: int, seconds: float, distinct: bool = False) -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(base, connector=connector) as http:
         r = await http.post("/api/auth/login", json={"username": "bench", "password": PASSWORD})
@@ -146,6 +148,8 @@ async def load(base: str, pid: int, clients: int, seconds: float) -> dict[str, A
             rng = random.Random(n)
             while time.perf_counter() < end:
                 path = rng.choices(paths, weights)[0]
+                if distinct:  # a query no request asked before: never an answer another one computed
+                    path += ("&" if "?" in path else "?") + f"nocache={n}-{rng.random()}"
                 t0 = time.perf_counter()
                 try:
                     async with http.get(path, headers=headers) as resp:
@@ -189,7 +193,7 @@ def serve_and_load(config_path: Path, args: argparse.Namespace) -> dict[str, Any
     base = f"http://127.0.0.1:{port}"
     try:
         asyncio.run(wait_up(base, proc))
-        return asyncio.run(load(base, proc.pid, args.clients, args.seconds))
+        return asyncio.run(load(base, proc.pid, args.clients, args.seconds, args.distinct))
     finally:
         proc.terminate()
         try:
@@ -228,6 +232,11 @@ def main() -> int:
         "--postgres", default=PG_DEFAULT, help=f"server for --database postgresql ({PG_DEFAULT})"
     )
     parser.add_argument("--data", help="keep the seeded database in this folder and reuse it next time")
+    parser.add_argument(
+        "--distinct",
+        action="store_true",
+        help="make every request's query unique (an unused parameter): the cost when nothing is cached",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
