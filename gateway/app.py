@@ -41,13 +41,13 @@ from gateway.cluster.engine import build_engine
 from gateway.config.schema import CameraConfig, GatewayConfig
 from gateway.db import Database
 from gateway.db.files import EvidenceStore
-from gateway.i18n.caption import Caption
 from gateway.db.schema import Alarm, Camera, Source, UplinkTarget, User
 from gateway.delivery.alarm_types import default_table, load_table
 from gateway.delivery.outbox import Outbox
 from gateway.delivery.uplinks import UplinkService
 from gateway.enrolment.runtime import DatabaseEnrolments
 from gateway.gb28181.service import GbService
+from gateway.i18n.caption import Caption
 from gateway.secrets_at_rest import use_key_file
 from gateway.units.feeds import UnitFeeds
 from gateway.units.states import UnitStates

@@ -30,9 +30,9 @@ from analyzers.health import DiagnosisSettings
 from analyzers.scenes import SceneConfig, SceneError, scene_class
 from gateway.config.alarm_policy import AlarmPolicy
 from gateway.config.cluster import ClusterConfig
+from gateway.config.plant import PlantConfig, PtzConfig
 from gateway.config.stream_url import encode_userinfo, stream_url_problem, url_message
 from gateway.config.yaml_text import yaml_error_text
-from gateway.config.plant import PlantConfig, PtzConfig
 from uplink.targets import KINDS, TargetKind
 
 ENV_PREFIX = "VIGIL_"
@@ -40,7 +40,8 @@ CONFIG_ENV = "VIGIL_CONFIG"
 DEFAULT_CONFIG = Path("config/demo.yaml")
 
 Role = Literal["admin", "operator", "viewer"]
-# people: robots, e-mail and SMS that reach the camera's recipients (uplink/targets/{wecom,dingtalk,email,sms}.py)
+# people: robots, e-mail and SMS that reach the camera's recipients
+# (uplink/targets/{wecom,dingtalk,email,sms}.py)
 Tier = Literal["park", "county", "city", "province", "enterprise", "big_screen", "people"]
 
 

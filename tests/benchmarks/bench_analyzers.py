@@ -104,7 +104,9 @@ def runner(analytics: PackModels, cam_id: str, scenes: list[dict[str, Any]]) -> 
     from analyzers import Region, build_scene
     from gateway.alarms.recorder import SceneContext
 
-    camera = CameraConfig.model_validate({"id": cam_id, "name": cam_id, "url": "file://bench", "scenes": scenes})
+    camera = CameraConfig.model_validate(
+        {"id": cam_id, "name": cam_id, "url": "file://bench", "scenes": scenes}
+    )
     runs = []
     for cfg in camera.scenes:
         scene = build_scene(cam_id, cfg)
