@@ -29,6 +29,7 @@ from gateway.alarms.lifecycle import (
     decode_picture,
 )
 from gateway.alarms.recorder import OPEN_STATUSES
+from gateway.api.answers import AlarmDetail, AlarmList
 from gateway.api.cache import cached_json
 from gateway.api.http import ApiError, parse_body, query_int, route
 from gateway.api.keys import GATEWAY, principal
@@ -321,6 +322,7 @@ def parse_time(request: web.Request, name: str) -> dt.datetime | None:
 @route(
     "GET",
     "/api/alarms",
+    response=AlarmList,
     scope="alarms:read",
     summary="List alarms, newest first",
     tag="alarms",
@@ -438,6 +440,7 @@ def load_alarm(gw: Any, alarm_id: str) -> dict[str, Any]:
 @route(
     "GET",
     "/api/alarms/{alarm_id}",
+    response=AlarmDetail,
     scope="alarms:read",
     summary="One alarm with revisions and evidence",
     tag="alarms",

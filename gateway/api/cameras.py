@@ -38,6 +38,7 @@ from adapters.rtsp.live import (
     grab_jpeg,
 )
 from adapters.rtsp.probe import ProbeError, probe_stream
+from gateway.api.answers import CameraAnswer, CameraList
 from gateway.api.http import ApiError, parse_body, query_int, request_lang, route
 from gateway.api.keys import GATEWAY
 from gateway.cameras.faults import camera_fault, fault_message
@@ -284,6 +285,7 @@ def _stored_url(gw: Any, camera_id: str | None, url: str) -> str:
 @route(
     "GET",
     "/api/cameras",
+    response=CameraList,
     scope="cameras:read",
     summary="Cameras with live status",
     tag="cameras",
@@ -320,6 +322,7 @@ def _live(gw: Any, camera_id: str) -> tuple[Any, dict[str, str] | None]:
 @route(
     "GET",
     "/api/cameras/{camera_id}",
+    response=CameraAnswer,
     scope="cameras:read",
     summary="One camera with live status",
     tag="cameras",

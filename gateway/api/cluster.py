@@ -14,6 +14,7 @@ import weakref
 from aiohttp import web
 from pydantic import ValidationError
 
+from gateway.api.answers import ClusterAnswer
 from gateway.api.http import ApiError, route
 from gateway.api.keys import GATEWAY
 from gateway.app import Gateway
@@ -80,6 +81,7 @@ async def post_event(request: web.Request) -> web.Response:
 @route(
     "GET",
     "/api/cluster",
+    response=ClusterAnswer,
     scope="cameras:read",
     summary="Each camera's node and the nodes' load",
     tag="cluster",

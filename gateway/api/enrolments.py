@@ -24,6 +24,7 @@ from sqlalchemy import select
 from analyzers.crops import crop_expand
 from analyzers.detectors.classifier import crop_box
 from analyzers.enrolment import EmbedderMissing, EnrolmentError, embedder_path, shared_embedder
+from gateway.api.answers import EnrolmentList
 from gateway.api.http import ApiError, parse_body, route
 from gateway.api.keys import GATEWAY, PRINCIPAL
 from gateway.db.schema import Enrolment, Evidence
@@ -175,6 +176,7 @@ def body_crops(gw: Any, body: EnrolBody, part: str) -> list[np.ndarray]:
 @route(
     "GET",
     "/api/enrolments",
+    response=EnrolmentList,
     scope="models:read",
     summary="Enrolled classes (current versions; every version with history=1): threshold, calibration",
     tag="enrolments",

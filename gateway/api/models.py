@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from gateway.api.answers import ModelList
 from gateway.api.http import ApiError, parse_body, route
 from gateway.api.keys import GATEWAY, PRINCIPAL
 from gateway.auth import (
@@ -192,7 +193,14 @@ async def test_model_version(request: web.Request) -> web.Response:
     return web.json_response(await call(work))
 
 
-@route("GET", "/api/models", scope="models:read", summary="Imported models and their versions", tag="models")
+@route(
+    "GET",
+    "/api/models",
+    scope="models:read",
+    summary="Imported models and their versions",
+    tag="models",
+    response=ModelList,
+)
 async def list_models(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
 

@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.api.answers import SampleList
 from gateway.api.http import ApiError, attachment, parse_body, query_int, route
 from gateway.api.keys import GATEWAY, PRINCIPAL
 from gateway.auth import Principal
@@ -299,6 +300,7 @@ def _data_root(folder: Path) -> Path:
 @route(
     "GET",
     "/api/samples",
+    response=SampleList,
     scope="samples:read",
     summary="List samples, newest first",
     tag="samples",

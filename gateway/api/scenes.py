@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from analyzers.scenes import CATALOGUE, Scene, SceneConfig, SceneError, SceneInfo, scene_class
+from gateway.api.answers import SceneList
 from gateway.api.http import route
 from gateway.api.keys import GATEWAY
 from gateway.api.stats import scene_names
@@ -117,6 +118,7 @@ def scene_entry(key: str, info: SceneInfo, types: AlarmTypeTable) -> dict[str, A
 @route(
     "GET",
     "/api/scenes",
+    response=SceneList,
     scope="cameras:read",
     tag="cameras",
     summary="The scene catalogue: per scene its names (zh/en), default sampling rate and model, pose use, "

@@ -28,6 +28,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from gateway.alarms import kpi
 from gateway.alarms.recorder import OPEN_STATUSES
 from gateway.api.alarms import alarm_json, parse_time
+from gateway.api.answers import StatsAlarms, StatsDisposal, StatsKpi, StatsOverview
 from gateway.api.cache import cached_json
 from gateway.api.http import ApiError, route
 from gateway.api.keys import GATEWAY
@@ -276,6 +277,7 @@ def _with_camera(item: dict[str, Any], names: dict[str, tuple[str, str]]) -> dic
 @route(
     "GET",
     "/api/stats/overview",
+    response=StatsOverview,
     scope="stats:read",
     tag="stats",
     summary="Home page: today's and this week's alarms by scene, open vs handled, camera and uplink "
@@ -414,6 +416,7 @@ def alarm_groups(
 @route(
     "GET",
     "/api/stats/alarms",
+    response=StatsAlarms,
     scope="stats:read",
     tag="stats",
     summary="Alarm counts per camera, scene, region, local hour, day or weekday; optionally against the "
@@ -545,6 +548,7 @@ def disposal_stats(
 @route(
     "GET",
     "/api/stats/disposal",
+    response=StatsDisposal,
     scope="stats:read",
     tag="stats",
     summary="Disposal statistics per scene: verified, true/false, disposed, cleared, closed, open; time to "
@@ -608,6 +612,7 @@ async def stats_summary(request: web.Request) -> web.Response:
 @route(
     "GET",
     "/api/stats/kpi",
+    response=StatsKpi,
     scope="stats:read",
     tag="stats",
     summary="Alarm KPIs per camera, area, scene or local day: alarms per hour, confirmed within 30 s, "

@@ -11,6 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from analyzers.scenes.unit_rules import UnitState
+from gateway.api.answers import UnitList
 from gateway.api.http import ApiError, parse_body, query_int, route
 from gateway.api.keys import GATEWAY, principal
 from gateway.units.states import UnitError, UnitStates
@@ -65,6 +66,7 @@ def _cameras_by_unit(request: web.Request) -> dict[str, list[str]]:
 @route(
     "GET",
     "/api/units",
+    response=UnitList,
     scope="units:read",
     tag="units",
     summary="Production units with their run state and cameras",

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from gateway.alarms.recorder import OPEN_STATUSES
+from gateway.api.answers import UplinkList
 from gateway.api.http import ApiError, parse_body, query_int, route
 from gateway.api.keys import GATEWAY
 from gateway.db.schema import Alarm, OutboxRow, UplinkTarget
@@ -35,6 +36,7 @@ STATS_EVERY_S = 5.0
 @route(
     "GET",
     "/api/uplinks",
+    response=UplinkList,
     scope="uplink:read",
     tag="uplink",
     summary="Uplink targets per tier with status, backlog, last error and dead letters",
