@@ -40,7 +40,7 @@ from gateway.db.schema import (
     Disposal,
     Evidence,
 )
-from gateway.i18n import current_lang
+from gateway.i18n import current_lang, t_request
 from gateway.i18n.alarm_text import alarm_text
 from gateway.times import as_utc, iso
 
@@ -91,7 +91,7 @@ class CloseBody(Body):
 def _request_key(request: web.Request) -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 1 <= len(key) <= MAX_KEY:
-        raise ApiError(400, f"Idempotency-Key must be 1..{MAX_KEY} characters")
+        raise ApiError(400, t_request("api.idempotency_key", max=MAX_KEY))
     return key
 
 
@@ -119,7 +119,7 @@ def _picture(b64: str, what: str) -> Any:
 def _when(value: dt.datetime | None, what: str) -> dt.datetime | None:
     value = as_utc(value)
     if value is not None and value > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5):
-        raise ApiError(422, f"{what} is in the future; send the time it happened")
+        raise ApiError(422, t_request("api.in_future", what=what))
     return value
 
 
@@ -309,11 +309,9 @@ def parse_time(request: web.Request, name: str) -> dt.datetime | None:
     try:
         value = dt.datetime.fromisoformat(raw)
     except ValueError as exc:
-        raise ApiError(
-            400, f"query parameter {name} must be an ISO 8601 time, e.g. 2026-11-21T08:00:00+08:00"
-        ) from exc
+        raise ApiError(400, t_request("api.time_format", name=name)) from exc
     if not 1970 <= value.year <= 2200:  # beyond this, period arithmetic overflows
-        raise ApiError(400, f"query parameter {name} must be a time between the years 1970 and 2200")
+        raise ApiError(400, t_request("api.time_range", name=name))
     # In UTC: SQLite compares the stored UTC times as text, so a bound with another offset
     # (2026-12-08T00:00:00+08:00, as the console sends) would be read 8 hours off.
     return as_utc(value).astimezone(dt.UTC)
@@ -382,10 +380,10 @@ def filtered_alarms(request: web.Request) -> Select[Alarm]:
     q = request.query
     text = q.get("q", "").strip()
     if len(text) > 100:
-        raise ApiError(400, "query parameter q may have at most 100 characters")
+        raise ApiError(400, t_request("api.q_too_long"))
     verdict = q.get("verdict")
     if verdict not in (None, "", "true_positive", "false_positive", "none"):
-        raise ApiError(400, "verdict must be true_positive, false_positive or none")
+        raise ApiError(400, t_request("api.verdict"))
     stmt = select(Alarm)
     if text:
         like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -412,12 +410,12 @@ def filtered_alarms(request: web.Request) -> Select[Alarm]:
         stmt = stmt.where(Alarm.occurred_at <= until)
     source, job = q.get("source") or None, q.get("job") or None
     if source not in (None, "live", "video"):
-        raise ApiError(400, "source must be live or video")
+        raise ApiError(400, t_request("api.alarm_source"))
     if source:
         stmt = stmt.where(Alarm.source == source)
     if job is not None:
         if len(job) > 26:
-            raise ApiError(400, "job must be a video job id (26 characters)")
+            raise ApiError(400, t_request("api.video_job"))
         stmt = stmt.where(Alarm.video_job_id == job)
     return stmt
 
@@ -430,7 +428,7 @@ def load_alarm(gw: Any, alarm_id: str) -> dict[str, Any]:
             .options(selectinload(Alarm.revisions), selectinload(Alarm.evidence))
         )
         if alarm is None:
-            raise ApiError(404, f"no alarm {alarm_id}")
+            raise ApiError(404, t_request("api.no_alarm", alarm=alarm_id))
         out = alarm_json(alarm, full=True)
         disposals = s.scalars(select(Disposal).where(Disposal.alarm_id == alarm_id).order_by(Disposal.id))
         out["disposals"] = [disposal_json(d) for d in disposals]
@@ -463,7 +461,7 @@ async def alarm_snapshot(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     alarm_id, kind = request.match_info["alarm_id"], request.query.get("kind", "snapshot")
     if kind not in ("snapshot", "snapshot_raw", "clear_snapshot"):
-        raise ApiError(400, "kind must be snapshot, snapshot_raw or clear_snapshot")
+        raise ApiError(400, t_request("api.evidence_kind"))
 
     def work() -> str | None:
         with gw.db.session() as s:
@@ -471,10 +469,10 @@ async def alarm_snapshot(request: web.Request) -> web.StreamResponse:
 
     rel = await asyncio.to_thread(work)
     if rel is None:
-        raise ApiError(404, f"alarm {alarm_id} has no {kind}")
+        raise ApiError(404, t_request("api.alarm_lacks", alarm=alarm_id, kind=kind))
     path = gw.store.path(rel)
     if not path.is_file():
-        raise ApiError(410, f"the {kind} file of alarm {alarm_id} is missing from storage")
+        raise ApiError(410, t_request("api.alarm_file_missing", alarm=alarm_id, kind=kind))
     return web.FileResponse(
         path, headers={"Content-Type": "image/jpeg", "Cache-Control": "private, max-age=86400"}
     )
@@ -503,10 +501,10 @@ async def evidence_file(request: web.Request) -> web.StreamResponse:
 
     found = await asyncio.to_thread(work)
     if found is None:
-        raise ApiError(404, f"alarm {alarm_id} has no evidence {digest}")
+        raise ApiError(404, t_request("api.no_evidence", alarm=alarm_id, digest=digest))
     path = gw.store.path(found[0])
     if not path.is_file():
-        raise ApiError(410, "the evidence file is no longer in storage (past its retention)")
+        raise ApiError(410, t_request("api.evidence_gone"))
     return web.FileResponse(
         path, headers={"Content-Type": found[1], "Cache-Control": "private, max-age=86400"}
     )
@@ -650,9 +648,9 @@ async def export_alarms(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     fmt, lang = request.query.get("format", "csv"), request.query.get("lang", "zh")
     if fmt not in ("csv", "xlsx"):
-        raise ApiError(400, "format must be csv or xlsx")
+        raise ApiError(400, t_request("api.export_format"))
     if lang not in ("zh", "en"):
-        raise ApiError(400, "lang must be zh or en")
+        raise ApiError(400, t_request("api.export_lang"))
     stmt = filtered_alarms(request)
 
     def work() -> bytes:
@@ -701,7 +699,7 @@ async def batch(request: web.Request) -> web.Response:
     body = await parse_body(request, BatchBody)
     reason = (body.reason or "").strip()
     if body.action == "reject" and not reason:
-        raise ApiError(422, "give the reason these alarms are false positives (reason)")
+        raise ApiError(422, t_request("api.reject_reason"))
     actor = principal(request).name
 
     def work() -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from gateway.auth import (
     Principal,
 )
 from gateway.db.schema import Model, ModelVersion
-from gateway.i18n import current_lang
+from gateway.i18n import current_lang, t_request
 from gateway.i18n.models import model_description
 from gateway.models import versions as mv
 from gateway.times import iso
@@ -38,11 +38,16 @@ async def call(work: Callable[[], T]) -> T:
     try:
         return await asyncio.to_thread(work)
     except mv.VersionNotFound as exc:
-        raise ApiError(404, str(exc)) from exc
+        raise ApiError(404, _worded(exc)) from exc
     except mv.GateRefused as exc:
-        raise ApiError(409, str(exc)) from exc
+        raise ApiError(409, _worded(exc)) from exc
     except mv.ModelVersionError as exc:
-        raise ApiError(422, str(exc)) from exc
+        raise ApiError(422, _worded(exc)) from exc
+
+
+def _worded(exc: mv.ModelVersionError) -> str:
+    """The error in the user's language where it has a translation key (else as raised)."""
+    return t_request(exc.key, **exc.params) if exc.key else str(exc)
 
 
 @route(

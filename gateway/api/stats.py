@@ -34,6 +34,7 @@ from gateway.api.http import ApiError, route
 from gateway.api.keys import GATEWAY
 from gateway.api.names import scene_names, site_zone
 from gateway.db.schema import Alarm, Camera, Disposal
+from gateway.i18n import t_request
 from gateway.times import iso
 
 GROUPS = ("camera", "scene", "hour", "day", "weekday", "region")
@@ -57,9 +58,9 @@ def period(request: web.Request) -> tuple[dt.datetime, dt.datetime]:
     until = parse_time(request, "until") or dt.datetime.now(dt.UTC)
     since = parse_time(request, "since") or until - DEFAULT_RANGE
     if since >= until:
-        raise ApiError(400, "since must be before until")
+        raise ApiError(400, t_request("api.since_before_until"))
     if until - since > MAX_RANGE:
-        raise ApiError(400, f"the period may span at most {MAX_RANGE.days} days; narrow since/until")
+        raise ApiError(400, t_request("api.period_too_long", days=MAX_RANGE.days))
     return since, until
 
 
@@ -67,14 +68,14 @@ def alarm_source(request: web.Request) -> str:
     """Which alarms count: live ones by default (offline video alarms are not today's alarms)."""
     source = request.query.get("source", "live")
     if source not in SOURCES:
-        raise ApiError(400, "source must be live, video or all")
+        raise ApiError(400, t_request("api.stats_source"))
     return source
 
 
 def want_csv(request: web.Request) -> bool:
     fmt = request.query.get("format", "json")
     if fmt not in ("json", "csv"):
-        raise ApiError(400, "format must be json or csv")
+        raise ApiError(400, t_request("api.stats_format"))
     return fmt == "csv"
 
 
@@ -433,7 +434,7 @@ async def stats_alarms(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     group = request.query.get("group", "scene")
     if group not in GROUPS:
-        raise ApiError(400, f"group must be one of {', '.join(GROUPS)}")
+        raise ApiError(400, t_request("api.stats_group", groups=", ".join(GROUPS)))
     since, until = period(request)
     compare = request.query.get("compare", "0") in ("1", "true", "yes")
     as_csv = want_csv(request)
@@ -623,7 +624,7 @@ async def stats_kpi(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     group = request.query.get("group", "scene")
     if group not in kpi.GROUPS:
-        raise ApiError(400, f"group must be one of {', '.join(kpi.GROUPS)}")
+        raise ApiError(400, t_request("api.stats_group", groups=", ".join(kpi.GROUPS)))
     since, until = period(request)
     source, as_csv = alarm_source(request), want_csv(request)
     tz = site_zone(gw)

@@ -23,6 +23,7 @@ from gateway.api.http import ApiError, parse_body, query_int, route
 from gateway.api.keys import GATEWAY
 from gateway.db.schema import Alarm, OutboxRow, UplinkTarget
 from gateway.delivery.uplinks import UnknownTarget
+from gateway.i18n import t_request
 from gateway.times import as_utc
 from uplink.targets.websocket import FeedHub, Subscriber, feed_item
 
@@ -107,7 +108,7 @@ async def backfill(request: web.Request) -> web.Response:
     since, until = as_utc(body.since), as_utc(body.until)
     assert since is not None and until is not None
     if since > until:
-        raise ApiError(422, "since must be before until")
+        raise ApiError(422, t_request("api.since_before_until"))
     result = await _on_target(request, request.app[GATEWAY].uplinks.backfill, since, until)
     return web.json_response(result)
 
@@ -129,7 +130,7 @@ def _since(request: web.Request) -> int | None:
     try:
         return max(0, int(raw))
     except ValueError as exc:
-        raise ApiError(400, "since must be a sequence number from an earlier message") from exc
+        raise ApiError(400, t_request("api.feed_since")) from exc
 
 
 def _from_log(gw: Any, hub: FeedHub, seq: int) -> list[dict[str, Any]]:

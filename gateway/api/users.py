@@ -32,6 +32,7 @@ from gateway.db.schema import (
     User,
     utcnow,
 )
+from gateway.i18n import t_request
 from gateway.times import iso
 
 Role = Literal["admin", "operator", "viewer"]
@@ -122,10 +123,10 @@ async def patch_user(request: web.Request) -> web.Response:
     try:
         user_id = int(request.match_info["user_id"])
     except ValueError as exc:
-        raise ApiError(400, "user id must be an integer (see GET /api/users)") from exc
+        raise ApiError(400, t_request("api.user_id")) from exc
     body = await parse_body(request, UserPatch)
     if body.disabled is not None and body.enabled is not None and body.disabled == body.enabled:
-        raise ApiError(422, "disabled and enabled contradict each other; send one of them")
+        raise ApiError(422, t_request("api.enabled_contradiction"))
     enabled = (
         body.enabled if body.enabled is not None else None if body.disabled is None else not body.disabled
     )
@@ -139,14 +140,14 @@ async def patch_user(request: web.Request) -> web.Response:
         try:
             new_hash = await request.app[HASH_POOL].run(hash_password, body.password)
         except HashPoolBusy as exc:
-            raise ApiError(503, "the gateway is busy checking logins; try again in a few seconds") from exc
+            raise ApiError(503, t_request("api.hash_busy")) from exc
     assert body.role is None or body.role in ROLES
 
     def work() -> dict[str, Any]:
         with gw.db.session() as s:
             user = s.get(User, user_id, with_for_update=True)
             if user is None:
-                raise ApiError(404, f"no user {user_id}")
+                raise ApiError(404, t_request("api.no_user", user=user_id))
             role = body.role or user.role
             active = user.enabled if enabled is None else enabled
             if user.role == "admin" and user.enabled and (role != "admin" or not active):
@@ -156,9 +157,7 @@ async def patch_user(request: web.Request) -> web.Response:
                     .where(User.role == "admin", User.enabled.is_(True), User.id != user.id)
                 )
                 if not others:
-                    raise ApiError(
-                        409, f"{user.username} is the last enabled admin; make another user admin first"
-                    )
+                    raise ApiError(409, t_request("api.last_admin", user=user.username))
             changed = []
             if role != user.role:
                 user.role = role
@@ -242,7 +241,7 @@ async def login(request: web.Request) -> web.Response:
         guard.release(ticket)
         raise ApiError(
             503,
-            "the gateway is busy checking other logins; try again in a few seconds",
+            t_request("api.login_busy"),
             headers={"Retry-After": "2"},
         ) from exc
     except BaseException:
@@ -257,7 +256,7 @@ async def login(request: web.Request) -> web.Response:
         for lock in locks:
             kind, who = lock.key.split(":", 1)
             journal.record("login_locked", **{kind: who}, seconds=lock.seconds, username=body.username)
-        raise ApiError(401, "wrong username or password")
+        raise ApiError(401, t_request("api.wrong_login"))
     guard.succeeded(ticket)
     response = web.json_response(result)
     response.set_cookie(
@@ -501,7 +500,7 @@ async def revoke_token(request: web.Request) -> web.Response:
     try:
         token_id = int(request.match_info["token_id"])
     except ValueError as exc:
-        raise ApiError(400, "token id must be an integer") from exc
+        raise ApiError(400, t_request("api.token_id")) from exc
 
     def work() -> bool:
         with gw.db.session() as s:
@@ -512,6 +511,6 @@ async def revoke_token(request: web.Request) -> web.Response:
             return True
 
     if not await asyncio.to_thread(work):
-        raise ApiError(404, f"no token {token_id}")
+        raise ApiError(404, t_request("api.no_token", token=token_id))
     request.app[SECURITY_LOG].record("token_revoked", by=principal(request).name, id=token_id)
     return web.json_response({"ok": True})

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Literal, cast
 
-from gateway.i18n import cameras, config, enrolment, errors, models, scenes
+from gateway.i18n import cameras, config, enrolment, errors, models, requests, scenes
 
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
@@ -31,6 +31,7 @@ TABLES: tuple[Mapping[str, Mapping[str, str]], ...] = (
     enrolment.TEXT,
     errors.TEXT,
     models.TEXT,
+    requests.TEXT,
     scenes.TEXT,
 )
 TEXT: dict[str, Mapping[str, str]] = {}
@@ -86,3 +87,9 @@ def use_lang(lang: Lang) -> Iterator[None]:
         yield
     finally:
         _CURRENT.reset(token)
+
+
+def t_request(key: str, /, **params: object) -> str:
+    """The text of ``key`` in the language of the request being served (English outside a request or
+    when the client asks for none)."""
+    return t(key, current_lang() or "en", **params)

@@ -50,7 +50,12 @@ DETECTOR_FAMILIES = family_names("detector")  # every registered detector family
 
 
 class ModelVersionError(ValueError):
-    """The request cannot be done; the message says what to fix."""
+    """The request cannot be done; the message says what to fix. ``key`` and ``params``: the same
+    message in gateway.i18n's tables, for the API to word it in the user's language."""
+
+    def __init__(self, message: str, key: str | None = None, **params: object) -> None:
+        super().__init__(message)
+        self.key, self.params = key, params
 
 
 class VersionNotFound(ModelVersionError):
@@ -67,7 +72,11 @@ class GateRefused(ModelVersionError):
 def _version(s: Session, version_id: str) -> ModelVersion:
     row = s.get(ModelVersion, version_id)
     if row is None:
-        raise VersionNotFound(f"no model version {version_id!r}; `vigil models list` shows the versions")
+        raise VersionNotFound(
+            f"no model version {version_id!r}; `vigil models list` shows the versions",
+            "api.model.no_version",
+            version=version_id,
+        )
     return row
 
 
@@ -291,10 +300,19 @@ def _gate(candidate: ModelVersion, replaced: ModelVersion | None, override: bool
         if new is None
         else f"version {candidate.id} has F1 {new:.4f}, lower than {old:.4f} of {replaced.id}"
     )
+    figures = {"candidate": candidate.id, "replaced": replaced.id, "old": f"{old:.4f}"}
+    figures["new"] = "-" if new is None else f"{new:.4f}"
+    case = "no_f1" if new is None else "lower"
     if not override:
-        raise GateRefused(f"promotion gate: {why}; activate with override and a reason to do it anyway")
+        raise GateRefused(
+            f"promotion gate: {why}; activate with override and a reason to do it anyway",
+            f"api.model.gate_{case}_override",
+            **figures,
+        )
     if not reason or not reason.strip():
-        raise GateRefused(f"promotion gate: {why}; an override needs a reason")
+        raise GateRefused(
+            f"promotion gate: {why}; an override needs a reason", f"api.model.gate_{case}_reason", **figures
+        )
     return True
 
 
@@ -312,7 +330,9 @@ def activate(
     """Make a version the one that runs: for the whole model (no scene), or pinned on the camera
     scenes of ``scene`` (optionally of one camera). Passes the promotion gate first."""
     if camera_id is not None and scene is None:
-        raise ModelVersionError("a camera needs a scene: activation is per scene")
+        raise ModelVersionError(
+            "a camera needs a scene: activation is per scene", "api.model.camera_needs_scene"
+        )
     with db.session() as s:
         v = _version(s, version_id)
         now = utcnow()
@@ -329,7 +349,12 @@ def activate(
             targets = list(s.scalars(stmt.order_by(CameraScene.camera_id)))
             if not targets:
                 where = f" on camera {camera_id}" if camera_id else ""
-                raise ModelVersionError(f"no camera runs scene {scene!r}{where}")
+                raise ModelVersionError(
+                    f"no camera runs scene {scene!r}{where}",
+                    "api.model.no_camera_on_camera" if camera_id else "api.model.no_camera_runs",
+                    scene=scene,
+                    camera=camera_id,
+                )
             for cs in targets:
                 replaced = (
                     s.get(ModelVersion, cs.model_version_id)
@@ -392,19 +417,31 @@ def rollback(
         if v is None:
             model = s.scalar(select(Model).where(Model.name == target))
             if model is None:
-                raise VersionNotFound(f"{target!r} is neither a model version id nor a model name")
+                raise VersionNotFound(
+                    f"{target!r} is neither a model version id nor a model name",
+                    "api.model.no_target",
+                    target=target,
+                )
             history = sorted(
                 (x for x in model.versions if x.activated_at is not None and x.status != "candidate"),
                 key=lambda x: (as_utc(x.activated_at) or NEVER, x.id),
                 reverse=True,
             )
             if len(history) < 2:
-                raise ModelVersionError(f"model {target!r} has no earlier version to roll back to")
+                raise ModelVersionError(
+                    f"model {target!r} has no earlier version to roll back to",
+                    "api.model.no_earlier",
+                    model=target,
+                )
             version_id = history[1].id
         else:
             current = current_version(s, v.model_id)
             if current is not None and current.id == v.id and scene is None:
-                raise ModelVersionError(f"version {v.id} is the current version already")
+                raise ModelVersionError(
+                    f"version {v.id} is the current version already",
+                    "api.model.current_already",
+                    version=v.id,
+                )
             version_id = v.id
     return activate(
         db,
