@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from gateway.auth import create_user, issue_token
+from gateway.cli.cameras import LANG_CHOICES, cli_lang
 from gateway.cli.common import open_config, open_database
 from gateway.config.check import check_file
 from gateway.config.schema import GatewayConfig
 from gateway.db import current_revision, head_revision, upgrade
+from gateway.i18n import t
 
 
 def register(sub: Any) -> None:
@@ -23,6 +25,7 @@ def register(sub: Any) -> None:
     )
     p = cfg.add_parser("check", help="report every error in a YAML config with its line")
     p.add_argument("file")
+    p.add_argument("--lang", choices=LANG_CHOICES, help="language of the messages (default: $LANG)")
     p.set_defaults(func=cmd_config_check)
     p = cfg.add_parser("schema", help="print (or --out FILE) the JSON schema of the configuration")
     p.add_argument("--out")
@@ -57,19 +60,17 @@ def register(sub: Any) -> None:
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     """Every problem in one run, each with its line; exit status 1 when there is any."""
-    path = Path(args.file)
-    result = check_file(path)
+    path, lang = Path(args.file), cli_lang(args)
+    result = check_file(path, lang=lang)
     if result.config is None:
-        print(f"{path}: {len(result.problems)} problem(s):", file=sys.stderr)
+        print(t("check.problems", lang, path=path, count=len(result.problems)), file=sys.stderr)
         for problem in result.problems:
             print(f"  {problem.text(path)}", file=sys.stderr)
         return 1
     config = result.config
     scenes = sum(len(c.scenes) for c in config.cameras)
-    print(
-        f"{path}: OK ({len(config.cameras)} camera(s), {scenes} scene task(s), "
-        f"{len(config.uplink)} uplink target(s))"
-    )
+    counts = {"cameras": len(config.cameras), "scenes": scenes, "targets": len(config.uplink)}
+    print(t("check.ok", lang, path=path, **counts))
     return 0
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from analyzers.scenes import SceneError, scene_class
+from analyzers.scenes import CATALOGUE, SceneError, scene_class
 from gateway.config.schema import (
     GatewayConfig,
     _line_of,
@@ -33,8 +33,10 @@ from gateway.config.schema import (
     error_places,
     resolve_paths,
 )
+from gateway.config.stream_url import url_message
 from gateway.config.yaml_text import yaml_error_parts
-from gateway.i18n import t
+from gateway.i18n import has, t
+from gateway.i18n.config_check import PYDANTIC_TYPES
 
 Loc = tuple[int | str, ...]
 # Errors the schema raises at a whole camera for what this module reports at the exact place.
@@ -62,19 +64,18 @@ def check_file(path: Path, environ: Mapping[str, str] | None = None, lang: str =
     """Check a configuration file; ``environ`` (default: this process's) supplies overrides and secrets."""
     env = os.environ if environ is None else environ
     if not path.is_file():
-        return CheckResult(
-            None, [Problem(None, "", "file not found; pass --config FILE or set VIGIL_CONFIG")]
-        )
+        return CheckResult(None, [Problem(None, "", t("check.file_not_found", lang))])
     text = path.read_text(encoding="utf-8")
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         line, message = yaml_error_parts(exc)
+        if lang != "en":
+            message = t("config.yaml_syntax", lang, problem=message.removeprefix("not valid YAML: "))
         return CheckResult(None, [Problem(line, "", message)])
     if not isinstance(data, dict):
-        message = "the top level must be a mapping of sections (site, database, ...)"
-        return CheckResult(None, [Problem(1, "", message)])
+        return CheckResult(None, [Problem(1, "", t("check.top_level", lang))])
     problems: list[Problem] = []
 
     def add(loc: Loc, message: str) -> None:
@@ -82,20 +83,20 @@ def check_file(path: Path, environ: Mapping[str, str] | None = None, lang: str =
         if problem not in problems:
             problems.append(problem)
 
-    scene_locs = _scene_problems(data, add)
+    scene_locs = _scene_problems(data, add, lang)
     _merge(data, env_overrides(env))
     config: GatewayConfig | None = None
     try:
         config = GatewayConfig.model_validate(data)
     except ValidationError as exc:
         model_checks_ran = False
-        for loc, message, kind in error_places(exc):
+        for error, (loc, message, kind) in zip(exc.errors(include_url=False), error_places(exc), strict=True):
             if kind in COVERED and scene_locs:
                 continue
             model_checks_ran |= not loc
-            add(loc, message)
+            add(loc, _worded(error, message, lang))
         if not model_checks_ran:  # a field was wrong, so the cross-references were not checked yet
-            _reference_problems(data, add)
+            _reference_problems(data, add, lang)
     for loc, variable in _secret_settings(data):
         if variable and not env.get(variable):
             add(loc, t("config.secret_unset", lang, var=variable))
@@ -105,6 +106,19 @@ def check_file(path: Path, environ: Mapping[str, str] | None = None, lang: str =
     return CheckResult(resolve_paths(config, path.parent), [])
 
 
+def _worded(error: Any, message: str, lang: str) -> str:
+    """A schema error in ``lang``: by its translation key (ctx["key"]) or pydantic's error type; in
+    English pydantic's own (more detailed) words where there is no key."""
+    ctx = error.get("ctx") or {}
+    key = ctx.get("key")
+    if isinstance(key, str) and has(key):
+        params = {k: v for k, v in ctx.items() if k not in ("key", "text")}
+        return url_message((key, params), lang) if key.startswith("url.") else t(key, lang, **params)
+    if lang != "en" and error["type"] in PYDANTIC_TYPES:
+        return t(PYDANTIC_TYPES[error["type"]], lang, **ctx)
+    return message
+
+
 def _items(data: Any, key: str) -> Iterator[tuple[int, dict[str, Any]]]:
     section = data.get(key) if isinstance(data, dict) else None
     for i, item in enumerate(section if isinstance(section, list) else []):
@@ -112,7 +126,7 @@ def _items(data: Any, key: str) -> Iterator[tuple[int, dict[str, Any]]]:
             yield i, item
 
 
-def _scene_problems(data: dict[str, Any], add: Any) -> set[Loc]:
+def _scene_problems(data: dict[str, Any], add: Any, lang: str) -> set[Loc]:
     """Each scene's kind, parameters and model, at the scene's own path; the cameras with a problem."""
     found: set[Loc] = set()
     for i, cam in _items(data, "cameras"):
@@ -123,8 +137,8 @@ def _scene_problems(data: dict[str, Any], add: Any) -> set[Loc]:
                 continue  # the schema reports a missing or wrong `scene`
             try:
                 cls = scene_class(kind)
-            except SceneError as exc:
-                add((*at, "scene"), str(exc))
+            except SceneError:
+                add((*at, "scene"), t("check.unknown_scene", lang, scene=kind, known=", ".join(CATALOGUE)))
                 found.add(("cameras", i))
                 continue
             params = scene.get("params") or {}
@@ -135,18 +149,18 @@ def _scene_problems(data: dict[str, Any], add: Any) -> set[Loc]:
                     known = ", ".join(cls.Params.model_fields) or "none"
                     for err in exc.errors(include_url=False):
                         if err["type"] == "extra_forbidden":
-                            message = f"unknown parameter of scene {kind!r} (its parameters: {known})"
+                            message = t("check.unknown_param", lang, scene=kind, known=known)
                         else:
-                            message = str(err["msg"]).removeprefix("Value error, ")
+                            message = _worded(err, str(err["msg"]).removeprefix("Value error, "), lang)
                         add((*at, "params", *err["loc"]), message)
                     found.add(("cameras", i))
             if not (scene.get("model") or cls.default_model):
-                add(at, f"scene {kind!r} needs `model`: the name of the detector it reads")
+                add(at, t("check.needs_model", lang, scene=kind))
                 found.add(("cameras", i))
     return found
 
 
-def _reference_problems(data: dict[str, Any], add: Any) -> None:
+def _reference_problems(data: dict[str, Any], add: Any, lang: str) -> None:
     """Duplicate ids and names, and cameras naming a source or uplink target that is not there."""
     for section, key in (("cameras", "id"), ("sources", "id"), ("uplink", "name"), ("users", "username")):
         seen: dict[Any, int] = {}
@@ -155,7 +169,8 @@ def _reference_problems(data: dict[str, Any], add: Any) -> None:
             if value is None:
                 continue
             if value in seen:
-                add((section, i, key), f"duplicate {key} {value!r} (also {section}[{seen[value]}])")
+                where = {"key": key, "value": value, "section": section, "other": seen[value]}
+                add((section, i, key), t("check.duplicate", lang, **where))
             else:
                 seen[value] = i
     sources = {item.get("id") for _, item in _items(data, "sources")}
@@ -163,12 +178,12 @@ def _reference_problems(data: dict[str, Any], add: Any) -> None:
     for i, cam in _items(data, "cameras"):
         source = cam.get("source")
         if source is not None and source not in sources:
-            add(("cameras", i, "source"), f"source {source!r} is not in `sources`")
+            add(("cameras", i, "source"), t("check.no_source", lang, source=source))
         alarm = cam.get("alarm")
         push = alarm.get("push") if isinstance(alarm, dict) else None
         for k, name in enumerate(push if isinstance(push, list) else []):
             if name not in targets:
-                add(("cameras", i, "alarm", "push", k), f"uplink target {name!r} is not in `uplink`")
+                add(("cameras", i, "alarm", "push", k), t("check.no_target", lang, target=name))
 
 
 def _secret_settings(node: Any, loc: Loc = ()) -> Iterator[tuple[Loc, str]]:

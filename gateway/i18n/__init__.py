@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Literal, cast
 
-from gateway.i18n import cameras, config, enrolment, errors, models, requests, scenes
+from gateway.i18n import cameras, config, config_check, enrolment, errors, models, requests, scenes
 
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
@@ -28,6 +28,7 @@ DEFAULT_LANG: Lang = "zh"
 TABLES: tuple[Mapping[str, Mapping[str, str]], ...] = (
     cameras.TEXT,
     config.TEXT,
+    config_check.TEXT,
     enrolment.TEXT,
     errors.TEXT,
     models.TEXT,
