@@ -135,6 +135,9 @@ class Scene(ABC):
         self.params: Any = self.Params.model_validate(config.params)
         self.regions = [Region(r.name, r.polygon) for r in config.regions] or [WHOLE_FRAME]
         self.exclusions = [Region(r.name, r.polygon) for r in config.exclusions]
+        # The regions analysed now (None = all): the plant context narrows them to those of the PTZ
+        # preset the camera is at (gateway/cameras/scene_gate.py).
+        self.active_regions: frozenset[str] | None = None
         self.holds: dict[str, Hold] = {}
         self.tracker = Tracker(fps=config.rate) if self.tracked else None
         self.last_ts: float | None = None
@@ -221,6 +224,8 @@ class Scene(ABC):
         events = []
         seen = set()
         for region in self.regions:
+            if self.active_regions is not None and region.name not in self.active_regions:
+                continue  # drawn at another PTZ preset: its holds step as absent below
             inside = region.inside(kept, width, height, self.anchor)
             for obs in self.observe(region.name, inside, frame):
                 seen.add(obs.key)

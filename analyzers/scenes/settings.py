@@ -43,6 +43,11 @@ class RegionConfig(BaseModel):
         description=f"3 to {MAX_POLYGON_POINTS} [x, y] points, each within 0..1",
     )
     unit: str | None = Field(None, description="production unit this region belongs to; null = the camera's")
+    preset: str | None = Field(
+        None,
+        description="PTZ preset (in the camera's ptz.presets) this region was drawn at: it is analysed only "
+        "while the camera is at that preset; null = the scene's preset (or every view without one)",
+    )
 
     @field_validator("polygon")
     @classmethod

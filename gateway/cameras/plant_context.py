@@ -51,8 +51,10 @@ class CameraContext:
             self.gate.diagnosis.offer(frame.image, frame.ts)
 
     def runnable(self, run: _Run, ts: float) -> bool:
-        """Whether the scene may analyse this frame (not paused by the PTZ preset or a moved view)."""
-        reason = self.gate.paused(run.scene.config, ts)
+        """Whether the scene may analyse this frame (not paused by the PTZ preset or a moved view); the
+        scene analyses only the regions of the preset the camera is at."""
+        regions, reason = self.gate.plan(run.scene.config, ts)
+        run.scene.active_regions = regions
         key = run.scene.key
         if reason is None:
             if self.paused.pop(key, None) is not None:

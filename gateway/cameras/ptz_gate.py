@@ -5,7 +5,7 @@ check (the picture no longer matches the reference) pauses the region scenes ins
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gateway.config.plant import PresetConfig, PtzConfig
@@ -54,20 +54,31 @@ class PtzGate:
     def off_preset(self, preset_name: str, now: float) -> str | None:
         """Why a scene drawn at ``preset_name`` must pause now, or None when the camera is there (or
         when no PTZ state is known: the moved-view check decides then)."""
-        preset = self.ptz.preset(preset_name)
+        return self.settled_at([preset_name], now)[1]
+
+    def settled_at(self, names: Sequence[str], now: float) -> tuple[str | None, str | None]:
+        """The preset among ``names`` the camera has settled at, or (None, why it is at none of them);
+        (None, None) when no PTZ state is known (the moved-view check decides then)."""
+        presets = [p for p in (self.ptz.preset(n) for n in names) if p is not None]
         position = self.read() if self.read is not None else None
-        if preset is None or position is None:
-            return None
-        if position.get("moving") or not at_preset(position, preset, self.ptz.tolerance):
-            self._back_since.pop(preset_name, None)
+        if not presets or position is None:
+            return None, None
+        moving = bool(position.get("moving"))
+        here = (
+            None if moving else next((p for p in presets if at_preset(position, p, self.ptz.tolerance)), None)
+        )
+        for preset in presets:
+            if preset is not here:
+                self._back_since.pop(preset.name, None)
+        if here is None:
             where = ", ".join(
                 f"{a} {float(position[a]):.2f}"
                 for a in ("pan", "tilt", "zoom")
                 if position.get(a) is not None
             )
-            state = "moving" if position.get("moving") else f"at {where}"
-            return f"paused: camera off preset {preset_name} ({state})"
-        since = self._back_since.setdefault(preset_name, now)
+            state = "moving" if moving else f"at {where}"
+            return None, f"paused: camera off preset {', '.join(p.name for p in presets)} ({state})"
+        since = self._back_since.setdefault(here.name, now)
         if now - since < self.ptz.settle_s:
-            return f"paused: camera back at preset {preset_name}, settling"
-        return None
+            return None, f"paused: camera back at preset {here.name}, settling"
+        return here.name, None

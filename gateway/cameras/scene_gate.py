@@ -49,17 +49,28 @@ class SceneGate:
 
     def paused(self, scene: SceneConfig, now: float | None = None) -> str | None:
         """Why the scene must not run on this frame, or None."""
+        return self.plan(scene, now)[1]
+
+    def plan(self, scene: SceneConfig, now: float | None = None) -> tuple[frozenset[str] | None, str | None]:
+        """(the scene's regions to analyse now, None = all; why the scene pauses, or None). A region
+        belongs to its own preset, else to the scene's; one with neither is analysed at every view."""
         if not scene.regions:
-            return None  # a whole-frame scene does not depend on where the camera looks
+            return None, None  # a whole-frame scene does not depend on where the camera looks
         now = time.time() if now is None else now
-        if scene.preset is not None and self.ptz is not None:
+        presets = {r.name: r.preset or scene.preset for r in scene.regions}
+        wanted = sorted({p for p in presets.values() if p is not None})
+        if wanted and self.ptz is not None:
             if self.ptz.waiting(now):
-                return f"paused: waiting for the camera's PTZ position (preset {scene.preset})"
-            if self.ptz.available():
-                return self.ptz.off_preset(scene.preset, now)
+                return None, f"paused: waiting for the camera's PTZ position (preset {', '.join(wanted)})"
+            at, why = self.ptz.settled_at(wanted, now)
+            if at is not None or why is not None:  # the PTZ state decides
+                regions = frozenset(n for n, p in presets.items() if p is None or p == at)
+                if not regions:
+                    return None, why
+                return (None if len(regions) == len(presets) else regions), None
         if self.diagnosis is not None and self.diagnosis.view_moved():
-            return "paused: the view does not match the reference picture (camera moved)"
-        return None
+            return None, "paused: the view does not match the reference picture (camera moved)"
+        return None, None
 
     def unit_of(self, scene: SceneConfig, region: str) -> str | None:
         for r in scene.regions:

@@ -238,6 +238,14 @@ class CameraConfig(Strict):
                 raise ValueError(
                     f"scene {scene.scene!r}: preset {scene.preset!r} is not in ptz.presets; add its position"
                 )
+            for region in scene.regions:
+                if region.preset is not None and self.ptz.preset(region.preset) is None:
+                    raise ValueError(
+                        f"scene {scene.scene!r} region {region.name!r}: preset {region.preset!r} is not in "
+                        "ptz.presets; add its position"
+                    )
+            if any(e.preset is not None for e in scene.exclusions):
+                raise ValueError(f"scene {scene.scene!r}: exclusions apply at every preset; remove `preset`")
         return self
 
 
