@@ -194,14 +194,27 @@ class HashPool:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def create_user(session: Session, username: str, password: str, role: str, display_name: str = "") -> User:
+def create_user(
+    session: Session,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str = "",
+    *,
+    password_hash: str | None = None,
+) -> User:
+    """A new user; ``password_hash``: the password already hashed (by the API on its HashPool), so that
+    no argon2 work runs on the caller's thread."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     check_password_strength(password)
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise ValueError(f"user {username!r} exists already")
     user = User(
-        username=username, password_hash=hash_password(password), role=role, display_name=display_name
+        username=username,
+        password_hash=password_hash or hash_password(password),
+        role=role,
+        display_name=display_name,
     )
     session.add(user)
     session.flush()

@@ -380,10 +380,16 @@ async def list_users(request: web.Request) -> web.Response:
 async def add_user(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     body = await parse_body(request, UserBody)
+    try:  # hashed on the password threads, not the shared pool (as a login or a password change)
+        new_hash = await request.app[HASH_POOL].run(hash_password, body.password)
+    except HashPoolBusy as exc:
+        raise ApiError(503, t_request("api.hash_busy")) from exc
 
     def work() -> dict[str, Any]:
         with gw.db.session() as s:
-            user = create_user(s, body.username, body.password, body.role, body.display_name)
+            user = create_user(
+                s, body.username, body.password, body.role, body.display_name, password_hash=new_hash
+            )
             return {"id": user.id, "username": user.username, "role": user.role}
 
     try:
