@@ -1,6 +1,6 @@
 """Issue 19 item 18: the most used read routes document their exact answer in the OpenAPI document.
-A gateway seeded through its own API (alarms confirmed, disposed and repeated, a unit, an uplink target,
-a sample) answers each route, and every answer must match the published schema with no undocumented
+A gateway seeded through its own API and recorder (alarms confirmed, disposed and repeated, a unit, an
+uplink target, a sample, a model version) answers each route, and every answer must match the published schema with no undocumented
 key: a handler that adds, drops or retypes a field without its schema fails here."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from analyzers import AlarmEvent, Detection, Region
 from gateway.alarms.recorder import SceneContext
 from gateway.app import Gateway
 from tests.conftest import login, make_gateway
+from tests.models.test_model_versions import register
 
 IMAGE = np.full((120, 160, 3), 90, dtype=np.uint8)
 CTX = SceneContext(None, {}, None, [Region("r", [(0, 0), (1, 0), (1, 1)])])
@@ -107,7 +108,9 @@ def gateway(tmp_path: Path) -> Gateway:
     return gw
 
 
-async def test_read_routes_answer_exactly_as_documented(gateway: Gateway, client: TestClient) -> None:
+async def test_read_routes_answer_exactly_as_documented(
+    gateway: Gateway, client: TestClient, tmp_path: Path, models_dir: Path
+) -> None:
     admin = await login(client, "admin")
     start = 1_763_700_000.0  # 2025-11-21, inside PERIOD
     disposed = raise_alarm(gateway, start)
@@ -129,6 +132,8 @@ async def test_read_routes_answer_exactly_as_documented(gateway: Gateway, client
         "/api/samples/from-alarm", json={"alarm_id": disposed, "kind": "positive"}, headers=admin
     )
     assert r.status == 201, await r.text()
+
+    register(gateway.db, gateway.config.storage.root, tmp_path, models_dir, "1", 0.9)  # a model version
 
     r = await client.get("/api/openapi.json", headers=admin)
     document = await r.json()
@@ -160,6 +165,7 @@ async def test_read_routes_answer_exactly_as_documented(gateway: Gateway, client
     assert detail["status"] == "disposed" and detail["disposals"] and detail["evidence"]
     assert (await (await client.get(f"/api/alarms/{raised}", headers=admin)).json())["repeats"] == 1
     assert (await (await client.get("/api/units", headers=admin)).json())["items"][0]["id"] == "reactor-1"
+    assert (await (await client.get("/api/models", headers=admin)).json())["items"][0]["versions"]
     assert (await (await client.get("/api/uplinks", headers=admin)).json())["items"][0]["name"] == "park"
     assert (await (await client.get("/api/samples", headers=admin)).json())["items"][0][
         "alarm_id"
