@@ -50,6 +50,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
             "samples:read",
             "samples:write",
             "units:read",
+            "diagnosis:write",  # take a camera's current picture as its video diagnosis reference
         }
     ),
     "admin": frozenset(
@@ -70,6 +71,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
             "uplink:write",
             "units:read",
             "units:write",  # unit run states: give the plant's systems a token with only this scope
+            "diagnosis:write",
         }
     ),
 }

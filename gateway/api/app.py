@@ -17,6 +17,7 @@ from gateway.api import (
     alarms,
     cameras,
     cluster,
+    diagnosis,
     enrolments,
     gb28181,
     models,
@@ -55,6 +56,7 @@ RESOURCES = (
     uplinks,
     videos,
     units,
+    diagnosis,
     cluster,
 )
 STATIC = Path(__file__).resolve().parent.parent / "static"
