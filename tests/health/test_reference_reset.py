@@ -66,6 +66,7 @@ async def test_reset_reference_clears_the_moved_view_alarm(
         assert len(cleared) == 1 and len(moved_alarms(gw)) == 1
         assert gw.health.faults("gate") == []
         stored = cv2.imread(str(references / "gate.jpg"), cv2.IMREAD_GRAYSCALE)
+        assert stored is not None
         original = cv2.cvtColor(frames[0], cv2.COLOR_BGR2GRAY)
         assert stored.shape == original.shape and float(abs(stored.astype(int) - original).mean()) > 5
 
