@@ -442,7 +442,7 @@ class EnrolmentItem(BaseModel):
     current: bool
     examples: int
     created_at: Time
-    created_by: str | None
+    created_by: str
     activated_at: Time | None
     threshold: float | None
     calibration: dict[str, Any]

@@ -1,11 +1,13 @@
 """Issue 19 item 18: the most used read routes document their exact answer in the OpenAPI document.
 A gateway seeded through its own API and recorder (alarms confirmed, disposed and repeated, a unit, an
-uplink target, a sample, a model version) answers each route, and every answer must match the published schema with no undocumented
-key: a handler that adds, drops or retypes a field without its schema fails here."""
+uplink target, a sample, a model version, an enrolled class) answers each route, and every answer must
+match the published schema with no undocumented key: a handler that adds, drops or retypes a field
+without its schema fails here."""
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from jsonschema import Draft202012Validator
 from analyzers import AlarmEvent, Detection, Region
 from gateway.alarms.recorder import SceneContext
 from gateway.app import Gateway
+from gateway.db.schema import Enrolment
 from tests.conftest import login, make_gateway
 from tests.models.test_model_versions import register
 
@@ -88,6 +91,29 @@ def raise_alarm(gw: Gateway, at: float, region: str = "r") -> str:
     return alarm_id
 
 
+def enrol(gw: Gateway) -> None:
+    """An enrolled class in two versions (the active one current, a later candidate in the history), as
+    `vigil enrol` stores them (the features files themselves are not read by the list)."""
+    with gw.db.session() as s:
+        for version, status in ((1, "active"), (2, "candidate")):
+            s.add(
+                Enrolment(
+                    id=f"01JENROLMENT00000000000{version:03d}",
+                    scene="workwear",
+                    name="blue overall",
+                    version=version,
+                    status=status,
+                    examples=12,
+                    features_path=f"enrolments/workwear-{version}.npz",
+                    sha256="0" * 64,
+                    calibration={"calibration": {"threshold": 0.71, "precision": 0.95, "tried": [0.7, 0.71]}},
+                    origin={"folder": "uniforms"},
+                    created_by="admin",
+                    activated_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC) if status == "active" else None,
+                )
+            )
+
+
 @pytest.fixture
 def gateway(tmp_path: Path) -> Gateway:
     gw: Gateway = make_gateway(
@@ -134,6 +160,7 @@ async def test_read_routes_answer_exactly_as_documented(
     assert r.status == 201, await r.text()
 
     register(gateway.db, gateway.config.storage.root, tmp_path, models_dir, "1", 0.9)  # a model version
+    enrol(gateway)
 
     r = await client.get("/api/openapi.json", headers=admin)
     document = await r.json()
@@ -166,6 +193,8 @@ async def test_read_routes_answer_exactly_as_documented(
     assert (await (await client.get(f"/api/alarms/{raised}", headers=admin)).json())["repeats"] == 1
     assert (await (await client.get("/api/units", headers=admin)).json())["items"][0]["id"] == "reactor-1"
     assert (await (await client.get("/api/models", headers=admin)).json())["items"][0]["versions"]
+    history = (await (await client.get("/api/enrolments?history=1", headers=admin)).json())["items"]
+    assert [(e["version"], e["current"]) for e in history] == [(1, True), (2, False)]
     assert (await (await client.get("/api/uplinks", headers=admin)).json())["items"][0]["name"] == "park"
     assert (await (await client.get("/api/samples", headers=admin)).json())["items"][0][
         "alarm_id"
