@@ -52,6 +52,8 @@ export const snapshotUrl = (id: string): string => apiUrl(snapshotPath(id), { t:
 
 /** Fetch the snapshot only to learn why it fails (an <img> does not tell). */
 export const probeSnapshot = (id: string): Promise<unknown> => api(snapshotPath(id))
+/** Take the camera's current picture as its video diagnosis reference (after it was turned on purpose). */
+export const resetDiagnosisReference = (id: string): Promise<unknown> => post(`/api/cameras/${seg(id)}/diagnosis/reference`)
 
 type Listing<T> = T[] | { items?: T[]; devices?: T[] }
 const itemsOf = <T>(res: Listing<T>): T[] => (Array.isArray(res) ? res : (res.items ?? res.devices ?? []))
