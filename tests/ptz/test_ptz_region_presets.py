@@ -5,12 +5,15 @@ between the two presets, the scene alarms only for the region of the preset the 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from analyzers.health import DiagnosisSettings, Reference, VideoDiagnosis
 from analyzers.scenes.settings import SceneConfig
 from gateway.alarms.lifecycle import Change
 from gateway.api import create_app
@@ -155,3 +158,29 @@ def test_a_region_preset_must_be_one_of_the_camera() -> None:
     }
     with pytest.raises(ValidationError, match="preset 'roof' is not in ptz.presets"):
         CameraConfig.model_validate(camera)
+
+
+def test_without_a_ptz_position_preset_regions_fall_back_to_the_moved_view_check() -> None:
+    """A GB/T 28181 channel (or any camera the ONVIF watcher does not poll) has presets but no PTZ
+    position: its preset scenes wait 30 s for one, then the moved-view check decides for all regions."""
+    rng = np.random.default_rng(7)
+    view = np.kron(rng.integers(0, 255, (72, 96, 3), dtype=np.uint8), np.ones((8, 8, 1), dtype=np.uint8))
+    turned = np.ascontiguousarray(view[:, ::-1])
+    diagnosis = VideoDiagnosis("gb", DiagnosisSettings(check_interval_s=1), Reference.of(view))
+    ptz = PtzConfig.model_validate({"presets": PRESETS})
+    camera = CameraConfig.model_validate({"id": "gb", "name": "gb", "url": "rtsp://127.0.0.1/x"})
+    gate = SceneGate(camera, None, PtzGate(ptz, lambda: None), diagnosis)
+    scene = SceneConfig.model_validate(
+        {
+            "scene": "intrusion",
+            "preset": "gate",
+            "regions": [{"name": "yard", "polygon": YARD, "preset": "tanks"}],
+        }
+    )
+    now = time.time()
+    diagnosis.offer(view, now)
+    assert gate.plan(scene, now) == (None, "paused: waiting for the camera's PTZ position (preset tanks)")
+    assert gate.plan(scene, now + 31) == (None, None)  # no position came: every region runs
+    diagnosis.offer(turned, now + 32)
+    moved = "paused: the view does not match the reference picture (camera moved)"
+    assert gate.plan(scene, now + 32) == (None, moved)
