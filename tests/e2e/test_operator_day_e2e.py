@@ -229,6 +229,36 @@ def test_every_time_is_on_the_sites_clock_with_the_browser_in_utc(
     assert not t.errors, t.errors
 
 
+def test_the_statistics_date_picker_shows_the_range_on_the_sites_clock(tab: MakeTab) -> None:
+    """Browser in UTC, site in Asia/Shanghai: the default range (the last 30 site days) reads from the
+    site's midnight, and the picker shows the same instants the page asks the API for."""
+    t = tab(1366, 768, timezone_id="UTC")
+    page = t.page
+    login(t, "operator")
+    with page.expect_request(lambda r: "/api/stats/alarms" in r.url) as asked:
+        page.goto("/#/stats")
+    since = httpx.URL(asked.value.url).params["since"]
+    since_site = dt.datetime.fromisoformat(since.replace("Z", "+00:00")).astimezone(ZoneInfo(SITE_ZONE))
+    assert (since_site.hour, since_site.minute, since_site.second) == (0, 0, 0)  # the site's midnight
+    first_day = dt.datetime.now(ZoneInfo(SITE_ZONE)).date() - dt.timedelta(days=29)
+    assert since_site.date() in (first_day, first_day - dt.timedelta(days=1))  # (a run across midnight)
+    shown = page.get_by_test_id("page-stats").locator("input.el-range-input")
+    expect(shown.first).to_have_value(since_site.strftime("%Y-%m-%d %H:%M:%S"))  # not 16:00 the day before
+    end = dt.datetime.strptime(shown.nth(1).input_value(), "%Y-%m-%d %H:%M:%S")
+    now_site = dt.datetime.now(ZoneInfo(SITE_ZONE)).replace(tzinfo=None)
+    assert dt.timedelta(0) <= now_site - end < dt.timedelta(minutes=10), (end, now_site)
+
+    # A range picked in the picker (the shortcut "today") is read back as the site's instants.
+    shown.first.click()
+    with page.expect_request(lambda r: "/api/stats/alarms" in r.url) as asked:
+        page.locator(".el-picker-panel__shortcut", has_text="今天").click()
+    since = httpx.URL(asked.value.url).params["since"]
+    since_site = dt.datetime.fromisoformat(since.replace("Z", "+00:00")).astimezone(ZoneInfo(SITE_ZONE))
+    assert since_site.strftime("%H:%M:%S") == "00:00:00"
+    assert since_site.date() >= dt.datetime.now(ZoneInfo(SITE_ZONE)).date() - dt.timedelta(days=1)
+    assert not t.errors, t.errors
+
+
 def two_raised(op: httpx.Client) -> list[str] | None:
     raised = [a["id"] for a in alarms(op, status="raised")]
     return raised[:2] if len(raised) >= 2 else None
