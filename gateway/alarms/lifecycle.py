@@ -39,11 +39,17 @@ MAX_PHOTOS = 4
 
 
 class AlarmNotFound(LookupError):
-    pass
+    def __init__(self, message: str, key: str | None = None, **params: object) -> None:
+        super().__init__(message)
+        self.key, self.params = key, params  # the message in gateway.i18n's tables (the API words it)
 
 
 class TransitionRefused(ValueError):
     """The alarm's state does not allow this action (HTTP 409); the message says what would."""
+
+    def __init__(self, message: str, key: str | None = None, **params: object) -> None:
+        super().__init__(message)
+        self.key, self.params = key, params  # the message in gateway.i18n's tables (the API words it)
 
 
 class BadEvidence(ValueError):
@@ -121,7 +127,7 @@ class AlarmLifecycle:
         with self.db.session() as s:
             alarm = s.get(Alarm, alarm_id, with_for_update=True)
             if alarm is None:
-                raise AlarmNotFound(f"no alarm {alarm_id}")
+                raise AlarmNotFound(f"no alarm {alarm_id}", "api.no_alarm", alarm=alarm_id)
             key = change.request_key
             applied = [r for r in alarm.revisions if key and (r.changes or {}).get("request_key") == key]
             if applied:
@@ -196,14 +202,18 @@ class AlarmLifecycle:
         now = utcnow()
         status, action = alarm.status, change.action
         if status == "closed" and action != "close":
-            raise TransitionRefused(f"alarm {alarm.id} is closed; nothing can change it any more")
+            raise TransitionRefused(
+                f"alarm {alarm.id} is closed; nothing can change it any more", "alarm.closed", alarm=alarm.id
+            )
         changes: dict[str, Any] = {}
         if action == "confirm":
             if alarm.verdict == "true_positive":
                 return None
             if alarm.verdict == "false_positive":
                 raise TransitionRefused(
-                    f"alarm {alarm.id} was rejected as a false positive; it cannot be confirmed"
+                    f"alarm {alarm.id} was rejected as a false positive; it cannot be confirmed",
+                    "alarm.rejected_no_confirm",
+                    alarm=alarm.id,
                 )
             alarm.verdict, alarm.confirmed_at = "true_positive", now
             changes["verdict"] = [None, "true_positive"]
@@ -218,18 +228,28 @@ class AlarmLifecycle:
                     "without a verdict can be rejected"
                 )
             if not change.reason:
-                raise TransitionRefused("a rejection needs a reason (why it is a false positive)")
+                raise TransitionRefused(
+                    "a rejection needs a reason (why it is a false positive)", "alarm.reject_needs_reason"
+                )
             alarm.verdict, alarm.verdict_reason, alarm.confirmed_at = "false_positive", change.reason, now
             alarm.status = "rejected"
             changes["verdict"] = [None, "false_positive"]
             changes["reason"] = change.reason
         elif action == "dispose":
             if alarm.verdict != "true_positive":
-                raise TransitionRefused(f"confirm alarm {alarm.id} before recording its disposal")
+                raise TransitionRefused(
+                    f"confirm alarm {alarm.id} before recording its disposal",
+                    "alarm.confirm_first",
+                    alarm=alarm.id,
+                )
             if status == "rejected":
-                raise TransitionRefused(f"alarm {alarm.id} was rejected; a false positive is not disposed")
+                raise TransitionRefused(
+                    f"alarm {alarm.id} was rejected; a false positive is not disposed",
+                    "alarm.rejected_no_disposal",
+                    alarm=alarm.id,
+                )
             if not change.handler or not change.result:
-                raise TransitionRefused("a disposal needs a handler and a result")
+                raise TransitionRefused("a disposal needs a handler and a result", "alarm.disposal_fields")
             photos = [digest for kind, _, digest, _ in files if kind == "photo"]
             s.add(
                 Disposal(

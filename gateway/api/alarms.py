@@ -101,12 +101,17 @@ async def _apply(request: web.Request, change: Change) -> web.Response:
     try:
         _, changed = await asyncio.to_thread(gw.lifecycle.apply, alarm_id, change)
     except AlarmNotFound as exc:
-        raise ApiError(404, str(exc)) from exc
+        raise ApiError(404, _worded(exc)) from exc
     except TransitionRefused as exc:
-        raise ApiError(409, str(exc)) from exc
+        raise ApiError(409, _worded(exc)) from exc
     body: dict[str, Any] = await asyncio.to_thread(load_alarm, gw, alarm_id)
     body["changed"] = changed
     return web.json_response(body)
+
+
+def _worded(exc: AlarmNotFound | TransitionRefused) -> str:
+    """A refusal in the user's language where it has a translation key (else as raised)."""
+    return t_request(exc.key, **exc.params) if exc.key else str(exc)
 
 
 def _picture(b64: str, what: str) -> Any:
@@ -712,9 +717,9 @@ async def batch(request: web.Request) -> web.Response:
             try:
                 _, changed = gw.lifecycle.apply(alarm_id, change)
             except AlarmNotFound as exc:
-                results.append({"id": alarm_id, "ok": False, "error": "not_found", "message": str(exc)})
+                results.append({"id": alarm_id, "ok": False, "error": "not_found", "message": _worded(exc)})
             except TransitionRefused as exc:
-                results.append({"id": alarm_id, "ok": False, "error": "refused", "message": str(exc)})
+                results.append({"id": alarm_id, "ok": False, "error": "refused", "message": _worded(exc)})
             else:
                 results.append({"id": alarm_id, "ok": True, "changed": changed})
         return results

@@ -159,4 +159,29 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "版本 {version} 已是当前版本",
         "en": "version {version} is the current version already",
     },
+    # alarm lifecycle refusals (gateway.alarms.lifecycle errors' keys)
+    "alarm.closed": {
+        "zh": "报警 {alarm} 已关闭，不能再更改",
+        "en": "alarm {alarm} is closed; nothing can change it any more",
+    },
+    "alarm.rejected_no_confirm": {
+        "zh": "报警 {alarm} 已判定为误报，不能再确认",
+        "en": "alarm {alarm} was rejected as a false positive; it cannot be confirmed",
+    },
+    "alarm.reject_needs_reason": {
+        "zh": "判定误报须填写原因（为何是误报）",
+        "en": "a rejection needs a reason (why it is a false positive)",
+    },
+    "alarm.confirm_first": {
+        "zh": "请先确认报警 {alarm}，再登记处置",
+        "en": "confirm alarm {alarm} before recording its disposal",
+    },
+    "alarm.rejected_no_disposal": {
+        "zh": "报警 {alarm} 已判定为误报，误报无需处置",
+        "en": "alarm {alarm} was rejected; a false positive is not disposed",
+    },
+    "alarm.disposal_fields": {
+        "zh": "登记处置须填写处置人和处置结果",
+        "en": "a disposal needs a handler and a result",
+    },
 }

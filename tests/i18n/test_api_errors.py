@@ -3,6 +3,7 @@ request's language (Accept-Language: zh-CN -> Chinese; en or nothing -> English)
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from gateway.api import alarms, models, stats, uplinks, users  # noqa: F401  (register their routes)
 from gateway.app import Gateway
 from gateway.auth import issue_token
+from gateway.db.schema import Alarm
 from tests.conftest import PASSWORD, make_gateway
 
 
@@ -115,6 +117,39 @@ async def test_a_user_error_in_chinese_and_english(
         r = await client.request(method, path, json=body, headers=headers)
         assert r.status == status, await r.text()
         assert (await r.json())["error"]["message"] == expected, accept
+
+
+async def test_a_refused_alarm_action_in_chinese_and_english(client: TestClient, gateway: Gateway) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with gateway.db.session() as s:
+        s.add(
+            Alarm(
+                id="01JBCLOSEDALARMZZZZZZZZZZZ",
+                scene="intrusion",
+                event_key="k",
+                message="m",
+                details={},
+                occurred_at=now,
+                raised_at=now,
+                status="closed",
+            )
+        )
+    auth = admin(gateway)
+    answers = {}
+    for accept in ("zh-CN", "en"):
+        headers = {"Authorization": auth, "Accept-Language": accept}
+        r = await client.post("/api/alarms/01JBCLOSEDALARMZZZZZZZZZZZ/confirm", json={}, headers=headers)
+        assert r.status == 409, await r.text()
+        answers[accept] = (await r.json())["error"]["message"]
+        r = await client.post("/api/alarms/01JBNOSUCHALARMZZZZZZZZZZZ/confirm", json={}, headers=headers)
+        assert r.status == 404
+        answers[accept + " 404"] = (await r.json())["error"]["message"]
+    assert answers == {
+        "zh-CN": "报警 01JBCLOSEDALARMZZZZZZZZZZZ 已关闭，不能再更改",
+        "zh-CN 404": "报警 01JBNOSUCHALARMZZZZZZZZZZZ 不存在",
+        "en": "alarm 01JBCLOSEDALARMZZZZZZZZZZZ is closed; nothing can change it any more",
+        "en 404": "no alarm 01JBNOSUCHALARMZZZZZZZZZZZ",
+    }
 
 
 async def test_a_wrong_password_in_chinese(client: TestClient) -> None:
