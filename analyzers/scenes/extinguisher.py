@@ -107,6 +107,8 @@ class Extinguisher(RegionScene):
         probes = [Detection(b, 1.0, 0, "window") for b in boxes]
         kept: set[int] = set()
         for region in self.regions:
+            if self.active_regions is not None and region.name not in self.active_regions:
+                continue  # drawn at another PTZ preset
             kept |= {id(d) for d in region.inside(probes, width, height, sv.Position.CENTER)}
         return [d.box for d in probes if id(d) in kept]
 

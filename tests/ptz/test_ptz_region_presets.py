@@ -184,3 +184,22 @@ def test_without_a_ptz_position_preset_regions_fall_back_to_the_moved_view_check
     diagnosis.offer(turned, now + 32)
     moved = "paused: the view does not match the reference picture (camera moved)"
     assert gate.plan(scene, now + 32) == (None, moved)
+
+
+def test_extinguisher_scans_only_the_regions_of_the_current_preset() -> None:
+    from analyzers.scenes.extinguisher import Extinguisher
+
+    left = [[0.0, 0.0], [0.4, 0.0], [0.4, 0.4], [0.0, 0.4]]
+    right = [[0.6, 0.6], [1.0, 0.6], [1.0, 1.0], [0.6, 1.0]]
+    config = SceneConfig.model_validate(
+        {
+            "scene": "extinguisher",
+            "regions": [{"name": "a", "polygon": left}, {"name": "b", "polygon": right}],
+        }
+    )
+    scene = Extinguisher("c", config)
+    both = scene.windows(640, 480)
+    scene.active_regions = frozenset({"a"})
+    only_a = scene.windows(640, 480)
+    assert 0 < len(only_a) < len(both)
+    assert all((x0 + x1) / 2 < 0.4 * 640 for x0, _, x1, _ in only_a)  # window centres in region a
