@@ -52,7 +52,7 @@ async def _on_target(request: web.Request, work: Callable[..., T], *args: Any) -
     try:
         return await asyncio.to_thread(work, request.match_info["name"], *args)
     except UnknownTarget as exc:
-        raise ApiError(404, str(exc)) from exc
+        raise ApiError(404, t_request(exc.key, **exc.params) if exc.key else str(exc)) from exc
 
 
 @route(
@@ -120,7 +120,7 @@ def _hub(request: web.Request) -> FeedHub:
     try:
         return request.app[GATEWAY].uplinks.feed(request.query.get("target"))
     except UnknownTarget as exc:
-        raise ApiError(404, str(exc)) from exc
+        raise ApiError(404, t_request(exc.key, **exc.params) if exc.key else str(exc)) from exc
 
 
 def _since(request: web.Request) -> int | None:

@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 
 
 class UnknownTarget(LookupError):
-    pass
+    def __init__(self, message: str, key: str | None = None, **params: object) -> None:
+        super().__init__(message)
+        self.key, self.params = key, params  # the message in gateway.i18n's tables (the API words it)
 
 
 def build_target(
@@ -106,10 +108,10 @@ class UplinkService:
     def feed(self, name: str | None = None) -> FeedHub:
         if name is None:
             if not self.hubs:
-                raise UnknownTarget("no websocket (big-screen) uplink target is configured")
+                raise UnknownTarget("no websocket (big-screen) uplink target is configured", "api.no_feed")
             return next(iter(self.hubs.values()))
         if name not in self.hubs:
-            raise UnknownTarget(f"no websocket uplink target {name!r}")
+            raise UnknownTarget(f"no websocket uplink target {name!r}", "api.no_feed_target", target=name)
         return self.hubs[name]
 
     def status(self) -> list[dict[str, Any]]:
@@ -144,7 +146,7 @@ class UplinkService:
     def _target(self, s: Any, name: str) -> UplinkTarget:
         row = s.scalar(select(UplinkTarget).where(UplinkTarget.name == name))
         if row is None:
-            raise UnknownTarget(f"no uplink target {name!r}")
+            raise UnknownTarget(f"no uplink target {name!r}", "api.no_target", target=name)
         return row
 
     def dead_letters(self, name: str, limit: int = 100) -> list[dict[str, Any]]:

@@ -184,4 +184,14 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "登记处置须填写处置人和处置结果",
         "en": "a disposal needs a handler and a result",
     },
+    # uplink targets (gateway.delivery.uplinks errors' keys)
+    "api.no_feed": {
+        "zh": "未配置 websocket（大屏）上报目标；请在配置的 `uplink` 中添加",
+        "en": "no websocket (big-screen) uplink target is configured",
+    },
+    "api.no_feed_target": {
+        "zh": "websocket 上报目标“{target}”不存在",
+        "en": "no websocket uplink target '{target}'",
+    },
+    "api.no_target": {"zh": "上报目标“{target}”不存在", "en": "no uplink target '{target}'"},
 }

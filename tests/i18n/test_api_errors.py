@@ -96,6 +96,7 @@ CASES: list[tuple[str, str, Any, int, str, str]] = [
         "指定摄像机时须同时指定场景：模型按场景启用",
         "a camera needs a scene: activation is per scene",
     ),
+    ("GET", "/api/uplinks/nowhere/dead", None, 404, "上报目标“nowhere”不存在", "no uplink target 'nowhere'"),
     (
         "POST",
         "/api/uplinks/anything/backfill",
