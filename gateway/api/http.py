@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from gateway.config.stream_url import url_message
 from gateway.i18n import Lang, has, lang_of, t, use_lang
+from gateway.i18n.config_check import PYDANTIC_TYPES
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
@@ -157,6 +158,8 @@ def _worded(error: Any, lang: str) -> str:
         if key == "url.bad_scheme":
             return url_message((key, params), lang)
         return t(key, lang, **params)
+    if lang != "en" and error["type"] in PYDANTIC_TYPES:  # pydantic's own words are English
+        return t(PYDANTIC_TYPES[error["type"]], lang, **ctx)
     return str(error["msg"])
 
 

@@ -233,7 +233,8 @@ async def login(request: web.Request) -> web.Response:
     try:
         ticket = guard.admit(body.username, address)  # counted before the check: parallel guesses too
     except LoginRefused as exc:
-        raise ApiError(429, str(exc), headers={"Retry-After": str(exc.wait_s)}) from exc
+        locked = t_request(f"api.login_locked_{exc.what}", wait=exc.wait_s)
+        raise ApiError(429, locked, headers={"Retry-After": str(exc.wait_s)}) from exc
     try:
         found = await asyncio.to_thread(_candidate, gw, body.username)
         good = await hashing.run(verify_password, found.password_hash, body.password)

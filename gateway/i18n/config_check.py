@@ -26,6 +26,14 @@ TEXT: dict[str, dict[str, str]] = {
     "check.gt": {"zh": "须大于 {gt}", "en": "Input should be greater than {gt}"},
     "check.le": {"zh": "须小于或等于 {le}", "en": "Input should be less than or equal to {le}"},
     "check.lt": {"zh": "须小于 {lt}", "en": "Input should be less than {lt}"},
+    "check.too_short": {
+        "zh": "至少需要 {min_length} 个字符",
+        "en": "String should have at least {min_length} characters",
+    },
+    "check.too_long": {
+        "zh": "最多 {max_length} 个字符",
+        "en": "String should have at most {max_length} characters",
+    },
     "check.unknown_scene": {
         "zh": "未知场景“{scene}”；可用场景：{known}",
         "en": "unknown scene '{scene}'; known scenes: {known}",
@@ -77,4 +85,6 @@ PYDANTIC_TYPES: dict[str, str] = {
     "greater_than": "check.gt",
     "less_than_equal": "check.le",
     "less_than": "check.lt",
+    "string_too_short": "check.too_short",
+    "string_too_long": "check.too_long",
 }

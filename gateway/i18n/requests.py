@@ -194,4 +194,13 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "no websocket uplink target '{target}'",
     },
     "api.no_target": {"zh": "上报目标“{target}”不存在", "en": "no uplink target '{target}'"},
+    # logins and passwords
+    "api.login_locked_account": {
+        "zh": "此账号登录失败次数过多；请 {wait} 秒后再试",
+        "en": "too many failed logins for this account; try again in {wait} s",
+    },
+    "api.login_locked_address": {
+        "zh": "此地址登录失败次数过多；请 {wait} 秒后再试",
+        "en": "too many failed logins for this address; try again in {wait} s",
+    },
 }

@@ -81,6 +81,14 @@ CASES: list[tuple[str, str, Any, int, str, str]] = [
     ),
     ("PATCH", "/api/users/9999", {"role": "viewer"}, 404, "用户 9999 不存在", "no user 9999"),
     (
+        "PATCH",
+        "/api/users/1",
+        {"password": "short"},
+        422,
+        "提交的内容有误: password: 至少需要 10 个字符",
+        "the request body is not valid: password: String should have at least 10 characters",
+    ),
+    (
         "GET",
         "/api/model-versions/nosuchversion",
         None,
@@ -160,3 +168,10 @@ async def test_a_wrong_password_in_chinese(client: TestClient) -> None:
     assert (await r.json())["error"]["message"] == "用户名或密码错误"
     r = await client.post("/api/auth/login", json=body)
     assert (await r.json())["error"]["message"] == "wrong username or password"
+    for _ in range(10):  # the account's limit of failed logins (5), then the lockout in Chinese
+        r = await client.post("/api/auth/login", json=body, headers={"Accept-Language": "zh-CN"})
+        if r.status != 401:
+            break
+    assert r.status == 429
+    message = (await r.json())["error"]["message"]
+    assert message == f"此账号登录失败次数过多；请 {r.headers['Retry-After']} 秒后再试"
