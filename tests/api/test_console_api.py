@@ -345,8 +345,11 @@ async def test_put_camera_changes_its_configuration(client: Client, gateway: Gat
     assert body["location"] == "North gate"
     assert sorted((s["scene"], s["regions"]) for s in body["scenes"]) == [
         ("crowd", []),
-        # unit: null = the camera's production unit (issue 17)
-        ("intrusion", [{"name": "yard", "polygon": [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]], "unit": None}]),
+        # unit/preset null: the camera's production unit, the scene's PTZ preset (issue 17)
+        (
+            "intrusion",
+            [{"name": "yard", "polygon": [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]], "unit": None, "preset": None}],
+        ),
     ]
     with gateway.db.session() as s:
         row = s.get(Camera, "gate-1")
