@@ -45,6 +45,9 @@ def slice_config(tmp_path: Path, rtsp: Any) -> Path:
                 "scenes": [DEMO_SCENES[0]],
             },
         ],
+        # No camera-scene cooldown: the slice checks that clearing re-arms the rule within a minute
+        # (the cooldown and merge rules have their own tests in tests/alarms/test_alarm_repeats.py).
+        alarms={"defaults": {"cooldown_s": 0}},
     )
 
 

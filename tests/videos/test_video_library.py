@@ -46,7 +46,12 @@ CAMERAS = [
         "scenes": DEMO_SCENES[:1],
     },
     # A GB/T 28181 channel: its recordings stay on the device (GET /api/cameras/{id}/records).
-    {"id": "gb-cam", "name": "Platform", "url": "gb28181://34020000001320000001", "scenes": DEMO_SCENES[:1]},
+    {
+        "id": "gb-cam",
+        "name": "Platform",
+        "url": "gb28181://34020000001110000001/34020000001320000001",
+        "scenes": DEMO_SCENES[:1],
+    },
 ]
 
 
